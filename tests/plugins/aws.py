@@ -1,0 +1,1 @@
+"""pytest fixtures for the aws stand-in (filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""pytest fixtures for the pagerduty stand-in (filled in by its owner)."""
