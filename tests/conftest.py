@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["tests.plugins.slack", "tests.plugins.aws", "tests.plugins.pagerduty"]
+pytest_plugins = [
+    "tests.plugins.slack",
+    "tests.plugins.aws",
+    "tests.plugins.pagerduty",
+    "tests.plugins.bot",
+]
 
 _PROXY_VARIABLES = (
     "HTTP_PROXY",

@@ -1,0 +1,219 @@
+"""Settings: the one place that reads the environment (pydantic-settings).
+
+Owns every setting's name, default, description and validation, and the per-command requirements
+(only `warroom run` needs Slack tokens). It must never log or echo a secret: tokens are `SecretStr`,
+and validation problems are reported by field and reason, never with the value given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.errors import ConfigError
+from bot.plan import COMPONENTS, FALLBACK_CONTACTS, WAR_ROOM
+
+
+class SeverityLevel(BaseModel):
+    """One severity: its name, what it means, whether declaring it pages, and the template's Impact."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Z0-9-]{1,16}$")
+    description: str
+    pages: bool
+    impact: Literal["High", "Medium", "Low"]
+    update_minutes: int = Field(default=15, ge=1, le=1440)
+
+
+class Target(BaseModel):
+    """A component's recovery targets (the plan's RTO/RPO table by default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    rto: timedelta
+    rpo: timedelta
+
+
+DEFAULT_SEVERITIES: list[SeverityLevel] = [
+    SeverityLevel(name="SEV1", description="Complete outage or data loss; all hands", pages=True, impact="High"),
+    SeverityLevel(name="SEV2", description="Major feature down or degraded for many users", pages=True, impact="High"),
+    SeverityLevel(name="SEV3", description="Partial degradation with a workaround", pages=False, impact="Medium"),
+    SeverityLevel(name="SEV4", description="Minor issue, no customer impact yet", pages=False, impact="Low", update_minutes=60),
+]  # fmt: skip
+
+DEFAULT_ROLES = ["commander", "communications", "operations", "scribe"]
+
+
+def _default_targets() -> dict[str, Target]:
+    return {c.id: Target(name=c.name, rto=c.rto, rpo=c.rpo) for c in COMPONENTS}
+
+
+class Settings(BaseSettings):
+    """Every setting of warroom. Environment names are in the README's settings table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WARROOM_", extra="ignore", populate_by_name=True, env_file=None
+    )
+
+    slack_bot_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLACK_BOT_TOKEN", "slack_bot_token"),
+        description="Bot token (xoxb-...). Needed by `warroom run`.",
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLACK_SIGNING_SECRET", "slack_signing_secret"),
+        description="Signing secret used to verify Slack's HTTP requests. Needed by `warroom run` in HTTP mode.",
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("SLACK_APP_TOKEN", "slack_app_token"),
+        description="App-level token (xapp-...). When set, `warroom run` uses Socket Mode.",
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        pattern=r"^https?://",
+        description="Slack Web API base URL; tests and the console point it at the local workspace.",
+    )
+    announcement_channel: str = Field(
+        default="incident-response",
+        pattern=r"^[a-z0-9_-]{1,80}$",
+        description="Channel (name, without #) where incidents are announced.",
+    )
+    database_path: Path = Field(
+        default=Path("warroom.db"),
+        description="SQLite file holding incidents, timeline and journal.",
+    )
+    http_host: str = Field(
+        default="0.0.0.0", description="Address the HTTP server binds."
+    )
+    http_port: int = Field(
+        default=3000,
+        ge=0,
+        le=65535,
+        description="Port for Slack requests (HTTP mode) and health.",
+    )
+    responders: list[str] = Field(
+        default_factory=list,
+        description="Slack user ids (U...) and user-group ids (S...) allowed to change incidents; empty: everyone.",
+    )
+    approvers: list[str] = Field(
+        default_factory=list,
+        description="Slack user ids and user-group ids allowed to approve AWS steps; empty: any responder.",
+    )
+    roles: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ROLES),
+        description="Incident roles that `/incident assign` accepts.",
+    )
+    severities: list[SeverityLevel] = Field(
+        default_factory=lambda: list(DEFAULT_SEVERITIES),
+        description="Severity levels (JSON list): name, description, pages, impact, update_minutes.",
+    )
+    targets: dict[str, Target] = Field(
+        default_factory=_default_targets,
+        description="RTO/RPO per component id (JSON); defaults to the plan's table.",
+    )
+    war_room: str = Field(
+        default=WAR_ROOM,
+        description="The war-room call (a URL or a room id) shown on the card.",
+    )
+    fallback_contacts: list[str] = Field(
+        default_factory=lambda: list(FALLBACK_CONTACTS),
+        description="People to call by hand when paging fails (the plan's contact table).",
+    )
+    journal_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Days inbox and outbox rows are kept; timeline rows are kept forever.",
+    )
+    dry_run: bool = Field(
+        default=False, description="Plan AWS steps without ever executing them."
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Log level."
+    )
+
+    def severity(self, name: str) -> SeverityLevel | None:
+        """Return the severity called `name` (case-insensitive), if configured."""
+        return next((s for s in self.severities if s.name == name.upper()), None)
+
+    def problems_for(self, command: str) -> list[str]:
+        """List what is missing for `command`; only `run` needs Slack credentials."""
+        problems: list[str] = []
+        if command == "run":
+            if self.slack_bot_token is None:
+                problems.append("SLACK_BOT_TOKEN: required by `warroom run`")
+            elif not self.slack_bot_token.get_secret_value().startswith("xoxb-"):
+                problems.append("SLACK_BOT_TOKEN: must be a bot token (xoxb-...)")
+            if self.slack_app_token is None and self.slack_signing_secret is None:
+                problems.append(
+                    "SLACK_SIGNING_SECRET: required in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)"
+                )
+            if (
+                self.slack_app_token is not None
+                and not self.slack_app_token.get_secret_value().startswith("xapp-")
+            ):
+                problems.append(
+                    "SLACK_APP_TOKEN: must be an app-level token (xapp-...)"
+                )
+        names = [s.name for s in self.severities]
+        if len(set(names)) != len(names):
+            problems.append("WARROOM_SEVERITIES: severity names must be unique")
+        if not self.severities:
+            problems.append("WARROOM_SEVERITIES: at least one severity is needed")
+        if "commander" not in self.roles:
+            problems.append("WARROOM_ROLES: must include 'commander'")
+        return problems
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = error["loc"]
+    field = Settings.model_fields.get(str(loc[0])) if loc else None
+    name = _env_name(str(loc[0]), field) if field else "settings"
+    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+    # Never include error["input"]: it may be a secret.
+    return f"{name}{path}: {error['msg']}"
+
+
+def _env_name(name: str, field: Any) -> str:
+    alias = field.validation_alias
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"WARROOM_{name.upper()}"
+
+
+def load_settings(command: str = "run", **overrides: Any) -> Settings:
+    """Read settings for `command`; raise ConfigError listing every problem at once."""
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        problems = [_describe(dict(e)) for e in exc.errors()]
+        # Check the command's needs too, with the invalid fields put back to their defaults,
+        # so one run reports everything that is wrong.
+        bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+        defaults = {
+            name: Settings.model_fields[name].get_default(call_default_factory=True)
+            for name in bad
+            if name in Settings.model_fields
+        }
+        with contextlib.suppress(ValidationError):
+            problems += Settings(**{**overrides, **defaults}).problems_for(command)
+        raise ConfigError(problems) from None
+    problems = settings.problems_for(command)
+    if problems:
+        raise ConfigError(problems)
+    return settings

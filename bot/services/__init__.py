@@ -1,0 +1,26 @@
+"""The domain services and the gateways they use; `Services` is the one dependency container.
+
+Built once by `bot.app.build_services` and handed to Bolt listeners through the context; nothing
+here is a module-level global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bot.config import Settings
+from bot.models import Clock
+from bot.services.incidents import IncidentService
+from bot.services.outbox import Outbox
+from bot.storage import Storage
+
+
+@dataclass
+class Services:
+    settings: Settings
+    storage: Storage
+    clock: Clock
+    outbox: Outbox
+    incidents: IncidentService
+    scenario_titles: dict[str, str] = field(default_factory=dict)
+    private_scenarios: frozenset[str] = frozenset()

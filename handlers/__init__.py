@@ -1,0 +1,21 @@
+"""The thin Slack adapter: middleware, the /incident router, actions, views, events, errors.
+
+`register_all(app, services)` wires everything onto a Bolt `AsyncApp`. Handlers parse, call one
+service, and render; they never import boto3, the PagerDuty client or sqlite_utils.
+"""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.services import Services
+from handlers import actions, commands, errors, events, middleware, views
+
+
+def register_all(app: AsyncApp, services: Services) -> None:
+    middleware.install(app, services)
+    errors.register(app)
+    commands.register(app)
+    actions.register(app)
+    views.register(app)
+    events.register(app)

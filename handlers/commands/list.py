@@ -1,0 +1,17 @@
+"""`/incident list`: the open incidents, privately."""
+
+from __future__ import annotations
+
+from handlers import blocks
+from handlers.commands._registry import CommandContext, NoArgs, subcommand
+
+
+@subcommand("list", summary="List open incidents", usage="list", example="list")
+async def handle_list_command(args: NoArgs, ctx: CommandContext) -> None:
+    incidents = await ctx.services.incidents.open_incidents()
+    text = blocks.incident_list_text(incidents, now=ctx.services.clock())
+    await ctx.respond(
+        text=blocks.cut(text, 3000),
+        blocks=blocks.text_section(text),
+        response_type="ephemeral",
+    )

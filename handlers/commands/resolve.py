@@ -1,0 +1,18 @@
+"""`/incident resolve`: open the resolve form (summary and root cause)."""
+
+from __future__ import annotations
+
+from bot.errors import ConflictError
+from handlers import blocks
+from handlers.commands._registry import CommandContext, NoArgs, subcommand
+
+
+@subcommand("resolve", summary="Resolve the incident (asks for a summary)", usage="resolve",
+            example="resolve", responder_only=True, needs_incident=True)  # fmt: skip
+async def handle_resolve_command(args: NoArgs, ctx: CommandContext) -> None:
+    incident = ctx.require_incident()
+    if not incident.is_open:
+        raise ConflictError(f"{incident.key} is already resolved.")
+    await ctx.client.views_open(
+        trigger_id=ctx.trigger_id, view=blocks.resolve_modal(incident)
+    )

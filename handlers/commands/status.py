@@ -1,0 +1,27 @@
+"""`/incident status <state>`: move the incident along; `status resolved` opens the resolve form."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from bot.models import Status
+from handlers import blocks
+from handlers.commands._registry import CommandContext, subcommand
+
+
+class StatusArgs(BaseModel):
+    state: Status
+
+
+@subcommand("status", summary="Set the status", usage="status <investigating|identified|monitoring|resolved>",
+            example="status identified", args=StatusArgs, responder_only=True, needs_incident=True)  # fmt: skip
+async def handle_status_command(args: StatusArgs, ctx: CommandContext) -> None:
+    incident = ctx.require_incident()
+    if args.state is Status.RESOLVED:
+        await ctx.client.views_open(
+            trigger_id=ctx.trigger_id, view=blocks.resolve_modal(incident)
+        )
+        return
+    await ctx.services.incidents.set_status(
+        number=incident.number, status=args.state, actor=ctx.user_id, source=ctx.source
+    )

@@ -1,0 +1,54 @@
+"""The one Bolt error handler: known errors become a private message; unknown ones a correlation id.
+
+Never puts a traceback or a secret in Slack. Listener code has no `except Exception` of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import BotError
+from bot.redaction import redact_text
+
+log = logging.getLogger("warroom.errors")
+
+
+def user_message(error: Exception) -> str:
+    if isinstance(error, BotError):
+        return f":warning: {error.message}"
+    reference = uuid.uuid4().hex[:8]
+    log.error(
+        "unhandled error %s: %s", reference, redact_text(repr(error)), exc_info=error
+    )
+    return f":x: Something went wrong (reference `{reference}`). The team can find it in the logs."
+
+
+async def handle_error(
+    error: Exception, body: dict[str, Any], client: AsyncWebClient
+) -> None:
+    text = user_message(error)
+    user_id = body.get("user_id") or (body.get("user") or {}).get("id")
+    channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
+    if not user_id:
+        return
+    try:
+        if channel:
+            await client.chat_postEphemeral(channel=channel, user=user_id, text=text)
+        else:
+            await client.chat_postMessage(channel=user_id, text=text)
+    except (
+        SlackApiError
+    ) as exc:  # Slack itself is failing: the log line is all that is left
+        log.warning(
+            "could not tell %s about an error: %s", user_id, exc.response.get("error")
+        )
+
+
+def register(app: AsyncApp) -> None:
+    app.error(handle_error)

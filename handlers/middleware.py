@@ -1,0 +1,107 @@
+"""Global Bolt middleware: services into the context, and the journal written before any ack.
+
+Journal before ack: every verified request is stored in the inbox, keyed so that a Slack retry
+(same event_id) or an exact replay (same signature) is recognised and answered 200 without running
+again. Listeners registered through `journaled` mark their inbox row finished when they end, so
+rows left pending by a crash are replayed at the next start.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+
+from bot.errors import BotError
+from bot.services import Services
+
+log = logging.getLogger(__name__)
+REPLAY = "warroom_replay_inbox_id"
+
+
+class _Current:
+    def __init__(self, services: Services, inbox_id: int, key: str) -> None:
+        self.services, self.inbox_id, self.key = services, inbox_id, key
+
+    async def finish(self, error: str | None) -> None:
+        await self.services.storage.inbox_finish(
+            self.inbox_id, now=self.services.clock(), error=error
+        )
+
+
+_current: ContextVar[_Current | None] = ContextVar("warroom_inbox", default=None)
+
+
+def inbox_key(req: AsyncBoltRequest, body: dict[str, Any]) -> str:
+    """Events by event_id (Slack retries keep it); everything else by signature or body hash."""
+    if body.get("event_id"):
+        return f"event:{body['event_id']}"
+    signature = (req.headers.get("x-slack-signature") or [""])[0]
+    if signature:
+        return f"sig:{signature}"
+    return "body:" + hashlib.sha256(req.raw_body.encode()).hexdigest()
+
+
+def install(app: AsyncApp, services: Services) -> None:
+    """Register the global middleware on `app`."""
+
+    @app.middleware
+    async def journal_before_ack(
+        req: AsyncBoltRequest,
+        body: dict[str, Any],
+        context: AsyncBoltContext,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse:
+        context["services"], context["settings"] = services, services.settings
+        replay_id = req.context.get(REPLAY)
+        if replay_id is not None:
+            key = str(req.context.get("inbox_key"))
+            _current.set(_Current(services, int(replay_id), key))
+            context["inbox_key"] = key
+            return await next()
+        if body.get("type") in ("url_verification", "ssl_check"):
+            return await next()
+        key = inbox_key(req, body)
+        kind = str(
+            body.get("type") or ("command" if body.get("command") else "unknown")
+        )
+        inbox_id = await services.storage.inbox_put(
+            key=key, kind=kind, body=req.raw_body, now=services.clock()
+        )
+        if inbox_id is None:
+            log.info("duplicate delivery ignored: %s", key)
+            return BoltResponse(status=200, body="")
+        _current.set(_Current(services, inbox_id, key))
+        context["inbox_key"] = key
+        return await next()
+
+
+def journaled(
+    listener: Callable[..., Awaitable[None]],
+) -> Callable[..., Awaitable[None]]:
+    """Wrap a listener so its inbox row is marked done (or failed) when it returns."""
+
+    @functools.wraps(listener)
+    async def wrapper(**kwargs: Any) -> None:
+        current = _current.get()
+        error: str | None = None
+        try:
+            await listener(**kwargs)
+        except BotError as exc:
+            error = None if exc.message else type(exc).__name__
+            raise
+        except BaseException as exc:
+            error = type(exc).__name__
+            raise
+        finally:
+            if current is not None:
+                await current.finish(error)
+
+    return wrapper

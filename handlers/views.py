@@ -1,0 +1,131 @@
+"""Modal submissions: declare and resolve. Values are validated before the ack; errors go back
+to the modal as field errors (`response_action: errors`) and nothing is stored."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+
+from bot.plan import COMPONENT_IDS
+from bot.services import Services
+from handlers.ids import VALUE, Callback
+from handlers.ids import Field as F
+from handlers.middleware import journaled
+
+
+class DeclareForm(BaseModel):
+    title: str = Field(min_length=3, max_length=150)
+    severity: str
+    scenario: str | None = None
+    components: list[str] = Field(default_factory=list)
+    impact_started_at: datetime | None = None
+    description: str = Field(default="", max_length=2000)
+
+    @field_validator("title")
+    @classmethod
+    def _title(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if len(value) < 3:
+            raise ValueError("Give the incident a title of at least 3 characters.")
+        return value
+
+
+def _value(values: dict[str, Any], block: str) -> Any:
+    """The submitted value of an input block, whatever its element type."""
+    element = (values.get(block) or {}).get(VALUE) or {}
+    kind = element.get("type")
+    if kind == "static_select":
+        return (element.get("selected_option") or {}).get("value")
+    if kind == "multi_static_select":
+        return [o["value"] for o in element.get("selected_options") or []]
+    if kind == "datetimepicker":
+        stamp = element.get("selected_date_time")
+        return datetime.fromtimestamp(stamp, UTC) if stamp else None
+    return element.get("value")
+
+
+def validate_declare(
+    values: dict[str, Any], services: Services
+) -> tuple[DeclareForm | None, dict[str, str]]:
+    """Return the form, or field errors keyed by block id."""
+    raw = {name: _value(values, name) for name in (F.TITLE, F.SEVERITY, F.SCENARIO, F.COMPONENTS,
+                                                  F.IMPACT_STARTED, F.DESCRIPTION)}  # fmt: skip
+    errors: dict[str, str] = {}
+    try:
+        form = DeclareForm.model_validate(
+            {k: v for k, v in raw.items() if v is not None}
+        )
+    except ValidationError as exc:
+        for error in exc.errors():
+            block = str(error["loc"][0]) if error["loc"] else F.TITLE
+            errors.setdefault(block, str(error["msg"]).removeprefix("Value error, "))
+        return None, errors
+    if services.settings.severity(form.severity) is None:
+        errors[F.SEVERITY] = "Choose one of the configured severities."
+    if form.scenario and form.scenario not in services.scenario_titles:
+        errors[F.SCENARIO] = f"Unknown scenario {form.scenario[:50]!r}."
+    unknown = [c for c in form.components if c not in COMPONENT_IDS]
+    if unknown:
+        errors[F.COMPONENTS] = "Unknown component(s): " + ", ".join(
+            u[:40] for u in unknown[:5]
+        )
+    if form.impact_started_at and form.impact_started_at > services.clock():
+        errors[F.IMPACT_STARTED] = "Impact cannot start in the future."
+    return (None, errors) if errors else (form, {})
+
+
+async def handle_declare_submission(
+    ack: AsyncAck, body: dict[str, Any], context: Any
+) -> None:
+    services: Services = context["services"]
+    form, errors = validate_declare(body["view"]["state"]["values"], services)
+    if form is None:
+        await ack(response_action="errors", errors=errors)
+        return
+    await ack()
+    await services.incidents.declare(
+        source=str(context.get("inbox_key")), title=form.title, severity=form.severity, declared_by=body["user"]["id"],
+        scenario=form.scenario, components=form.components, impact_started_at=form.impact_started_at,
+        description=form.description, private=form.scenario in services.private_scenarios,
+    )  # fmt: skip
+
+
+async def handle_resolve_submission(
+    ack: AsyncAck, body: dict[str, Any], context: Any
+) -> None:
+    services: Services = context["services"]
+    values = body["view"]["state"]["values"]
+    summary = str(_value(values, F.SUMMARY) or "").strip()
+    if len(summary) < 3:
+        await ack(
+            response_action="errors",
+            errors={F.SUMMARY: "Write a short summary of what happened."},
+        )
+        return
+    try:
+        number = int(
+            json.loads(body["view"].get("private_metadata") or "{}")["incident"]
+        )
+    except (ValueError, KeyError, TypeError):
+        await ack(
+            response_action="errors",
+            errors={
+                F.SUMMARY: "This form is no longer valid; run /incident resolve again."
+            },
+        )
+        return
+    await ack()
+    await services.incidents.resolve(
+        number=number, summary=summary, root_cause=str(_value(values, F.ROOT_CAUSE) or ""),
+        actor=body["user"]["id"], source=str(context.get("inbox_key")),
+    )  # fmt: skip
+
+
+def register(app: AsyncApp) -> None:
+    app.view(Callback.DECLARE)(journaled(handle_declare_submission))
+    app.view(Callback.RESOLVE)(journaled(handle_resolve_submission))

@@ -1,0 +1,95 @@
+"""Test helpers that drive whole user flows through signed HTTP, as a person in Slack would."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bot.models import Incident
+from bot.sandbox import payloads
+from bot.sandbox.slack import SlackWorkspace
+from handlers.ids import Callback, Field
+from tests.plugins.bot import RunningBot
+
+
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, within: float = 5.0
+) -> Any:
+    """Poll `check` until it returns something truthy; fail with its last value."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        value = await check()
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(
+                f"condition not met within {within}s (last value: {value!r})"
+            )
+        await asyncio.sleep(0.02)
+
+
+def declare_values(
+    title: str = "Database connection errors",
+    severity: str = "SEV1",
+    **extra: dict[str, Any],
+) -> dict[str, dict[str, dict[str, Any]]]:
+    values = {
+        Field.TITLE: {"value": payloads.plain_text_value(title)},
+        Field.SEVERITY: {"value": payloads.static_select_value(severity)},
+    }
+    return {**values, **{k: {"value": v} for k, v in extra.items()}}
+
+
+async def open_view(
+    bot: RunningBot, slack: SlackWorkspace, text: str, user: str = "UALICE", **kw: Any
+) -> str:
+    """Send `/incident <text>` and return the id of the modal it opened."""
+    before = len(slack.calls_to("views.open"))
+    response = await bot.sender.command(text, user_id=user, **kw)
+    assert response.status == 200, response.text
+    await slack.wait_for(
+        "views.open", lambda c: len(slack.calls_to("views.open")) > before
+    )
+    call = slack.calls_to("views.open")[before]
+    assert call.response is not None
+    assert call.response["ok"], call.response
+    return str(call.response["view"]["id"])
+
+
+async def declare(
+    bot: RunningBot, slack: SlackWorkspace, *, user: str = "UALICE", title: str = "Database connection errors",
+    severity: str = "SEV1", **extra: dict[str, Any],
+) -> Incident:  # fmt: skip
+    """Declare through the modal and wait until the incident's channel exists and its card is pinned."""
+    view_id = await open_view(bot, slack, f"declare {title}", user)
+    response = await bot.sender.submit_view(
+        callback_id=Callback.DECLARE,
+        values=declare_values(title, severity, **extra),
+        view_id=view_id,
+        user_id=user,
+    )
+    assert response.status == 200, response.text
+    assert response.text == "", response.text
+
+    async def ready() -> Incident | None:
+        incidents = await bot.services.storage.incidents()
+        newest = incidents[0] if incidents else None
+        return newest if newest and newest.channel_id and newest.card_ts else None
+
+    incident = await eventually(ready)
+    await slack.wait_for(
+        "pins.add", lambda c: c.args.get("channel") == incident.channel_id
+    )
+    return incident
+
+
+async def command_in(
+    bot: RunningBot, incident: Incident, text: str, user: str = "UALICE"
+) -> Any:
+    assert incident.channel_id
+    response = await bot.sender.command(
+        text, user_id=user, channel_id=incident.channel_id
+    )
+    assert response.status == 200, response.text
+    return response

@@ -1,0 +1,144 @@
+"""End to end: declare, work and resolve an incident through signed HTTP requests to the real bot.
+
+Assertions are on what the local Slack workspace received and on what SQLite holds.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from contextlib import closing
+
+from bot.models import Status
+from bot.sandbox import payloads
+from bot.sandbox.slack import SlackWorkspace
+from bot.sandbox.slack_state import INCIDENT_RESPONSE_CHANNEL_ID
+from bot.storage import GENESIS, row_hash
+from handlers.ids import Callback, Field
+from tests.flows import command_in, declare, eventually, open_view
+from tests.plugins.bot import RunningBot
+
+
+async def test_declare_creates_channel_announces_and_pins_card(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    incident = await declare(
+        bot, slack_workspace, title="Database connection errors <!channel>"
+    )
+
+    assert incident.key == "INC-1"
+    channel = slack_workspace.channels[incident.channel_id]
+    assert channel.name == "inc-1-database-connection-errors-channel"
+    assert re.fullmatch(r"[a-z0-9_-]{1,80}", channel.name)
+    assert "UALICE" in channel.members
+    assert incident.commander == "UALICE"
+
+    announcement = [
+        m.text for m in slack_workspace.messages(INCIDENT_RESPONSE_CHANNEL_ID)
+    ]
+    alert = next(t for t in announcement if "INCIDENT ALERT" in t)
+    assert "Status: Investigating" in alert
+    assert "Impact: High" in alert
+    assert "&lt;!channel&gt;" in alert
+    assert "<!channel>" not in alert
+    assert "Incident Commander: <@UALICE>" in alert
+
+    in_channel = slack_workspace.messages(incident.channel_id)
+    assert any("INCIDENT ALERT" in m.text for m in in_channel)
+    card = next(m for m in in_channel if m.ts == incident.card_ts)
+    assert card.blocks[0]["text"]["text"].startswith("INC-1:")
+    assert (
+        slack_workspace.calls_to("pins.add")[-1].args["timestamp"] == incident.card_ts
+    )
+
+    entries = await bot.services.storage.timeline(incident.number)
+    assert [e.kind for e in entries] == ["declared", "role"]
+    assert entries[0].prev_hash == GENESIS
+    assert entries[1].prev_hash == entries[0].hash
+
+
+async def test_subcommands_change_the_incident_and_are_journaled(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    incident = await declare(bot, slack_workspace)
+
+    await command_in(bot, incident, "note payload service down since 10:02")
+    await command_in(bot, incident, "status identified")
+    await command_in(bot, incident, "assign scribe <@UBOB|bob>")
+    await command_in(bot, incident, "severity SEV2")
+
+    async def kinds() -> list[str] | None:
+        entries = await bot.services.storage.timeline(incident.number)
+        found = [e.kind for e in entries]
+        return found if found.count("severity") else None
+
+    kinds_seen = await eventually(kinds)
+    assert kinds_seen == ["declared", "role", "note", "status", "role", "severity"]
+    entries = await bot.services.storage.timeline(incident.number)
+    assert entries[2].text == "payload service down since 10:02"
+    assert entries[4].data == {"role": "scribe", "user": "UBOB"}
+
+    stored = await bot.services.storage.get_incident(incident.number)
+    assert stored is not None
+    assert stored.status is Status.IDENTIFIED
+    assert stored.severity == "SEV2"
+    assert stored.roles["scribe"] == "UBOB"
+    await slack_workspace.wait_for(
+        "conversations.invite", lambda c: c.args.get("users") == "UBOB"
+    )
+    assert "UBOB" in slack_workspace.channels[incident.channel_id].members
+    await slack_workspace.wait_for(
+        "chat.update", lambda c: "SEV2" in str(c.args.get("blocks"))
+    )
+
+    # Read the real file: every row's hash covers its content and links to the row before it.
+    with closing(sqlite3.connect(bot.settings.database_path)) as db:
+        db.row_factory = sqlite3.Row
+        rows = [
+            dict(r)
+            for r in db.execute(
+                "select * from timeline where incident = ? order by seq", [1]
+            )
+        ]
+    previous = GENESIS
+    for row in rows:
+        assert row["prev_hash"] == previous
+        assert row_hash(row) == row["hash"]
+        previous = row["hash"]
+
+
+async def test_resolve_posts_resolution_notification_with_duration(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    incident = await declare(bot, slack_workspace)
+    view_id = await open_view(
+        bot, slack_workspace, "resolve", channel_id=incident.channel_id
+    )
+    view = slack_workspace.views[view_id]
+    response = await bot.sender.submit_view(
+        callback_id=Callback.RESOLVE, view_id=view_id, private_metadata=view.payload["private_metadata"],
+        values={Field.SUMMARY: {"value": payloads.plain_text_value("Failed over to the replica")},
+                Field.ROOT_CAUSE: {"value": payloads.plain_text_value("Disk full on primary")}},
+    )  # fmt: skip
+    assert response.status == 200
+    assert response.text == ""
+
+    resolved = await slack_workspace.wait_for(
+        "chat.postMessage",
+        lambda c: (
+            "INCIDENT RESOLVED" in str(c.args.get("text"))
+            and c.args["channel"] == "incident-response"
+        ),
+    )
+    assert "Duration: 0 minutes" in resolved.args["text"]
+    assert "Root Cause: Failed over to the replica" in resolved.args["text"]
+    chain = await slack_workspace.wait_for(
+        "chat.postMessage", lambda c: "Timeline head hash" in str(c.args.get("text"))
+    )
+    entries = await bot.services.storage.timeline(incident.number)
+    assert entries[-1].kind == "resolved"
+    assert entries[-1].hash in chain.args["text"]
+    stored = await bot.services.storage.get_incident(incident.number)
+    assert stored is not None
+    assert stored.status is Status.RESOLVED
+    assert stored.resolved_at is not None
