@@ -1,0 +1,17 @@
+"""Storage: the only place that imports sqlite_utils. One SQLite file, one writer thread.
+
+`Storage` is assembled from one section per concern (incidents, timeline, journal, ...), each a
+mixin over `StorageBase`. Methods take and return pydantic models. Nothing here knows about Slack
+or AWS. A new table is a migration in `bot/migrations.py` plus a section here.
+"""
+
+from bot.storage.incidents import IncidentStore
+from bot.storage.journal import JournalStore
+from bot.storage.timeline import GENESIS, TimelineStore, row_hash
+
+
+class Storage(IncidentStore, TimelineStore, JournalStore):
+    """Typed access to the database; every method runs on the one writer thread."""
+
+
+__all__ = ["GENESIS", "Storage", "row_hash"]

@@ -1,0 +1,157 @@
+"""Storage section: the inbox and outbox journal, its pruning, and the run lease."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from bot.models import OutboxMessage, OutboxRow, from_iso, to_iso
+from bot.storage.base import StorageBase
+
+
+class JournalStore(StorageBase):
+    # -- inbox ------------------------------------------------------------------------------
+    async def inbox_put(
+        self, *, key: str, kind: str, body: str, now: datetime
+    ) -> int | None:
+        """Journal an inbound request; None when the key was seen before (a retry or replay)."""
+
+        def put() -> int | None:
+            cursor = self.db.execute(
+                "insert into inbox (key, kind, body, received_at, status, attempts) values (?, ?, ?, ?, 'pending', 0)"
+                " on conflict(key) do nothing",
+                [key, kind, body, to_iso(now)],
+            )
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+
+        return await self._call(put)
+
+    async def inbox_finish(
+        self, inbox_id: int, *, now: datetime, error: str | None = None
+    ) -> None:
+        status = "failed" if error else "done"
+        sql = "update inbox set status = ?, error = ?, done_at = ?, attempts = attempts + 1 where id = ?"
+        await self._call(self.db.execute, sql, [status, error, to_iso(now), inbox_id])
+
+    async def inbox_pending(self) -> list[dict[str, Any]]:
+        return await self._call(
+            lambda: list(
+                self.db.query(
+                    "select * from inbox where status = 'pending' order by id"
+                )
+            )
+        )
+
+    # -- outbox -----------------------------------------------------------------------------
+    async def outbox_add(self, messages: list[OutboxMessage], *, now: datetime) -> int:
+        """Queue Slack calls; a message whose dedup_key is already queued is skipped."""
+
+        def add() -> int:
+            added = 0
+            with self.db.atomic():
+                for m in messages:
+                    cursor = self.db.execute(
+                        "insert into outbox (channel_key, method, args, dedup_key, incident, purpose, status, attempts,"
+                        " created_at) values (?, ?, ?, ?, ?, ?, 'pending', 0, ?) on conflict(dedup_key) do nothing",
+                        [
+                            m.channel_key,
+                            m.method,
+                            json.dumps(m.args),
+                            m.dedup_key,
+                            m.incident,
+                            m.purpose,
+                            to_iso(now),
+                        ],
+                    )
+                    added += cursor.rowcount
+            return added
+
+        return await self._call(add)
+
+    async def outbox_heads(self) -> list[OutboxRow]:
+        """The oldest pending row of every channel: only heads may be sent, to keep order."""
+        sql = (
+            "select * from outbox where id in (select min(id) from outbox where status = 'pending'"
+            " group by channel_key) order by id"
+        )
+        rows = await self._call(lambda: list(self.db.query(sql)))
+        return [_outbox(r) for r in rows]
+
+    async def outbox_update(self, row_id: int, **changes: Any) -> None:
+        for name in ("not_before", "sent_at"):
+            if isinstance(changes.get(name), datetime):
+                changes[name] = to_iso(changes[name])
+        if "result" in changes or "args" in changes:
+            changes = {
+                k: json.dumps(v) if k in ("result", "args") else v
+                for k, v in changes.items()
+            }
+        await self._call(lambda: self.db.table("outbox").update(row_id, changes))
+
+    async def outbox_counts(self) -> dict[str, int]:
+        sql = "select status, count(*) n from outbox group by status"
+        return {
+            r["status"]: r["n"]
+            for r in await self._call(lambda: list(self.db.query(sql)))
+        }
+
+    async def outbox_rows(self, *, status: str | None = None) -> list[OutboxRow]:
+        where, params = ("where status = ?", [status]) if status else ("", [])
+        rows = await self._call(
+            lambda: list(
+                self.db.query(f"select * from outbox {where} order by id", params)
+            )
+        )
+        return [_outbox(r) for r in rows]
+
+    async def prune_journal(self, *, before: datetime) -> int:
+        """Delete finished inbox and sent outbox rows older than `before`; never timeline rows."""
+
+        def prune() -> int:
+            cut = to_iso(before)
+            a = self.db.execute(
+                "delete from inbox where status != 'pending' and received_at < ?", [cut]
+            ).rowcount
+            b = self.db.execute(
+                "delete from outbox where status = 'sent' and created_at < ?", [cut]
+            ).rowcount
+            return a + b
+
+        return await self._call(prune)
+
+    # -- lease ------------------------------------------------------------------------------
+    async def take_lease(
+        self, *, owner: str, now: datetime, stale_after_s: float
+    ) -> str | None:
+        """Take the run lease; return the current holder if another live process holds it."""
+
+        def take() -> str | None:
+            with self.db.atomic():
+                row = self._one(
+                    "select owner, heartbeat_at from leases where name = 'run'"
+                )
+                if row and row["owner"] != owner:
+                    age = (now - from_iso(row["heartbeat_at"])).total_seconds()
+                    if age < stale_after_s:
+                        return str(row["owner"])
+                self.db.table("leases").upsert(
+                    {"name": "run", "owner": owner, "heartbeat_at": to_iso(now)},
+                    pk="name",
+                )
+                return None
+
+        return await self._call(take)
+
+    async def release_lease(self, *, owner: str) -> None:
+        await self._call(
+            self.db.execute,
+            "delete from leases where name = 'run' and owner = ?",
+            [owner],
+        )
+
+
+def _outbox(row: dict[str, Any]) -> OutboxRow:
+    data = {**row, "args": json.loads(row["args"])}
+    data["not_before"] = from_iso(row["not_before"]) if row.get("not_before") else None
+    return OutboxRow.model_validate(data)
