@@ -1,6 +1,7 @@
-"""The one Bolt error handler: known errors become a private message; unknown ones a correlation id.
+"""Error reporting: known errors become a private message; unknown ones a correlation id.
 
-Never puts a traceback or a secret in Slack. Listener code has no `except Exception` of its own.
+Used by the listener wrapper (handlers/middleware.py) and by the one Bolt error handler. Never puts
+a traceback or a secret in Slack. Listener code has no `except Exception` of its own.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ def user_message(error: Exception) -> str:
     return f":x: Something went wrong (reference `{reference}`). The team can find it in the logs."
 
 
-async def handle_error(
+async def report_error(
     error: Exception, body: dict[str, Any], client: AsyncWebClient
 ) -> None:
+    """Tell the user privately what went wrong (known errors) or give a reference (unknown ones)."""
     text = user_message(error)
     user_id = body.get("user_id") or (body.get("user") or {}).get("id")
     channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
@@ -48,6 +50,13 @@ async def handle_error(
         log.warning(
             "could not tell %s about an error: %s", user_id, exc.response.get("error")
         )
+
+
+async def handle_error(
+    error: Exception, body: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """Bolt's error handler, for errors outside listeners (middleware, parsing)."""
+    await report_error(error, body, client)
 
 
 def register(app: AsyncApp) -> None:

@@ -18,17 +18,27 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp, AsyncBoltContext
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import BotError
 from bot.services import Services
+from handlers.errors import report_error
 
 log = logging.getLogger(__name__)
 REPLAY = "warroom_replay_inbox_id"
 
 
 class _Current:
-    def __init__(self, services: Services, inbox_id: int, key: str) -> None:
+    def __init__(
+        self,
+        services: Services,
+        inbox_id: int,
+        key: str,
+        body: dict[str, Any],
+        client: AsyncWebClient,
+    ) -> None:
         self.services, self.inbox_id, self.key = services, inbox_id, key
+        self.body, self.client = body, client
 
     async def finish(self, error: str | None) -> None:
         await self.services.storage.inbox_finish(
@@ -63,7 +73,7 @@ def install(app: AsyncApp, services: Services) -> None:
         replay_id = req.context.get(REPLAY)
         if replay_id is not None:
             key = str(req.context.get("inbox_key"))
-            _current.set(_Current(services, int(replay_id), key))
+            _current.set(_Current(services, int(replay_id), key, body, context.client))
             context["inbox_key"] = key
             return await next()
         if body.get("type") in ("url_verification", "ssl_check"):
@@ -78,7 +88,7 @@ def install(app: AsyncApp, services: Services) -> None:
         if inbox_id is None:
             log.info("duplicate delivery ignored: %s", key)
             return BoltResponse(status=200, body="")
-        _current.set(_Current(services, inbox_id, key))
+        _current.set(_Current(services, inbox_id, key, body, context.client))
         context["inbox_key"] = key
         return await next()
 
@@ -86,7 +96,12 @@ def install(app: AsyncApp, services: Services) -> None:
 def journaled(
     listener: Callable[..., Awaitable[None]],
 ) -> Callable[..., Awaitable[None]]:
-    """Wrap a listener so its inbox row is marked done (or failed) when it returns."""
+    """Wrap a listener: report its errors to the user and mark its inbox row done or failed.
+
+    Errors are reported here rather than left to Bolt's error handler because Bolt 1.30 loses an
+    ack when a listener raises right after acking (its runner resets `ack.response` to None), and
+    Slack then sees a 404 after three seconds instead of the 200 it was already promised.
+    """
 
     @functools.wraps(listener)
     async def wrapper(**kwargs: Any) -> None:
@@ -94,12 +109,13 @@ def journaled(
         error: str | None = None
         try:
             await listener(**kwargs)
-        except BotError as exc:
-            error = None if exc.message else type(exc).__name__
-            raise
-        except BaseException as exc:
-            error = type(exc).__name__
-            raise
+        except Exception as exc:  # every listener error ends here: shown to the user, logged, journaled
+            error = None if isinstance(exc, BotError) else type(exc).__name__
+            ack = kwargs.get("ack")
+            if ack is not None and ack.response is None:
+                await ack()
+            if current is not None:
+                await report_error(exc, current.body, current.client)
         finally:
             if current is not None:
                 await current.finish(error)

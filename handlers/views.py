@@ -52,10 +52,11 @@ def _value(values: dict[str, Any], block: str) -> Any:
 def validate_declare(
     values: dict[str, Any], services: Services
 ) -> tuple[DeclareForm | None, dict[str, str]]:
-    """Return the form, or field errors keyed by block id."""
+    """Return the form, or an error for every bad field at once, keyed by block id."""
     raw = {name: _value(values, name) for name in (F.TITLE, F.SEVERITY, F.SCENARIO, F.COMPONENTS,
                                                   F.IMPACT_STARTED, F.DESCRIPTION)}  # fmt: skip
     errors: dict[str, str] = {}
+    form: DeclareForm | None = None
     try:
         form = DeclareForm.model_validate(
             {k: v for k, v in raw.items() if v is not None}
@@ -64,17 +65,18 @@ def validate_declare(
         for error in exc.errors():
             block = str(error["loc"][0]) if error["loc"] else F.TITLE
             errors.setdefault(block, str(error["msg"]).removeprefix("Value error, "))
-        return None, errors
-    if services.settings.severity(form.severity) is None:
+    severity, scenario = raw[F.SEVERITY], raw[F.SCENARIO]
+    if severity and services.settings.severity(str(severity)) is None:
         errors[F.SEVERITY] = "Choose one of the configured severities."
-    if form.scenario and form.scenario not in services.scenario_titles:
-        errors[F.SCENARIO] = f"Unknown scenario {form.scenario[:50]!r}."
-    unknown = [c for c in form.components if c not in COMPONENT_IDS]
+    if scenario and scenario not in services.scenario_titles:
+        errors[F.SCENARIO] = f"Unknown scenario {str(scenario)[:50]!r}."
+    unknown = [str(c) for c in raw[F.COMPONENTS] or [] if c not in COMPONENT_IDS]
     if unknown:
         errors[F.COMPONENTS] = "Unknown component(s): " + ", ".join(
             u[:40] for u in unknown[:5]
         )
-    if form.impact_started_at and form.impact_started_at > services.clock():
+    started = raw[F.IMPACT_STARTED]
+    if isinstance(started, datetime) and started > services.clock():
         errors[F.IMPACT_STARTED] = "Impact cannot start in the future."
     return (None, errors) if errors else (form, {})
 
