@@ -42,7 +42,6 @@ BOLT = web.AppKey("bolt", AsyncApp)
 STATE = web.AppKey("state", dict)
 LEASE_STALE_S = 30.0
 HEARTBEAT_S = 5.0
-DRAIN_S = 10.0
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:
@@ -195,7 +194,7 @@ async def replay_inbox(services: Services, bolt: AsyncApp) -> int:
 async def _drain(services: Services) -> None:
     """Give in-flight work and queued Slack posts a bounded time to finish."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + DRAIN_S
+    deadline = loop.time() + services.settings.shutdown_drain_seconds
     while loop.time() < deadline:
         pending = await services.storage.inbox_pending()
         counts = await services.storage.outbox_counts()

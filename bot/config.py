@@ -38,6 +38,15 @@ class SeverityLevel(BaseModel):
     update_minutes: int = Field(default=15, ge=1, le=1440)
 
 
+class PagerRoute(BaseModel):
+    """Where a page goes in PagerDuty: a service (REST needs one) and, optionally, an escalation policy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    service_id: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,20}$")
+    escalation_policy_id: str | None = Field(default=None, pattern=r"^[A-Z0-9]{2,20}$")
+
+
 class Target(BaseModel):
     """A component's recovery targets (the plan's RTO/RPO table by default)."""
 
@@ -140,11 +149,76 @@ class Settings(BaseSettings):
         ge=1,
         description="Days inbox and outbox rows are kept; timeline rows are kept forever.",
     )
+    shutdown_drain_seconds: float = Field(
+        default=10.0, ge=0, le=300, description="On SIGTERM, how long in-flight work and queued Slack posts may finish."
+    )
     dry_run: bool = Field(
         default=False, description="Plan AWS steps without ever executing them."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level."
+    )
+    pagerduty_api_key: SecretStr | None = Field(
+        default=None,
+        description="PagerDuty REST API v2 key; with it the bot creates incidents, lists on-call and adds responders.",
+    )
+    pagerduty_routing_key: SecretStr | None = Field(
+        default=None,
+        description="PagerDuty Events API v2 routing (integration) key, used when no API key is set.",
+    )
+    pagerduty_from_email: str | None = Field(
+        default=None,
+        description="Email of the PagerDuty user the bot acts as (the REST API's From header).",
+    )
+    pagerduty_rest_url: str = Field(
+        default="https://api.pagerduty.com",
+        pattern=r"^https://",
+        description="PagerDuty REST API base URL (https only).",
+    )
+    pagerduty_events_url: str = Field(
+        default="https://events.pagerduty.com",
+        pattern=r"^https://",
+        description="PagerDuty Events API base URL (https only).",
+    )
+    pagerduty_ca_bundle: Path | None = Field(
+        default=None,
+        description="PEM file of CA certificates to trust for PagerDuty (a TLS-inspecting proxy, tests); default: the system's.",
+    )
+    pagerduty_routes: dict[str, PagerRoute] = Field(
+        default_factory=dict,
+        description="JSON object: `<scenario>/<SEV>`, `<scenario>`, `<SEV>` or `default` -> {service_id, escalation_policy_id}; the most specific key wins.",
+    )
+    pagerduty_approvers_policy: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z0-9]{2,20}$",
+        description="Escalation policy paged when an approval is left unanswered; default: the incident's own policy.",
+    )
+    pagerduty_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret of the PagerDuty v3 webhook subscription; enables `/pagerduty/webhook` in HTTP mode.",
+    )
+    pagerduty_poll_seconds: int = Field(
+        default=60,
+        ge=5,
+        le=3600,
+        description="Seconds between polls of PagerDuty for acknowledgements and resolutions.",
+    )
+    update_grace_minutes: int = Field(
+        default=5,
+        ge=1,
+        le=240,
+        description="Minutes after a status-update reminder before the commander is mentioned, and again before they are paged.",
+    )
+    approval_page_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=1440,
+        description="Minutes an approval request may wait unanswered before the approvers' on-call is paged.",
+    )
+    backup_check_time: str | None = Field(
+        default=None,
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description="UTC time (HH:MM) of the daily backup checks (scenario `daily-backup-checks`); unset: off.",
     )
 
     def severity(self, name: str) -> SeverityLevel | None:
@@ -177,6 +251,10 @@ class Settings(BaseSettings):
             problems.append("WARROOM_SEVERITIES: at least one severity is needed")
         if "commander" not in self.roles:
             problems.append("WARROOM_ROLES: must include 'commander'")
+        if self.pagerduty_api_key is not None and not self.pagerduty_from_email:
+            problems.append(
+                "WARROOM_PAGERDUTY_FROM_EMAIL: required with WARROOM_PAGERDUTY_API_KEY"
+            )
         return problems
 
 
