@@ -1,0 +1,89 @@
+"""A whole local world in one process: the Slack workspace, moto with BodyScript's estate, and the bot.
+
+Used by `warroom demo`, `warroom console` and `warroom drill`. The bot runs exactly as in
+production (its aiohttp app, its lifecycle, a real SQLite file), pointed at the local stand-ins.
+Moto comes from the `sandbox` extra and is imported only when AWS is wanted.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from bot.config import Settings
+from bot.sandbox.console import Console
+from bot.sandbox.slack import RunningWorkspace, SlackWorkspace, serve
+from bot.services import Services
+
+SANDBOX_BOT_TOKEN = "xoxb-test-sandbox-0000-warroom"
+SANDBOX_SIGNING_SECRET = "test-sandbox-signing-secret"
+
+
+@dataclass
+class World:
+    settings: Settings
+    services: Services
+    slack: RunningWorkspace
+    bot_url: str
+    estate: Any | None
+
+    def console(self, **kwargs: Any) -> Console:
+        return Console(
+            slack=self.slack,
+            bot_url=self.bot_url,
+            signing_secret=SANDBOX_SIGNING_SECRET,
+            **kwargs,
+        )
+
+
+def sandbox_aws_environment(endpoint_url: str) -> None:
+    """Point boto3 at moto with visibly fake credentials (boto3 reads these itself)."""
+    os.environ.update(AWS_ENDPOINT_URL=endpoint_url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                      AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        os.environ.pop(name, None)
+
+
+@asynccontextmanager
+async def local_world(
+    directory: Path, *, aws: bool = True, **overrides: Any
+) -> AsyncIterator[World]:
+    """Start the stand-ins and the bot; stop everything on exit. Settings overrides are passed on."""
+    from bot.app import build_services, create_app, create_web_app
+
+    moto = None
+    estate = None
+    if aws:
+        from bot.sandbox.estate import MotoSandbox, seed_estate
+
+        moto = MotoSandbox()
+        endpoint = moto.start()
+        sandbox_aws_environment(endpoint)
+        estate = seed_estate(endpoint_url=endpoint)
+    try:
+        async with serve(SlackWorkspace()) as slack:
+            settings = Settings(slack_bot_token=SecretStr(SANDBOX_BOT_TOKEN),
+                                slack_signing_secret=SecretStr(SANDBOX_SIGNING_SECRET), slack_api_url=slack.api_url,
+                                database_path=directory / "warroom.db", shutdown_drain_seconds=2, **overrides)  # fmt: skip
+            services = build_services(settings, backoff_base=0.2)
+            runner = web.AppRunner(
+                create_web_app(settings, services, create_app(settings, services))
+            )
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
+            try:
+                yield World(settings, services, slack, url, estate)
+            finally:
+                await runner.cleanup()
+    finally:
+        if moto is not None:
+            moto.stop()
