@@ -36,6 +36,10 @@ _SECRET_FIELD = re.compile(
 )
 # Fields whose names look secret but hold only identifiers (an ARN is safe to post).
 _SAFE_FIELDS = frozenset({"SecretArn", "ARN", "Arn", "SecretId", "Name", "SecretName"})
+# Identifiers kept verbatim in structured responses: an access key id is shown in the AWS console and
+# CloudTrail and is needed to rotate the key; its secret is what must never leave. In free text the
+# AKIA pattern is still redacted, and STS `Credentials` stays redacted whole.
+_VERBATIM_FIELDS = frozenset({"AccessKeyId"})
 
 
 def redact_text(text: str) -> str:
@@ -53,7 +57,9 @@ def redact(value: Any) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            if (
+            if key in _VERBATIM_FIELDS and isinstance(item, str):
+                out[key] = item
+            elif (
                 isinstance(key, str)
                 and key not in _SAFE_FIELDS
                 and _SECRET_FIELD.search(key)
