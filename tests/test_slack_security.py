@@ -117,3 +117,19 @@ async def test_note_containing_the_word_payload_is_not_dropped(
         return [e.text for e in entries if e.kind == "note"]
 
     assert await eventually(notes) == ["payload service down"]
+
+
+async def test_acks_never_wait_for_slack(
+    bot_settings, start_bot, slack_workspace: SlackWorkspace
+):
+    slack_workspace.delay(
+        "*", 10
+    )  # every Web API call, auth.test included, now takes 10 s
+    async with start_bot(bot_settings) as bot:
+        unknown = await bot.sender.command("explode")
+        note = await bot.sender.command("note outside a channel")
+        assert (unknown.status, note.status) == (200, 200)
+        assert "Unknown subcommand" in unknown.text
+        # Delayed calls are recorded when they complete: none had when both acks came back.
+        assert slack_workspace.calls == []
+        slack_workspace.clear_faults()

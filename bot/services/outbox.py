@@ -75,6 +75,10 @@ class Outbox:
         self._error_hooks: dict[str, ErrorHook] = {}
         self.last_error: str | None = None
 
+    @property
+    def client(self) -> AsyncWebClient:
+        return self._client
+
     def on_sent(self, purpose: str, hook: SentHook) -> None:
         self._sent_hooks[purpose] = hook
 
