@@ -1,0 +1,157 @@
+"""Timeline ingestion: message events as fast as they can be sent, a fifth of them re-sent as Slack
+retries; events/s, lost and duplicated rows, against a raw sqlite3 loop (one row per transaction)
+measured in the same run.
+
+    python -m bench ingest [--events 20000] [--concurrency 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sqlite3
+import sys
+import tempfile
+import time
+from contextlib import closing
+from pathlib import Path
+
+import aiohttp
+
+from bench.ack_latency import SECRET, free_port, start_warroom, wait_ready
+from bot.sandbox import payloads
+from bot.sandbox.signing import JSON, SlackSender, sign
+from bot.sandbox.slack import SlackWorkspace, serve
+
+
+async def declare(
+    url: str, workspace: SlackWorkspace, slack: object, database: Path
+) -> str:
+    """Declare an incident through the real flow; return its channel id."""
+    async with SlackSender(url, SECRET, slack=slack) as sender:  # type: ignore[arg-type]
+        await sender.command("declare Ingestion benchmark")
+        call = await workspace.wait_for(
+            "views.open", lambda c: c.status == 200, timeout=30
+        )
+        values = {"title": {"value": payloads.plain_text_value("Ingestion benchmark")},
+                  "severity": {"value": payloads.static_select_value("SEV3")}}  # fmt: skip
+        await sender.submit_view(
+            callback_id="declare-submit",
+            values=values,
+            view_id=call.response["view"]["id"],
+        )  # type: ignore[index]
+    for _ in range(600):
+        with closing(sqlite3.connect(database)) as db:
+            row = db.execute(
+                "select channel_id from incidents where channel_id is not null"
+            ).fetchone()
+        if row:
+            return str(row[0])
+        await asyncio.sleep(0.05)
+    raise RuntimeError("the incident channel was never created")
+
+
+async def send_events(
+    url: str, channel: str, count: int, concurrency: int
+) -> tuple[float, int]:
+    gate = asyncio.Semaphore(concurrency)
+    failures = 0
+    async with aiohttp.ClientSession() as http:
+
+        async def one(n: int, retry: int | None) -> None:
+            nonlocal failures
+            event = {"type": "message", "channel": channel, "user": "UBOB", "text": f"event {n}",
+                     "ts": f"1800000000.{n:06d}", "channel_type": "channel"}  # fmt: skip
+            body = payloads.event_callback(event, event_id=f"Ev{n:08d}")
+            headers = {"Content-Type": JSON, **sign(SECRET, body)}
+            if retry:
+                headers |= {
+                    "X-Slack-Retry-Num": str(retry),
+                    "X-Slack-Retry-Reason": "http_timeout",
+                }
+            async with (
+                gate,
+                http.post(url, data=body.encode(), headers=headers) as response,
+            ):
+                await response.read()
+                failures += response.status != 200
+
+        started = time.perf_counter()
+        sends = [one(n, None) for n in range(count)] + [
+            one(n, 1) for n in range(0, count, 5)
+        ]
+        await asyncio.gather(*sends)
+    return time.perf_counter() - started, failures
+
+
+def raw_sqlite_baseline(path: Path, count: int) -> float:
+    with closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("pragma journal_mode=wal")
+        db.execute("pragma synchronous=normal")
+        db.execute(
+            "create table t (id integer primary key, event_id text unique, body text)"
+        )
+        started = time.perf_counter()
+        for n in range(count):
+            db.execute("begin")
+            db.execute(
+                "insert into t (event_id, body) values (?, ?)",
+                [f"Ev{n}", json.dumps({"text": f"event {n}"})],
+            )
+            db.execute("commit")
+        return time.perf_counter() - started
+
+
+async def run(args: argparse.Namespace) -> int:
+    workspace = SlackWorkspace()
+    async with serve(workspace) as slack:
+        with tempfile.TemporaryDirectory() as tmp:
+            database, port = Path(tmp) / "bench.db", free_port()
+            warroom = start_warroom(port, slack, database)
+            url = f"http://127.0.0.1:{port}/slack/events"
+            try:
+                await wait_ready(f"http://127.0.0.1:{port}/readyz", warroom)
+                channel = await declare(url, workspace, slack, database)
+                elapsed, failures = await send_events(
+                    url, channel, args.events, args.concurrency
+                )
+                for _ in range(1200):  # wait for the work behind the acks to land
+                    with closing(sqlite3.connect(database)) as db:
+                        rows, distinct = db.execute(
+                            "select count(*), count(distinct slack_ts) from timeline where kind = 'message'"
+                        ).fetchone()
+                        pending = db.execute(
+                            "select count(*) from inbox where status = 'pending'"
+                        ).fetchone()[0]
+                    if rows >= args.events or (not pending and rows):
+                        break
+                    await asyncio.sleep(0.1)
+                total_elapsed = elapsed
+            finally:
+                warroom.terminate()
+                warroom.wait(timeout=30)
+            baseline = raw_sqlite_baseline(Path(tmp) / "raw.db", args.events)
+    sent = args.events + len(range(0, args.events, 5))
+    print(f"timeline ingestion: {args.events} distinct message events + {sent - args.events} retries, "
+          f"{args.concurrency} in flight")  # fmt: skip
+    print(f"warroom: {args.events / total_elapsed:,.0f} events/s acknowledged ({sent / total_elapsed:,.0f} deliveries/s), "
+          f"non-200 answers {failures}; rows {rows}, lost {args.events - distinct}, duplicated {rows - distinct}")  # fmt: skip
+    print(f"raw sqlite3, one row per transaction: {args.events / baseline:,.0f} rows/s")
+    print(
+        f"ratio warroom / raw sqlite3: {(args.events / total_elapsed) / (args.events / baseline):.3f}"
+    )
+    return 0 if rows == distinct == args.events and failures == 0 else 1
+
+
+def main(argv: list[str]) -> int:
+    logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
+    parser = argparse.ArgumentParser(prog="python -m bench ingest")
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    return asyncio.run(run(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
