@@ -22,6 +22,10 @@ _HASHED = ("incident", "seq", "kind", "actor", "text", "data", "occurred_at", "r
            "slack_ts", "permalink", "key_event", "corrects", "prev_hash")  # fmt: skip
 
 
+_COLUMNS = (*_HASHED, "hash", "source")
+_INSERT = f"insert into timeline ({', '.join(_COLUMNS)}) values ({', '.join('?' * len(_COLUMNS))})"
+
+
 def row_hash(row: dict[str, Any]) -> str:
     """SHA-256 over the canonical JSON of a timeline row's hashed fields (prev_hash included)."""
     canonical = json.dumps(
@@ -62,7 +66,10 @@ class TimelineStore(StorageBase):
                     "key_event": int(entry.key_event), "corrects": entry.corrects, "prev_hash": prev,
                 }  # fmt: skip
                 row["hash"] = prev = row_hash(row)
-                self.db.table("timeline").insert({**row, "source": entry.source})
+                # Plain SQL: sqlite-utils' insert() introspects the table on every call (hot path).
+                self.db.execute(
+                    _INSERT, [*(row[c] for c in _COLUMNS[:-1]), entry.source]
+                )
                 added.append(_entry(row))
         return added
 
