@@ -96,10 +96,10 @@ def render_message(
     names: dict[str, str] | None = None,
 ) -> tuple[str, list[Choice]]:
     """A whole message as text (blocks when present, else its text) and its choices."""
-    lines, choices = (
-        render_blocks(blocks, names)
-        if blocks
-        else (plain(text, names).splitlines(), [])
-    )
+    lines, choices = render_blocks(blocks, names) if blocks else ([], [])
+    if (
+        not lines
+    ):  # no blocks, or only blocks without a text rendering (rich_text): show the text
+        lines = plain(text, names).splitlines()
     body = "\n".join(f"    {line}" for line in lines)
     return f"  {author}:\n{body}", choices
