@@ -97,9 +97,8 @@ def render_message(
 ) -> tuple[str, list[Choice]]:
     """A whole message as text (blocks when present, else its text) and its choices."""
     lines, choices = render_blocks(blocks, names) if blocks else ([], [])
-    if (
-        not lines
-    ):  # no blocks, or only blocks without a text rendering (rich_text): show the text
+    # No blocks, or only blocks without a text rendering (rich_text): show the text.
+    if not lines:
         lines = plain(text, names).splitlines()
     body = "\n".join(f"    {line}" for line in lines)
     return f"  {author}:\n{body}", choices
