@@ -43,6 +43,7 @@ from bot.sandbox.slack_records import (
     User,
     View,
 )
+from bot.sandbox.slack_socket import SocketHub
 from bot.sandbox.slack_state import WorkspaceState
 
 __all__ = [
@@ -88,6 +89,7 @@ class SlackWorkspace(WorkspaceState):
         self.response_posts: list[tuple[str, dict[str, Any]]] = []
         self._faults: dict[str, list[Fault]] = {}
         self._delays: dict[str, float] = {}
+        self.sockets = SocketHub()  # Socket Mode connections of the app
 
     # -- fault injection ------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from aiohttp import BodyPartReader, web
 
 from bot.sandbox import slack_api_chat, slack_api_conversations, slack_api_views
 from bot.sandbox.slack_args import Args, SlackError, decode_json_fields
+from bot.sandbox.slack_socket import connections_open
 from bot.sandbox.slack_state import WorkspaceState
 
 if TYPE_CHECKING:
@@ -171,7 +172,11 @@ async def _api(request: web.Request) -> web.Response:
     else:
         token = _bearer(request, values)
         origin = f"{request.scheme}://{request.host}/"
-        response, body = _answer(ws, method, token, Args(values, origin=origin))
+        if method == "apps.connections.open":
+            body = connections_open(origin, token)
+            response = web.json_response(body)
+        else:
+            response, body = _answer(ws, method, token, Args(values, origin=origin))
     ws.record(
         RecordedCall(method, values, response.status, arrived, request.path, body)
     )
@@ -241,6 +246,7 @@ def make_app(workspace: SlackWorkspace) -> web.Application:
     app.router.add_route("POST", "/upload/v1/{file_id}", _upload)
     app.router.add_route("PUT", "/upload/v1/{file_id}", _upload)
     app.router.add_route("POST", "/hooks/{name}", _hook)
+    app.router.add_route("GET", "/link", workspace.sockets.handle)
     return app
 
 
