@@ -24,8 +24,6 @@ async def test_socket_mode_acks_frames_and_journals(
     env = {"SLACK_BOT_TOKEN": FAKE_BOT_TOKEN, "SLACK_APP_TOKEN": "xapp-test-1-socket-mode",
            "WARROOM_SLACK_API_URL": slack_server.api_url, "WARROOM_DATABASE_PATH": str(tmp_path / "w.db"),
            "WARROOM_HTTP_HOST": "127.0.0.1", "WARROOM_HTTP_PORT": str(port)}  # fmt: skip
-    import os
-
     env = {
         **{
             k: v
