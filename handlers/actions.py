@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import PermissionDenied, UsageError
@@ -56,16 +57,17 @@ async def handle_card_resolve_action(
 
 
 async def handle_card_timeline_action(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: Any
 ) -> None:
     await ack()
     services: Services = context["services"]
-    number = int(body["actions"][0]["value"])
-    entries = await services.incidents.timeline(number=number, last=15)
+    entries = await services.incidents.timeline(
+        number=int(body["actions"][0]["value"]), last=15
+    )
     text = blocks.timeline_text(entries)
-    channel = (body.get("channel") or {}).get("id") or body["user"]["id"]
-    await client.chat_postEphemeral(channel=channel, user=body["user"]["id"], text=blocks.cut(text, 3000),
-                                    blocks=blocks.text_section(text))  # fmt: skip
+    # The click's response_url reaches the person who clicked, member of the channel or not.
+    await respond(text=blocks.cut(text, 3000), blocks=blocks.text_section(text), response_type="ephemeral",
+                  replace_original=False)  # fmt: skip
 
 
 async def handle_home_declare_action(

@@ -126,14 +126,19 @@ def block_actions(
         team_id=team_id,
         trigger_id=trigger,
     )
-    action = {
+    action: dict[str, Any] = {
         "type": action_type,
         "action_id": action_id,
         "block_id": block_id,
-        "text": {"type": "plain_text", "text": text, "emoji": True},
-        "value": value,
         "action_ts": f"{time.time():.6f}",
     }
+    if action_type == "static_select":  # Slack sends the chosen option, not a value
+        action["selected_option"] = _option(value, text)
+    else:
+        action |= {
+            "text": {"type": "plain_text", "text": text, "emoji": True},
+            "value": value,
+        }
     if view is not None:
         payload["container"] = {"type": "view", "view_id": view.get("id")}
         payload["view"] = view
