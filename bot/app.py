@@ -15,8 +15,10 @@ import logging
 import os
 import socket
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -28,15 +30,29 @@ from bot import boltfix
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.models import Clock, utcnow
+from bot.scenarios import Kind, load_all
 from bot.services import Services
+from bot.services.aws import AwsGateway
+from bot.services.communications import build_communications
 from bot.services.incidents import IncidentService
 from bot.services.outbox import Outbox
+from bot.services.postmortem import PostmortemService
+from bot.services.runbooks import RunbookService
 from bot.storage import Storage
 from handlers import register_all
 from handlers.announcer import SlackAnnouncer
+from handlers.identity import BotIdentity
 from handlers.middleware import REPLAY
+from handlers.pagerduty_webhook import pagerduty_webhook
+from handlers.paging_port import SlackCommsPort
+from handlers.postmortem_upload import SlackPostmortemPublisher
+from handlers.runbook_announcer import SlackAuthoriser, SlackRunbookAnnouncer
 
 log = logging.getLogger("warroom")
+# The Bolt app's Slack identity, learned in the background by the lifecycle (see handlers/identity.py).
+_IDENTITIES: weakref.WeakKeyDictionary[AsyncApp, BotIdentity] = (
+    weakref.WeakKeyDictionary()
+)
 SERVICES = web.AppKey("services", Services)
 BOLT = web.AppKey("bolt", AsyncApp)
 STATE = web.AppKey("state", dict)
@@ -65,11 +81,10 @@ def build_services(
 
     async def incident_fields(number: int) -> dict[str, str | None]:
         incident = await storage.get_incident(number)
-        return (
-            {"channel": incident.channel_id, "card_ts": incident.card_ts}
-            if incident
-            else {}
-        )
+        if incident is None:
+            return {}
+        cards: dict[str, str | None] = dict(await storage.card_timestamps(number))
+        return {"channel": incident.channel_id, "card_ts": incident.card_ts, **cards}
 
     outbox = Outbox(storage=storage, client=client or slack_client(settings), clock=clock,
                     incident_fields=incident_fields, backoff_base=backoff_base)  # fmt: skip
@@ -78,12 +93,37 @@ def build_services(
         storage=storage, settings=settings, clock=clock, announcer=announcer
     )
     announcer.bind(incidents)
+    port = SlackCommsPort(
+        outbox=outbox, client=client or slack_client(settings), settings=settings
+    )
+    comms = build_communications(settings=settings, storage=storage, clock=clock, incidents=incidents,
+                                 port=port, backoff_scale=backoff_base)  # fmt: skip
+    scenarios = load_all()
+    runbooks = RunbookService(
+        storage=storage, settings=settings, clock=clock, scenarios=scenarios, gateway=AwsGateway(),
+        authoriser=SlackAuthoriser(client=client or slack_client(settings), settings=settings),
+        announcer=SlackRunbookAnnouncer(outbox=outbox, storage=storage),
+    )  # fmt: skip
+    incident_scenarios = {k: s for k, s in scenarios.items() if s.kind is Kind.INCIDENT}
+    publisher = SlackPostmortemPublisher(client=client or slack_client(settings), outbox=outbox,
+                                         backoff_base=backoff_base)  # fmt: skip
+    postmortems = PostmortemService(
+        storage=storage, settings=settings, clock=clock, publisher=publisher
+    )
+    publisher.bind(postmortems)
     return Services(
         settings=settings,
         storage=storage,
         clock=clock,
         outbox=outbox,
         incidents=incidents,
+        comms=comms,
+        runbooks=runbooks,
+        postmortems=postmortems,
+        scenario_titles={k: s.title for k, s in incident_scenarios.items()},
+        private_scenarios=frozenset(
+            k for k, s in incident_scenarios.items() if s.private
+        ),
     )
 
 
@@ -95,8 +135,18 @@ def create_app(settings: Settings, services: Services) -> AsyncApp:
         if settings.slack_signing_secret
         else None
     )
-    app = AsyncApp(client=slack_client(settings), signing_secret=secret or "socket-mode-has-no-signing-secret",
+    identity = BotIdentity(
+        settings.slack_bot_token.get_secret_value()
+        if settings.slack_bot_token
+        else None
+    )
+    client = AsyncWebClient(
+        base_url=settings.slack_api_url, timeout=10
+    )  # the token comes from `authorize`
+    app = AsyncApp(client=client, authorize=identity.authorizer(),
+                   signing_secret=secret or "socket-mode-has-no-signing-secret",
                    request_verification_enabled=secret is not None, process_before_response=False)  # fmt: skip
+    _IDENTITIES[app] = identity
     register_all(app, services)
     return app
 
@@ -129,6 +179,7 @@ async def handle_readyz(request: web.Request) -> web.Response:
     ready = database and lag < 5 and not state.get("stopping")
     body = {"ready": ready, "database": database, "event_loop_lag_s": round(lag, 3), "slack": slack,
             "outbox_pending": counts.get("pending", 0), "outbox_dead": counts.get("dead", 0)}  # fmt: skip
+    body["pagerduty"] = services.comms.pager_state()
     return web.json_response(body, status=200 if ready else 503)
 
 
@@ -139,6 +190,8 @@ def create_web_app(
     web_app[SERVICES], web_app[BOLT], web_app[STATE] = services, bolt, {}
     if not socket_mode:
         web_app.router.add_post("/slack/events", handle_slack)
+    if not socket_mode and settings.pagerduty_webhook_secret is not None:
+        web_app.router.add_post("/pagerduty/webhook", pagerduty_webhook(services))
     web_app.router.add_get("/healthz", handle_healthz)
     web_app.router.add_get("/readyz", handle_readyz)
     web_app.cleanup_ctx.append(_lifecycle)
@@ -164,17 +217,33 @@ async def _lifecycle(web_app: web.Application) -> AsyncIterator[None]:
             owner=owner, now=services.clock(), stale_after_s=0
         )
     stop = asyncio.Event()
-    tasks = [asyncio.create_task(services.outbox.run(stop), name="outbox"),
+    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(services.outbox.run(stop), name="outbox"),
              asyncio.create_task(_heartbeat(services, owner, state, stop), name="heartbeat")]  # fmt: skip
+    tasks += await services.comms.start(stop)
+    await services.runbooks.recover()
+    await services.postmortems.recover()  # automatic drafts a restart interrupted
+    identity = _IDENTITIES.get(bolt)
+    if identity is not None:
+        tasks.append(
+            asyncio.create_task(identity.learn(services.outbox.client), name="identity")
+        )
     await replay_inbox(services, bolt)
     log.info("warroom ready (database %s)", services.settings.database_path)
     try:
         yield
     finally:
         state["stopping"] = True
+        await services.postmortems.wait_idle(
+            within=services.settings.shutdown_drain_seconds
+        )
+        await services.runbooks.drain(services.settings.shutdown_drain_seconds)
         await _drain(services)
         stop.set()
+        for task in tasks:
+            if task.get_name() == "identity":
+                task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await services.comms.aclose()
         await services.storage.release_lease(owner=owner)
         await services.storage.close()
         log.info("warroom stopped")

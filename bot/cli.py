@@ -122,6 +122,17 @@ def cmd_scenarios_lint(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def cmd_iam_policy(args: argparse.Namespace) -> int:
+    """Print the IAM policy allowing exactly the AWS operations the scenarios use."""
+    import json
+
+    from bot.iam_policy import policy
+    from bot.scenarios import load_all
+
+    print(json.dumps(policy(load_all().values()), indent=2))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="warroom", description="Incident-response ChatOps bot for Slack."
@@ -141,6 +152,15 @@ def parser() -> argparse.ArgumentParser:
     )
     lint.add_argument("files", nargs="*")
     lint.set_defaults(fn=cmd_scenarios_lint)
+    sub.add_parser(
+        "iam-policy", help="print the least-privilege IAM policy for the scenarios"
+    ).set_defaults(fn=cmd_iam_policy)
+    from bot.cli_reports import add_parsers as add_report_parsers
+
+    add_report_parsers(sub)  # verify, export, stats
+    from bot.cli_sandbox import add_parsers as add_sandbox_parsers
+
+    add_sandbox_parsers(sub)  # demo, console
     return top
 
 

@@ -150,13 +150,26 @@ class Settings(BaseSettings):
         description="Days inbox and outbox rows are kept; timeline rows are kept forever.",
     )
     shutdown_drain_seconds: float = Field(
-        default=10.0, ge=0, le=300, description="On SIGTERM, how long in-flight work and queued Slack posts may finish."
+        default=10.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM, how long in-flight work and queued Slack posts may finish.",
     )
     dry_run: bool = Field(
         default=False, description="Plan AWS steps without ever executing them."
     )
+    approval_ttl_minutes: float = Field(
+        default=15,
+        gt=0,
+        le=1440,
+        description="Minutes an AWS step's approval request stays valid; after that it must be requested again.",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="Log level."
+    )
+    postmortem_dir: Path | None = Field(
+        default=None,
+        description="Directory where post-mortem drafts are kept as files; default: `postmortems` next to the database.",
     )
     pagerduty_api_key: SecretStr | None = Field(
         default=None,

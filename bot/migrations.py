@@ -132,3 +132,114 @@ def m001_core(db: Database) -> None:
     db.table("leases").create(
         {"name": str, "owner": str, "heartbeat_at": str}, pk="name", not_null={"owner"}
     )
+
+
+@migrations()
+def m002_runbooks(db: Database) -> None:
+    """Runbook instances, their inputs and Slack cards, the step ledger, approvals and switches."""
+    db.table("runbooks").create(
+        {"id": int, "incident": int, "scenario": str, "created_by": str, "created_at": str,
+         "dry_run": int, "message_ts": str, "source": str},
+        pk="id", not_null={"incident", "scenario", "created_at"},
+    )  # fmt: skip
+    db.table("runbooks").create_index(["source"], unique=True)
+    db.table("runbooks").create_index(["incident"])
+    db.table("runbook_inputs").create(
+        {"runbook": int, "name": str, "value": str, "set_by": str, "set_at": str},
+        pk=("runbook", "name"),
+    )
+    db.table("runbook_cards").create(
+        {"runbook": int, "step": str, "ts": str}, pk=("runbook", "step")
+    )
+    db.table("step_runs").create(
+        {"id": int, "runbook": int, "incident": int, "step": str, "attempt": int, "state": str,
+         "requested_by": str, "plan": str, "plan_hash": str, "preview_current": str,
+         "preview_proposed": str, "required_approvals": int, "expires_at": str, "result": str,
+         "summary": str, "error": str, "reason": str, "dry_run": int, "created_at": str,
+         "updated_at": str, "source": str},
+        pk="id", not_null={"runbook", "incident", "step", "attempt", "state", "created_at"},
+    )  # fmt: skip
+    db.table("step_runs").create_index(
+        ["incident", "runbook", "step", "attempt"], unique=True
+    )
+    db.table("step_runs").create_index(["state"])
+    db.table("approvals").create(
+        {"id": int, "step_run": int, "user": str, "decision": str, "plan_hash": str,
+         "created_at": str, "source": str},
+        pk="id", not_null={"step_run", "user", "decision", "plan_hash", "created_at"},
+    )  # fmt: skip
+    db.table("approvals").create_index(["step_run", "user"], unique=True)
+    db.table("switches").create(
+        {"name": str, "value": str, "set_by": str, "set_at": str}, pk="name"
+    )
+
+
+@migrations()
+def m003_paging(db: Database) -> None:
+    """Pages (a durable queue of PagerDuty requests and their outcomes), reminders, webhook deliveries."""
+    db.table("pages").create(
+        {
+            "id": int,
+            "incident": int,
+            "kind": str,
+            "target_kind": str,
+            "target_id": str,
+            "target_name": str,
+            "message": str,
+            "requested_by": str,
+            "source": str,
+            "status": str,
+            "attempts": int,
+            "pd_incident_id": str,
+            "dedup_key": str,
+            "html_url": str,
+            "result": str,
+            "error": str,
+            "created_at": str,
+            "done_at": str,
+        },
+        pk="id",
+        not_null={"incident", "kind", "source", "status", "created_at"},
+        defaults={"status": "pending", "attempts": 0},
+    )
+    db.table("pages").create_index(["source"], unique=True)
+    db.table("pages").create_index(["status"])
+    db.table("pages").create_index(["pd_incident_id"])
+
+    db.table("reminders").create(
+        {
+            "id": int,
+            "key": str,
+            "kind": str,
+            "incident": int,
+            "due_at": str,
+            "stage": int,
+            "data": str,
+            "status": str,
+            "fired": int,
+            "last_fired_at": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"key", "kind", "due_at", "status", "created_at"},
+        defaults={"status": "active", "stage": 0, "fired": 0},
+    )
+    db.table("reminders").create_index(["key"], unique=True)
+    db.table("reminders").create_index(["status", "due_at"])
+
+    db.table("webhook_deliveries").create(
+        {"id": str, "received_at": str}, pk="id", not_null={"received_at"}
+    )
+
+
+@migrations()
+def m004_postmortems(db: Database) -> None:
+    """Post-mortem drafts built (the documents are files; see Settings.postmortem_dir)."""
+    db.table("postmortems").create(
+        {"id": int, "incident": int, "format": str, "path": str, "size": int, "sha256": str,
+         "head_hash": str, "rows": int, "chain_ok": int, "generated_at": str, "trigger": str,
+         "requested_by": str, "source": str, "slack_file_id": str, "uploaded_at": str, "error": str},
+        pk="id", not_null={"incident", "format", "path", "size", "sha256", "generated_at", "source"},
+    )  # fmt: skip
+    db.table("postmortems").create_index(["source"], unique=True)
+    db.table("postmortems").create_index(["incident"])

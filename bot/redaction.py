@@ -40,6 +40,8 @@ _SAFE_FIELDS = frozenset({"SecretArn", "ARN", "Arn", "SecretId", "Name", "Secret
 # CloudTrail and is needed to rotate the key; its secret is what must never leave. In free text the
 # AKIA pattern is still redacted, and STS `Credentials` stays redacted whole.
 _VERBATIM_FIELDS = frozenset({"AccessKeyId"})
+# Names of identifiers such as SecretArn, secret_arn or SecretVersionId: an id is not the secret.
+_IDENTIFIER_FIELD = re.compile(r"(?i)(arn|_id|versionid|id)$")
 
 
 def redact_text(text: str) -> str:
@@ -62,6 +64,7 @@ def redact(value: Any) -> Any:
             elif (
                 isinstance(key, str)
                 and key not in _SAFE_FIELDS
+                and not _IDENTIFIER_FIELD.search(key)
                 and _SECRET_FIELD.search(key)
             ):
                 out[key] = REDACTED

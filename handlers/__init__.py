@@ -9,7 +9,18 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
-from handlers import actions, commands, errors, events, middleware, views
+from handlers import (
+    actions,
+    commands,
+    errors,
+    events,
+    middleware,
+    reminder_actions,
+    runbook_actions,
+    runbook_views,
+    update_views,
+    views,
+)
 
 
 def register_all(app: AsyncApp, services: Services) -> None:
@@ -19,3 +30,7 @@ def register_all(app: AsyncApp, services: Services) -> None:
     actions.register(app)
     views.register(app)
     events.register(app)
+    reminder_actions.register(app)
+    update_views.register(app)
+    runbook_actions.register(app)
+    runbook_views.register(app)

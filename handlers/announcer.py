@@ -74,7 +74,11 @@ class SlackAnnouncer:
                 incident, "chat.postMessage", {"text": text}, "resolution"
             ),
             self._in_channel(
-                incident, "chat.postMessage", {"text": chain}, "resolution-chain"
+                incident,
+                "chat.postMessage",
+                {"text": chain},
+                "resolution-chain",
+                purpose="resolution-chain",  # starts the post-mortem draft (handlers/postmortem_upload.py)
             ),
             self._announce(incident, text, "announce-resolution"),
             self._card_update(incident, "resolved"),

@@ -12,11 +12,27 @@ class Action(StrEnum):
     CARD_TIMELINE = "card-timeline"
     CARD_WAR_ROOM = "card-war-room"
     HOME_DECLARE = "home-declare"
+    REMINDER_SNOOZE = "reminder-snooze"
+    REMINDER_UPDATE = "reminder-update"
+    RUNBOOK_RUN = "runbook-run"
+    RUNBOOK_REQUEST = "runbook-request"
+    RUNBOOK_APPROVE = "runbook-approve"
+    RUNBOOK_REJECT = "runbook-reject"
+    RUNBOOK_SKIP = "runbook-skip"
+    RUNBOOK_DONE = "runbook-done"
+    RUNBOOK_VERIFY = "runbook-verify"
+    RUNBOOK_CANCEL = "runbook-cancel"
+    RUNBOOK_INPUTS = "runbook-inputs"
+    RUNBOOK_MANUAL_DONE = "runbook-manual-done"
+    RUNBOOK_MANUAL_SKIP = "runbook-manual-skip"
 
 
 class Callback(StrEnum):
     DECLARE = "declare-submit"
     RESOLVE = "resolve-submit"
+    UPDATE = "update-submit"
+    RUNBOOK_INPUTS = "runbook-inputs-submit"
+    RUNBOOK_SKIP = "runbook-skip-submit"
 
 
 class Field(StrEnum):
@@ -30,6 +46,9 @@ class Field(StrEnum):
     DESCRIPTION = "description"
     SUMMARY = "summary"
     ROOT_CAUSE = "root_cause"
+    UPDATE_STATUS = "update_status"
+    UPDATE_MESSAGE = "update_message"
+    SKIP_REASON = "skip_reason"
 
 
 VALUE = "value"

@@ -90,11 +90,16 @@ async def handle_declare_submission(
         await ack(response_action="errors", errors=errors)
         return
     await ack()
-    await services.incidents.declare(
+    incident = await services.incidents.declare(
         source=str(context.get("inbox_key")), title=form.title, severity=form.severity, declared_by=body["user"]["id"],
         scenario=form.scenario, components=form.components, impact_started_at=form.impact_started_at,
         description=form.description, private=form.scenario in services.private_scenarios,
     )  # fmt: skip
+    if (
+        form.scenario
+    ):  # queued behind the channel's creation, so it lands in the new channel
+        await services.runbooks.start(incident=incident.number, scenario=form.scenario, user=body["user"]["id"],
+                                      source=f"{context.get('inbox_key')}:runbook", dry_run=incident.drill)  # fmt: skip
 
 
 async def handle_resolve_submission(

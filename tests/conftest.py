@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.plugins.aws",
     "tests.plugins.pagerduty",
     "tests.plugins.bot",
+    "tests.runbook_support",
 ]
 
 _PROXY_VARIABLES = (

@@ -20,7 +20,12 @@ METHOD_SCOPES = {
     "conversations.invite": {"channels:manage", "groups:write"},
     "conversations.setTopic": {"channels:manage", "groups:write"},
     "pins.add": {"pins:write"},
+    "files.getUploadURLExternal": {"files:write"},
+    "files.completeUploadExternal": {"files:write"},
     "usergroups.users.list": {"usergroups:read"},
+    "users.info": {"users:read", "users:read.email"},
+    "users.lookupByEmail": {"users:read.email"},
+    "auth.test": set(),
     "views.open": set(),
     "views.publish": set(),
 }
@@ -38,7 +43,9 @@ EVENT_SUBSCRIPTIONS = {
 
 def _sources() -> str:
     files = [*ROOT.glob("handlers/**/*.py"), *ROOT.glob("bot/services/*.py")]
-    files = [f for f in files if f.name not in ("aws.py", "pagerduty.py")]  # boto3 / PagerDuty clients
+    files = [
+        f for f in files if f.name not in ("aws.py", "pagerduty.py")
+    ]  # boto3 / PagerDuty clients
     return "\n".join(p.read_text() for p in files)
 
 

@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.models import Clock
+from bot.services.communications import Communications
 from bot.services.incidents import IncidentService
 from bot.services.outbox import Outbox
+from bot.services.postmortem import PostmortemService
+from bot.services.runbooks import RunbookService
 from bot.storage import Storage
 
 
@@ -22,5 +25,8 @@ class Services:
     clock: Clock
     outbox: Outbox
     incidents: IncidentService
+    comms: Communications
+    runbooks: RunbookService
+    postmortems: PostmortemService
     scenario_titles: dict[str, str] = field(default_factory=dict)
     private_scenarios: frozenset[str] = frozenset()

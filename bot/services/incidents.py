@@ -40,6 +40,17 @@ class Announcer(Protocol):
     async def invite(self, incident: Incident, users: list[str]) -> None: ...
 
 
+class Follower(Protocol):
+    """Work that follows a lifecycle change once it is journaled (paging, reminders).
+
+    Called after the timeline entry is written and the announcement queued; a follower must only
+    queue its work (never wait on PagerDuty or AWS) and must not raise for an outside failure.
+    """
+
+    async def after_declare(self, incident: Incident, *, source: str) -> None: ...
+    async def after_resolve(self, incident: Incident, *, source: str) -> None: ...
+
+
 def slugify(text: str, *, limit: int = 60) -> str:
     """Lower-case ASCII words joined by '-', at most `limit` characters, never empty."""
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
@@ -74,6 +85,8 @@ class IncidentService:
             clock,
             announcer,
         )
+        self.followers: list[Follower] = []
+        self._channels: dict[str, int | None] = {}
 
     async def declare(
         self,
@@ -125,6 +138,8 @@ class IncidentService:
             now=now,
         )  # fmt: skip
         await self.announcer.declared(incident)
+        for follower in self.followers:
+            await follower.after_declare(incident, source=source)
         return incident
 
     async def get(self, number: int) -> Incident:
@@ -140,6 +155,16 @@ class IncidentService:
         await self.storage.update_incident(
             number, channel_id=channel_id, channel_name=name
         )
+        self._channels[channel_id] = number
+
+    async def _number_for_channel(self, channel_id: str) -> int | None:
+        """Which incident a channel belongs to; cached, since every message event asks."""
+        if channel_id not in self._channels:
+            if len(self._channels) > 10_000:
+                self._channels.clear()
+            incident = await self.storage.incident_by_channel(channel_id)
+            self._channels[channel_id] = incident.number if incident else None
+        return self._channels[channel_id]
 
     async def card_posted(self, *, number: int, ts: str) -> None:
         await self.storage.update_incident(number, card_ts=ts)
@@ -255,6 +280,8 @@ class IncidentService:
         await self.announcer.resolved(
             updated.model_copy(update={"summary": summary}), head_hash=head
         )
+        for follower in self.followers:
+            await follower.after_resolve(updated, source=source)
         return updated
 
     async def open_incidents(self) -> list[Incident]:
@@ -268,12 +295,12 @@ class IncidentService:
         self, *, channel_id: str, entry: NewEntry
     ) -> TimelineEntry | None:
         """Record channel activity (messages, edits, deletions, files, pins) if it is an incident channel."""
-        incident = await self.storage.incident_by_channel(channel_id)
-        if incident is None:
+        number = await self._number_for_channel(channel_id)
+        if number is None:
             return None
         if entry.kind in ("pin", "pushpin") and entry.slack_ts:
             target = await self.storage.find_entry(
-                incident.number, slack_ts=entry.slack_ts, kind="message"
+                number, slack_ts=entry.slack_ts, kind="message"
             )
             if target:
                 entry = entry.model_copy(
@@ -284,11 +311,11 @@ class IncidentService:
                 )
         if entry.kind in ("edit", "delete") and entry.slack_ts:
             target = await self.storage.find_entry(
-                incident.number, slack_ts=entry.slack_ts, kind="message"
+                number, slack_ts=entry.slack_ts, kind="message"
             )
             if target:
                 entry = entry.model_copy(update={"corrects": target.seq})
-        added = await self.storage.append(incident.number, [entry], now=self.clock())
+        added = await self.storage.append(number, [entry], now=self.clock())
         return added[0] if added else None
 
     async def _open(self, number: int) -> Incident:

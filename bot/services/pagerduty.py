@@ -24,6 +24,7 @@ from bot.errors import ConfigError, ExternalServiceError, UsageError
 from bot.services.paging import (
     OnCall,
     PageResult,
+    PdObject,
     PdStatusChange,
     TargetKind,
     Urgency,
@@ -406,6 +407,34 @@ class PagerDutyGateway:
                 "offset": int(body.get("offset") or params["offset"]) + len(entries),
             }
         return sorted(result, key=lambda o: (o.policy_name, o.escalation_level, o.name))
+
+    async def directory(self, *, kind: TargetKind, query: str) -> list[PdObject]:
+        if self._rest is None:
+            return []
+        return await asyncio.to_thread(self._directory, kind, query)
+
+    def _directory(self, kind: TargetKind, query: str) -> list[PdObject]:
+        path = {
+            "user": "/users",
+            "escalation_policy": "/escalation_policies",
+            "service": "/services",
+        }[kind]
+        plural = path.lstrip("/")
+        found: list[PdObject] = []
+        params: dict[str, Any] = {"query": query, "limit": 100, "offset": 0}
+        for _ in range(MAX_PAGES):
+            action = f"look up PagerDuty {plural.replace('_', ' ')}"
+            body = _json(self._call(self._rest, "GET", path, action, params=params))
+            items = body.get(plural, [])
+            found += [
+                PdObject(kind=kind, id=str(i["id"]), name=str(i.get("name") or i.get("summary") or i["id"]),
+                         email=i.get("email"))
+                for i in items if isinstance(i, dict) and i.get("id")
+            ]  # fmt: skip
+            if not body.get("more") or not items:
+                break
+            params = {**params, "offset": int(params["offset"]) + len(items)}
+        return found
 
     async def acknowledgements(
         self, *, pd_incident_ids: list[str]

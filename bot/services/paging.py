@@ -72,6 +72,16 @@ class OnCall:
 
 
 @dataclass(frozen=True, slots=True)
+class PdObject:
+    """A PagerDuty user, escalation policy or service as a directory lookup returns it."""
+
+    kind: TargetKind
+    id: str
+    name: str
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class PdStatusChange:
     """A PagerDuty incident was acknowledged or resolved, when and by whom (as PagerDuty reports it)."""
 
@@ -123,6 +133,10 @@ class Pager(Protocol):
 
     async def oncall(self, *, escalation_policy_ids: list[str]) -> list[OnCall]:
         """List who is on call now (the earliest entry per policy, level and user)."""
+        ...
+
+    async def directory(self, *, kind: TargetKind, query: str) -> list[PdObject]:
+        """Find users (by name or email), escalation policies or services (by name) matching `query`."""
         ...
 
     async def acknowledgements(
@@ -207,6 +221,9 @@ class LogOnlyPager:
 
     async def oncall(self, *, escalation_policy_ids: list[str]) -> list[OnCall]:
         logger.info("%s: no on-call information available", self.NOT_CONFIGURED)
+        return []
+
+    async def directory(self, *, kind: TargetKind, query: str) -> list[PdObject]:
         return []
 
     async def acknowledgements(

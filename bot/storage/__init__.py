@@ -7,10 +7,22 @@ or AWS. A new table is a migration in `bot/migrations.py` plus a section here.
 
 from bot.storage.incidents import IncidentStore
 from bot.storage.journal import JournalStore
+from bot.storage.paging import PagingStore
+from bot.storage.postmortems import PostmortemStore
+from bot.storage.reminders import ReminderStore
+from bot.storage.runbooks import RunbookStore
 from bot.storage.timeline import GENESIS, TimelineStore, row_hash
 
 
-class Storage(IncidentStore, TimelineStore, JournalStore):
+class Storage(
+    IncidentStore,
+    TimelineStore,
+    JournalStore,
+    PagingStore,
+    ReminderStore,
+    RunbookStore,
+    PostmortemStore,
+):
     """Typed access to the database; every method runs on the one writer thread."""
 
 

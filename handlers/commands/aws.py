@@ -1,0 +1,35 @@
+"""`/incident aws off|on`: the kill switch for AWS execution, everywhere at once (commander or approvers)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel
+
+from bot.errors import PermissionDenied
+from handlers.commands._registry import CommandContext, subcommand
+from handlers.runbook_announcer import SlackAuthoriser
+
+
+class AwsArgs(BaseModel):
+    state: Literal["on", "off"]
+
+
+@subcommand("aws", summary="Switch AWS execution off or on for every runbook", usage="aws off|on",
+            example="aws off", args=AwsArgs, responder_only=True)  # fmt: skip
+async def handle_aws_command(args: AwsArgs, ctx: CommandContext) -> None:
+    commander = ctx.incident is not None and ctx.incident.commander == ctx.user_id
+    authoriser = SlackAuthoriser(client=ctx.client, settings=ctx.services.settings)
+    if not commander and not await authoriser.is_approver(ctx.user_id):
+        raise PermissionDenied(
+            "Only the incident commander or an approver may switch AWS execution."
+        )
+    enabled = args.state == "on"
+    await ctx.services.runbooks.set_aws_enabled(enabled=enabled, user=ctx.user_id, source=ctx.source,
+                                                incident=ctx.incident.number if ctx.incident else None)  # fmt: skip
+    text = (
+        "AWS execution is back on."
+        if enabled
+        else ":octagonal_sign: AWS execution is off: no new AWS call will be sent."
+    )
+    await ctx.respond(text=text, response_type="in_channel")

@@ -1,0 +1,23 @@
+"""`/incident oncall`: show who is on call now in PagerDuty (the incident's policy, or every
+configured one outside an incident channel), privately. Owns no state."""
+
+from __future__ import annotations
+
+from handlers import blocks, paging_blocks
+from handlers.commands._registry import CommandContext, NoArgs, subcommand
+
+
+@subcommand(
+    "oncall", summary="Show who is on call now", usage="oncall", example="oncall"
+)
+async def handle_oncall_command(args: NoArgs, ctx: CommandContext) -> None:
+    pages = ctx.services.comms.pages
+    if pages.log_only:
+        await ctx.respond(text="PagerDuty is not configured, so there is no on-call information.",
+                          response_type="ephemeral")  # fmt: skip
+        return
+    oncall, slack_ids = await pages.oncall_people(ctx.incident)
+    key = ctx.incident.key if ctx.incident else "the configured policies"
+    text = paging_blocks.oncall_text(key, oncall, slack_ids)
+    await ctx.respond(text=blocks.cut(text, 3000), blocks=blocks.text_section(text),
+                      response_type="ephemeral")  # fmt: skip

@@ -1,0 +1,28 @@
+"""`/incident runbook <scenario>`: post a scenario's runbook in this incident's channel."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from handlers.commands._registry import CommandContext, subcommand
+
+
+class RunbookArgs(BaseModel):
+    scenario: str = Field(default="", max_length=80)
+
+
+@subcommand("runbook", summary="Post a scenario's runbook (no argument: list scenarios)", usage="runbook [scenario]",
+            example="runbook database-failure", args=RunbookArgs, responder_only=True, needs_incident=True)  # fmt: skip
+async def handle_runbook_command(args: RunbookArgs, ctx: CommandContext) -> None:
+    incident = ctx.require_incident()
+    if not args.scenario:
+        names = "\n".join(
+            f"`{sid}`  {title}"
+            for sid, title in sorted(ctx.services.scenario_titles.items())
+        )
+        await ctx.respond(
+            text=f"*Scenarios*\n{names}\nUsage: `/incident runbook <scenario>`"
+        )
+        return
+    await ctx.services.runbooks.start(incident=incident.number, scenario=args.scenario.strip().lower(),
+                                      user=ctx.user_id, source=ctx.source, dry_run=incident.drill)  # fmt: skip

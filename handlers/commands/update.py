@@ -1,0 +1,20 @@
+"""`/incident update`: open the status-update form (posted to the announcement and incident channels)."""
+
+from __future__ import annotations
+
+from bot.errors import ConflictError
+from handlers import paging_blocks
+from handlers.commands._registry import CommandContext, NoArgs, subcommand
+
+
+@subcommand("update", summary="Post a status update (announcement and incident channels)",
+            usage="update", example="update", responder_only=True, needs_incident=True)  # fmt: skip
+async def handle_update_command(args: NoArgs, ctx: CommandContext) -> None:
+    incident = ctx.require_incident()
+    if not incident.is_open:
+        raise ConflictError(f"{incident.key} is resolved.")
+    minutes = ctx.services.comms.reminders.update_minutes(incident)
+    view = paging_blocks.update_modal(
+        incident, now=ctx.services.clock(), minutes=minutes
+    )
+    await ctx.client.views_open(trigger_id=ctx.trigger_id, view=view)
