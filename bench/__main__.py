@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SCRIPTS = ("export_verify",)
+SCRIPTS = ("ack_latency", "ingest", "export_verify")
 
 
 def main(argv: list[str]) -> int:

@@ -26,7 +26,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import boltfix
+from bot import boltfix, metrics
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.models import Clock, utcnow
@@ -183,6 +183,28 @@ async def handle_readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if ready else 503)
 
 
+async def handle_metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition: counters as they happened, stored state as it is now."""
+    services, state = request.app[SERVICES], request.app[STATE]
+
+    async def refresh() -> None:
+        loop = asyncio.get_running_loop()
+        metrics.EVENT_LOOP_LAG.set(loop.time() - state.get("tick", loop.time()))
+        oldest = await services.storage.inbox_oldest_pending()
+        metrics.INBOX_LAG.set(
+            (services.clock() - oldest).total_seconds() if oldest else 0
+        )
+        outbox = await services.storage.outbox_by_channel()
+        metrics.set_labelled(metrics.OUTBOX_DEPTH, outbox.get("pending", {}))
+        metrics.set_labelled(metrics.OUTBOX_DEAD, outbox.get("dead", {}))
+        metrics.set_labelled(
+            metrics.STEP_RUNS, await services.storage.step_run_states()
+        )
+
+    body, content_type = await metrics.render(refresh)
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
 def create_web_app(
     settings: Settings, services: Services, bolt: AsyncApp, *, socket_mode: bool = False
 ) -> web.Application:
@@ -194,6 +216,7 @@ def create_web_app(
         web_app.router.add_post("/pagerduty/webhook", pagerduty_webhook(services))
     web_app.router.add_get("/healthz", handle_healthz)
     web_app.router.add_get("/readyz", handle_readyz)
+    web_app.router.add_get("/metrics", handle_metrics)
     web_app.cleanup_ctx.append(_lifecycle)
     return web_app
 

@@ -66,8 +66,10 @@ class SlackAnnouncer:
             self._card_update(incident, key),
         )
 
-    async def resolved(self, incident: Incident, *, head_hash: str) -> None:
-        text = self.resolution_notification(incident)
+    async def resolved(
+        self, incident: Incident, *, head_hash: str, root_cause: str
+    ) -> None:
+        text = self.resolution_notification(incident, root_cause=root_cause)
         chain = f"Timeline head hash for {incident.key}: `{head_hash}`"
         await self.outbox.enqueue(
             self._in_channel(
@@ -108,13 +110,15 @@ class SlackAnnouncer:
             commander=blocks.user(incident.commander),
         ) + f"\nChannel: <#{CHANNEL}>".replace(CHANNEL, incident.channel_id or incident.channel_name)  # fmt: skip
 
-    def resolution_notification(self, incident: Incident) -> str:
+    def resolution_notification(
+        self, incident: Incident, *, root_cause: str = ""
+    ) -> str:
         start = incident.impact_started_at or incident.declared_at
         end = incident.resolved_at or incident.declared_at
         drill = "[DRILL] " if incident.drill else ""
         return drill + RESOLUTION_NOTIFICATION.format(
             service=SERVICE_NAME, duration=duration_text(end - start),
-            root_cause=blocks.escape(incident.summary or "To be determined in the post-mortem"),
+            root_cause=blocks.escape(root_cause or "To be determined in the post-mortem"),
         ) + f"\nIncident: {incident.key}"  # fmt: skip
 
     def _change_line(self, change: Change) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
@@ -20,6 +21,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import metrics
 from bot.errors import BotError
 from bot.services import Services
 from handlers.errors import report_error
@@ -78,6 +80,7 @@ def install(app: AsyncApp, services: Services) -> None:
             return await next()
         if body.get("type") in ("url_verification", "ssl_check"):
             return await next()
+        started = time.perf_counter()
         key = inbox_key(req, body)
         kind = str(
             body.get("type") or ("command" if body.get("command") else "unknown")
@@ -87,10 +90,13 @@ def install(app: AsyncApp, services: Services) -> None:
         )
         if inbox_id is None:
             log.info("duplicate delivery ignored: %s", key)
+            metrics.DUPLICATES.inc()
             return BoltResponse(status=200, body="")
         _current.set(_Current(services, inbox_id, key, body, context.client))
         context["inbox_key"] = key
-        return await next()
+        response = await next()  # returns once the listener has acked
+        metrics.ACK_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        return response
 
 
 def journaled(

@@ -131,7 +131,7 @@ async def test_resolve_posts_resolution_notification_with_duration(
         ),
     )
     assert "Duration: 0 minutes" in resolved.args["text"]
-    assert "Root Cause: Failed over to the replica" in resolved.args["text"]
+    assert "Root Cause: Disk full on primary" in resolved.args["text"]
     chain = await slack_workspace.wait_for(
         "chat.postMessage", lambda c: "Timeline head hash" in str(c.args.get("text"))
     )

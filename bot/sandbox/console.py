@@ -43,18 +43,19 @@ class Console:
         self.user, self.channel = user, INCIDENT_RESPONSE_CHANNEL_ID
         self.out, self._ask = out, ask
         self.answers: deque[str] = deque()
-        self.choices: list[
-            tuple[Choice, str, str]
-        ] = []  # (choice, channel, message ts)
-        self._printed: dict[str, int] = {}
+        # (choice, channel, message ts, the message as printed)
+        self.choices: list[tuple[Choice, str, str, str]] = []
+        # (channel, ts) -> a digest, and the lines, of what was printed of each message
+        self._shown: dict[tuple[str, str], int] = {}
+        self._lines: dict[tuple[str, str], list[str]] = {}
         self._ephemerals = 0
         self._views: set[str] = set()
 
     async def __aenter__(self) -> Console:
         await self.sender.__aenter__()
-        self._printed = {
-            cid: len(self.workspace.messages(cid)) for cid in self.workspace.channels
-        }
+        for cid in self.workspace.channels:
+            for message in self.workspace.messages(cid):
+                self._shown[(cid, message.ts)] = _digest(message.text, message.blocks)
         return self
 
     async def __aexit__(
@@ -91,29 +92,44 @@ class Console:
         await self.settle()
         await self.show()
 
-    async def click(self, choice: int | str) -> None:
-        """Click a numbered choice, or the newest one whose label contains `choice`."""
+    async def click(
+        self, choice: int | str, *, on: str | None = None, option: str | None = None
+    ) -> None:
+        """Click a numbered choice, or the newest one whose label contains `choice` (on a message containing `on`)."""
         if isinstance(choice, str):
-            matching = [
-                n
-                for n, (c, _, _) in enumerate(self.choices, 1)
-                if choice.lower() in c.label.lower()
-            ]
+            matching = [n for n, (c, _, _, text) in enumerate(self.choices, 1)
+                        if choice.lower() in c.label.lower() and (on is None or on in text)]  # fmt: skip
             if not matching:
                 raise LookupError(
-                    f"no choice like {choice!r}: {[c.label for c, _, _ in self.choices]}"
+                    f"no choice like {choice!r}"
+                    + (f" on a message about {on!r}" if on else "")
                 )
             choice = matching[-1]
-        picked, channel, ts = self.choices[choice - 1]
-        self.out(_indent(f"[{self.name(self.user)} clicks {picked.label}]"))
+        picked, channel, ts, _ = self.choices[choice - 1]
+        value, label = picked.value, picked.label
+        if picked.options:
+            listing = ", ".join(
+                f"{n}={text}" for n, (_, text) in enumerate(picked.options, 1)
+            )
+            answer = option or await self.ask(f"{picked.label}: {listing}")
+            value = (
+                _option(
+                    [{"value": v, "text": {"text": t}} for v, t in picked.options],
+                    answer,
+                )
+                or ""
+            )
+            label = f"{picked.label.split(' (')[0]} {next((t for v, t in picked.options if v == value), value)}"
+        self.out(_indent(f"[{self.name(self.user)} clicks {label}]"))
         if picked.url:
             self.out(_indent(f"(opens {picked.url})"))
         await self.sender.send(
-            payloads.block_actions(user_id=self.user, action_id=picked.action_id, value=picked.value,
-                                   block_id=picked.block_id, action_type=picked.kind, text=picked.label,
+            payloads.block_actions(user_id=self.user, action_id=picked.action_id, value=value,
+                                   block_id=picked.block_id, action_type=picked.kind, text=label,
                                    channel_id=channel, message_ts=ts, workspace=self.workspace,
-                                   response_url=self.slack.response_url(f"c{ts}{self.user}", channel_id=channel,
-                                                                        user_id=self.user, message_ts=ts)),
+                                   response_url=self.slack.response_url(f"c{ts}{self.user}{len(self.choices)}",
+                                                                        channel_id=channel, user_id=self.user,
+                                                                        message_ts=ts)),
             content_type="application/x-www-form-urlencoded",
         )  # fmt: skip
         await self.settle()
@@ -132,20 +148,29 @@ class Console:
             await asyncio.sleep(0.05)
 
     async def show(self) -> None:
+        """Print new and changed messages in the user's channels, their private replies, and new forms."""
         for cid, channel in list(self.workspace.channels.items()):
-            messages = self.workspace.messages(cid)
-            new = messages[self._printed.get(cid, 0) :]
-            self._printed[cid] = len(messages)
-            if not new or self.user not in channel.members:
+            if self.user not in channel.members:
+                continue  # what happens there is shown to this person once they join
+            changed = []
+            for message in self.workspace.messages(cid):
+                digest = _digest(message.text, message.blocks)
+                previous = self._shown.get((cid, message.ts))
+                if previous != digest:
+                    self._shown[(cid, message.ts)] = digest
+                    changed.append((message, previous is not None))
+            if not changed:
                 continue
             self.out(f"  --- #{channel.name} ---")
-            for message in new:
+            for message, updated in changed:
+                author = self.name(message.user) + (" (updated)" if updated else "")
                 self._print_message(
-                    self.name(message.user),
+                    author,
                     message.text,
                     message.blocks,
                     cid,
                     message.ts,
+                    updated=updated,
                 )
         for ephemeral in self.workspace.ephemerals[self._ephemerals :]:
             if ephemeral.user == self.user:
@@ -169,11 +194,24 @@ class Console:
         blocks: list[dict[str, Any]],
         channel: str,
         ts: str,
+        *,
+        updated: bool = False,
     ) -> None:
         rendered, choices = render_message(author, text, blocks, self._names())
-        self.out(rendered)
+        lines = rendered.splitlines()
+        before = set(self._lines.get((channel, ts), []))
+        self._lines[(channel, ts)] = lines
+        # An updated message shows only what changed, so a long runbook does not scroll by again.
+        self.out(
+            "\n".join(
+                [
+                    lines[0],
+                    *(line for line in lines[1:] if not updated or line not in before),
+                ]
+            )
+        )
         for choice in choices:
-            self.choices.append((choice, channel, ts))
+            self.choices.append((choice, channel, ts, rendered))
             self.out(f"      [{len(self.choices)}] {choice.label}")
 
     # -- modals ------------------------------------------------------------------------------
@@ -267,6 +305,10 @@ def _option(options: list[dict[str, Any]], answer: str) -> str | None:
         (str(o["value"]) for o in options if str(o["value"]).lower() == answer.lower()),
         answer,
     )
+
+
+def _digest(text: str, blocks: list[dict[str, Any]]) -> int:
+    return hash((text, json.dumps(blocks, sort_keys=True)))
 
 
 def _indent(text: str) -> str:

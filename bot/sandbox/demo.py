@@ -32,6 +32,7 @@ class Demo:
     ) -> None:
         self.world, self.console, self.out = world, console, out
         self.failures: list[str] = []
+        self.postmortem: Path | None = None
 
     async def step(
         self,
@@ -50,6 +51,39 @@ class Demo:
             self.out(f"  ✘ {problem}")
             raise DemoFailed(problem)
         self.out(f"  ✔ {title}")
+
+    async def expect_step(
+        self, title: str, state: str, *, within: float = 20.0
+    ) -> None:
+        """Wait until the runbook step whose title contains `title` is in `state`."""
+        number = (await self.incident()).number
+        loop = asyncio.get_running_loop()
+        deadline, current = loop.time() + within, "?"
+        while loop.time() < deadline:
+            for runbook in await self.world.services.storage.runbooks_for(number):
+                view = await self.world.services.runbooks.view(runbook.id)
+                for item in view.steps:
+                    if title.lower() in item.step.title.lower():
+                        current = item.state.value
+            if current == state:
+                return
+            await asyncio.sleep(0.1)
+        problem = f"step {title!r} is {current}, expected {state}"
+        self.failures.append(problem)
+        raise DemoFailed(problem)
+
+    def timeline_has(self, kind: str) -> Check:
+        async def check() -> str | None:
+            entries = await self.world.services.storage.timeline(
+                (await self.incident()).number
+            )
+            return (
+                None
+                if any(e.kind == kind for e in entries)
+                else f"no {kind} on the timeline"
+            )
+
+        return check
 
     async def incident(self) -> Incident:
         incidents = await self.world.services.storage.incidents()
@@ -70,20 +104,27 @@ async def run_demo(
         except (DemoFailed, LookupError) as exc:
             out(f"\nDEMO FAILED: {exc}")
             return 1
-    out(f"\nDemo finished: every step succeeded. Database: {directory / 'warroom.db'}")
+    out(
+        f"\nDemo finished: every step succeeded.\nDatabase: {directory / 'warroom.db'}\nPost-mortem draft: {demo.postmortem}"
+    )
     return 0
 
 
 async def _script(demo: Demo, scenario: str) -> None:
+    """The scripted incident. Every check reads what the bot stored, not what it printed."""
+    services = demo.world.services
+
     async def declared() -> str | None:
         incident = await demo.incident()
         if not (incident.channel_id and incident.card_ts):
             return "the incident channel or its card is missing"
+        if not await services.storage.runbooks_for(incident.number):
+            return "the runbook was not posted"
         demo.console.channel = incident.channel_id
         return None
 
     await demo.step(
-        "Alice declares a SEV1 from #incident-response",
+        "Alice declares a SEV1 from #incident-response, choosing the scenario",
         "/incident declare Database connection errors",
         answers=(
             "",
@@ -96,22 +137,53 @@ async def _script(demo: Demo, scenario: str) -> None:
         check=declared,
     )
 
-    async def noted() -> str | None:
-        entries = await demo.world.services.storage.timeline(
-            (await demo.incident()).number
-        )
+    async def paged() -> str | None:
+        entries = await services.storage.timeline((await demo.incident()).number)
+        texts = [
+            m.text for m in demo.world.slack.workspace.messages(demo.console.channel)
+        ]
         return (
             None
-            if any(e.kind == "message" for e in entries)
-            else "the message is not on the timeline"
+            if any("would page" in t for t in texts)
+            or any(e.kind == "page" for e in entries)
+            else "no page"
         )
 
     await demo.step(
-        "Bob reports what he sees",
-        "as bob",
-        "say RDS shows connection issues since 10:02",
-        check=noted,
+        "The on-call rotation is paged (log-only pager: no PagerDuty here)", check=paged
     )
+    await demo.step("Bob reports what he sees", "as bob", "say RDS shows connection issues since 10:02",
+                    check=demo.timeline_has("message"))  # fmt: skip
+
+    demo.out("\n### Alice runs the read-only checks")
+    await demo.console.type("as alice")
+    for step in (
+        "Check RDS instance status",
+        "Check backup availability",
+        "Confirm the snapshot",
+    ):
+        await demo.console.click("Run", on=step)
+        await demo.expect_step(step, "succeeded")
+
+    await demo.console.click("Request approval", on="restore from snapshot")
+    await demo.expect_step("restore from snapshot", "awaiting-approval")
+    demo.out("\n### Alice tries to approve her own request")
+    await demo.console.click("Approve", on="restore from snapshot")
+    await demo.expect_step("restore from snapshot", "awaiting-approval")
+    demo.out("  ✔ refused: the requester cannot approve")
+
+    demo.out(
+        "\n### Bob and Carol approve the exact plan (a destructive step needs two)"
+    )
+    await demo.console.type("as carol")
+    await demo.console.type("say Joining to review the restore")
+    for person in ("bob", "carol"):
+        await demo.console.type(f"as {person}")
+        await demo.console.click("Approve", on="restore from snapshot")
+    await demo.expect_step("restore from snapshot", "succeeded", within=60)
+    await demo.console.type("as alice")
+    await demo.console.click("Run", on="restored database's endpoint")
+    await demo.expect_step("restored database's endpoint", "succeeded")
 
     async def monitoring() -> str | None:
         incident = await demo.incident()
@@ -122,25 +194,31 @@ async def _script(demo: Demo, scenario: str) -> None:
         )
 
     await demo.step(
-        "Alice marks it mitigated",
-        "as alice",
-        "/incident status monitoring",
-        check=monitoring,
+        "Alice marks it mitigated", "/incident status monitoring", check=monitoring
     )
 
     async def resolved() -> str | None:
         incident = await demo.incident()
-        return None if incident.status is Status.RESOLVED else "not resolved"
+        if incident.status is not Status.RESOLVED:
+            return "not resolved"
+        await services.postmortems.wait_idle(within=30)
+        drafts = await services.storage.postmortems_of(incident.number)
+        if not drafts or not drafts[-1].path.exists():
+            return "no post-mortem draft was written"
+        demo.postmortem = drafts[-1].path
+        return None
 
     await demo.step(
-        "Alice resolves it", "/incident resolve",
+        "Alice resolves it; the post-mortem draft is written and uploaded", "/incident resolve",
         answers=("Restored the database from the newest snapshot", "Storage filled up on the primary"),
         check=resolved,
     )  # fmt: skip
 
 
 def main(scenario: str = "database-failure", directory: str | None = None) -> int:
-    if directory:
-        return asyncio.run(run_demo(scenario, directory=Path(directory)))
-    with tempfile.TemporaryDirectory(prefix="warroom-demo-") as tmp:
-        return asyncio.run(run_demo(scenario, directory=Path(tmp)))
+    """Run the demo; its database and post-mortem stay in `directory` (default: a new temp folder)."""
+    folder = (
+        Path(directory) if directory else Path(tempfile.mkdtemp(prefix="warroom-demo-"))
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return asyncio.run(run_demo(scenario, directory=folder))

@@ -8,8 +8,8 @@ Moto comes from the `sandbox` extra and is imported only when AWS is wanted.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,12 +43,24 @@ class World:
         )
 
 
-def sandbox_aws_environment(endpoint_url: str) -> None:
-    """Point boto3 at moto with visibly fake credentials (boto3 reads these itself)."""
-    os.environ.update(AWS_ENDPOINT_URL=endpoint_url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                      AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
+@contextmanager
+def sandbox_aws_environment(endpoint_url: str) -> Iterator[None]:
+    """Point boto3 at moto with visibly fake credentials (boto3 reads these itself); restore on exit."""
+    names = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_PROFILE",
+             "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")  # fmt: skip
+    saved = {name: os.environ.get(name) for name in names}
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         os.environ.pop(name, None)
+    os.environ.update(AWS_ENDPOINT_URL=endpoint_url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                      AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @asynccontextmanager
@@ -60,12 +72,14 @@ async def local_world(
 
     moto = None
     estate = None
+    environment = ExitStack()
     if aws:
         from bot.sandbox.estate import MotoSandbox, seed_estate
 
         moto = MotoSandbox()
         endpoint = moto.start()
-        sandbox_aws_environment(endpoint)
+        environment.enter_context(sandbox_aws_environment(endpoint))
+        moto.reset()  # moto's backends are per process: start from an empty estate
         estate = seed_estate(endpoint_url=endpoint)
     try:
         async with serve(SlackWorkspace()) as slack:
@@ -85,5 +99,6 @@ async def local_world(
             finally:
                 await runner.cleanup()
     finally:
+        environment.close()
         if moto is not None:
             moto.stop()

@@ -15,7 +15,7 @@ _MENTION = re.compile(r"<([@#!])([^>|]+)(?:\|([^>]*))?>")
 
 @dataclass(frozen=True)
 class Choice:
-    """Something clickable: a button, or one option of a select."""
+    """Something clickable: a button, or a select menu with its options (value, label)."""
 
     label: str
     action_id: str
@@ -23,6 +23,7 @@ class Choice:
     value: str
     kind: str  # "button" | "static_select"
     url: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
 
 
 def plain(text: str, names: dict[str, str] | None = None) -> str:
@@ -84,8 +85,14 @@ def _choices(element: dict[str, Any], block_id: str) -> list[Choice]:
         return [Choice(_text(element.get("text")), action_id, block_id, str(element.get("value", "")), "button",
                        element.get("url"))]  # fmt: skip
     if element.get("type") == "static_select":
-        return [Choice(f"{_text(element.get('placeholder')) or 'Choose'}: {_text(o.get('text'))}", action_id, block_id,
-                       str(o.get("value", "")), "static_select") for o in element.get("options", [])]  # fmt: skip
+        options = tuple(
+            (str(o.get("value", "")), _text(o.get("text")))
+            for o in element.get("options", [])
+        )
+        label = (
+            f"{_text(element.get('placeholder')) or 'Choose'} ({len(options)} options)"
+        )
+        return [Choice(label, action_id, block_id, "", "static_select", None, options)]
     return []
 
 

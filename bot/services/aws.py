@@ -42,6 +42,7 @@ from botocore.exceptions import (
 )
 from botocore.response import StreamingBody
 
+from bot import metrics
 from bot.errors import ExternalServiceError
 from bot.redaction import redact, redact_text
 
@@ -433,7 +434,16 @@ class AwsGateway:
                 "aws %s:%s in %s failed: %s (request %s, proves_not_run=%s)",
                 service, api, region, error.code, error.request_id or "-", error.proves_not_run,
             )  # fmt: skip
+            outcome = (
+                "throttled"
+                if error.code in THROTTLING_CODES
+                else "not_run"
+                if error.proves_not_run
+                else "unknown"
+            )
+            metrics.AWS_CALLS.labels(service, outcome).inc()
             raise error from None
+        metrics.AWS_CALLS.labels(service, "ok").inc()
         duration = time.perf_counter() - started
         meta = raw.get("ResponseMetadata", {})
         request_id = str(meta.get("RequestId", ""))

@@ -36,7 +36,9 @@ class Announcer(Protocol):
 
     async def declared(self, incident: Incident) -> None: ...
     async def changed(self, incident: Incident, change: Change) -> None: ...
-    async def resolved(self, incident: Incident, *, head_hash: str) -> None: ...
+    async def resolved(
+        self, incident: Incident, *, head_hash: str, root_cause: str
+    ) -> None: ...
     async def invite(self, incident: Incident, users: list[str]) -> None: ...
 
 
@@ -278,7 +280,7 @@ class IncidentService:
             else (await self.storage.timeline(number, last=1))[-1].hash
         )
         await self.announcer.resolved(
-            updated.model_copy(update={"summary": summary}), head_hash=head
+            updated, head_hash=head, root_cause=root_cause.strip()
         )
         for follower in self.followers:
             await follower.after_resolve(updated, source=source)

@@ -20,6 +20,7 @@ import pagerduty
 from httpx2 import Response
 from pydantic import SecretStr
 
+from bot import metrics
 from bot.errors import ConfigError, ExternalServiceError, UsageError
 from bot.services.paging import (
     OnCall,
@@ -161,8 +162,12 @@ class PagerDutyGateway:
                 raise self._failure(cast(Response, exc.response), action) from None
             except pagerduty.Error as exc:  # connection refused or reset, timeout, TLS
                 last, problem = "network", type(exc.__cause__ or exc).__name__
+                metrics.PAGERDUTY_CALLS.labels("network").inc()
             else:
                 status = response.status_code
+                metrics.PAGERDUTY_CALLS.labels(
+                    f"{status // 100}xx" if status != 429 else "429"
+                ).inc()
                 if status != 429 and status < 500:
                     if response.is_success or status in allow:
                         return response

@@ -5,6 +5,7 @@ mixin over `StorageBase`. Methods take and return pydantic models. Nothing here 
 or AWS. A new table is a migration in `bot/migrations.py` plus a section here.
 """
 
+from bot.storage.health import HealthStore
 from bot.storage.incidents import IncidentStore
 from bot.storage.journal import JournalStore
 from bot.storage.paging import PagingStore
@@ -22,6 +23,7 @@ class Storage(
     ReminderStore,
     RunbookStore,
     PostmortemStore,
+    HealthStore,
 ):
     """Typed access to the database; every method runs on the one writer thread."""
 
