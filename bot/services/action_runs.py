@@ -10,18 +10,14 @@ or storage, and it never decides whether a call may run: the runbook service doe
 
 from __future__ import annotations
 
-import asyncio
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from bot.errors import UsageError
 from bot.runbook_models import Plan
 from bot.services.actions import get_action
-from bot.services.aws import AwsCallError, AwsGateway, _translate
+from bot.services.aws import AwsCallError, AwsGateway
 
 _REVISION = re.compile(r":(\d+)$")
 
@@ -253,57 +249,16 @@ class ActionRunner:
     async def _run_iam_rotate_access_key(
         self, region: str, p: dict[str, Any]
     ) -> Outcome:
-        arn, key_id = await asyncio.to_thread(
-            self._rotate_sync, region, p["user_name"], p["secret_name"]
+        # The secret goes straight into Secrets Manager inside the gateway; it never comes back here.
+        rotation = await self.gateway.create_access_key_into_secret(
+            user_name=p["user_name"], secret_id=p["secret_name"], region=region
         )
+        key_id, arn = rotation.access_key_id, rotation.secret_arn
         outputs = {"new_access_key_id": _tail(key_id), "secret_arn": arn}
         return Outcome(
             f"New access key {_tail(key_id)} for {p['user_name']} stored in {arn}",
             outputs,
         )
-
-    def _rotate_sync(self, region: str, user: str, secret_name: str) -> tuple[str, str]:
-        # The gateway redacts every response, so the secret could not be stored from one; this
-        # thread holds it only between the two calls and returns the ARN and key id alone.
-        gateway = self.gateway
-        iam = gateway._client("iam", region, "write", gateway._base)
-        secrets = gateway._client("secretsmanager", region, "write", gateway._base)
-        try:
-            key = iam.create_access_key(UserName=user)["AccessKey"]
-        except (ClientError, BotoCoreError) as exc:
-            raise _translate(
-                exc, "iam", "create_access_key", region, mutating=True
-            ) from None
-        value = json.dumps(
-            {
-                "AccessKeyId": key["AccessKeyId"],
-                "SecretAccessKey": key["SecretAccessKey"],
-            }
-        )
-        key_id = str(key["AccessKeyId"])
-        del key
-        try:
-            try:
-                arn = secrets.describe_secret(SecretId=secret_name)["ARN"]
-                secrets.put_secret_value(SecretId=secret_name, SecretString=value)
-            except ClientError as exc:
-                if (
-                    exc.response.get("Error", {}).get("Code")
-                    != "ResourceNotFoundException"
-                ):
-                    raise
-                arn = secrets.create_secret(Name=secret_name, SecretString=value)["ARN"]
-        except (ClientError, BotoCoreError) as exc:
-            error = _translate(
-                exc, "secretsmanager", "put_secret_value", region, mutating=True
-            )
-            raise AwsCallError(
-                f"The new key was created but its secret was not stored: {error.code}", service="secretsmanager",
-                operation="put_secret_value", region=region, code=error.code, aws_message=error.aws_message,
-                proves_not_run=False, retryable=False,
-                next_step="an orphan access key exists: verify lists the user's keys; delete the newest one",
-            ) from None  # fmt: skip
-        return str(arn), key_id
 
     # -- verify -------------------------------------------------------------------------------
     async def verify(self, plan: Plan) -> Verified:
