@@ -39,7 +39,7 @@ _SAFE_FIELDS = frozenset({"SecretArn", "ARN", "Arn", "SecretId", "Name", "Secret
 # Identifiers kept verbatim in structured responses: an access key id is shown in the AWS console and
 # CloudTrail and is needed to rotate the key; its secret is what must never leave. In free text the
 # AKIA pattern is still redacted, and STS `Credentials` stays redacted whole.
-_VERBATIM_FIELDS = frozenset({"AccessKeyId"})
+_VERBATIM_FIELD = re.compile(r"(?i)^(.*_)?access_?key_?id$")
 # Names of identifiers such as SecretArn, secret_arn or SecretVersionId: an id is not the secret.
 _IDENTIFIER_FIELD = re.compile(r"(?i)(arn|_id|versionid|id)$")
 
@@ -59,7 +59,11 @@ def redact(value: Any) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            if key in _VERBATIM_FIELDS and isinstance(item, str):
+            if (
+                isinstance(key, str)
+                and _VERBATIM_FIELD.match(key)
+                and isinstance(item, str)
+            ):
                 out[key] = item
             elif (
                 isinstance(key, str)

@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from bot.errors import ConflictError, UsageError
+from bot.redaction import redact
 from bot.runbook_models import Risk, Runbook, StepRun, StepState
 from bot.scenarios import (
     ActionStep,
@@ -269,6 +270,7 @@ class RunbookService(RunbookOutcomes):
             plan, current, _ = await self._planned(view, item.step, item.plan)
             if isinstance(item.step, ActionStep) and plan_hash(plan) != run.plan_hash:
                 return "the resource changed since approval"
-            if str(current) != str(run.preview_current):
+            # The stored preview was redacted before it was stored: compare like with like.
+            if str(redact(current)) != str(run.preview_current):
                 return f"the current value changed since approval ({run.preview_current} → {current})"
         return ""
