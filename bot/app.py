@@ -32,6 +32,7 @@ from bot.errors import ConfigError
 from bot.models import Clock, utcnow
 from bot.scenarios import Kind, load_all
 from bot.services import Services
+from bot.services.approval_watch import WatchingAnnouncer
 from bot.services.aws import AwsGateway
 from bot.services.communications import build_communications
 from bot.services.incidents import IncidentService
@@ -102,7 +103,7 @@ def build_services(
     runbooks = RunbookService(
         storage=storage, settings=settings, clock=clock, scenarios=scenarios, gateway=AwsGateway(),
         authoriser=SlackAuthoriser(client=client or slack_client(settings), settings=settings),
-        announcer=SlackRunbookAnnouncer(outbox=outbox, storage=storage),
+        announcer=WatchingAnnouncer(SlackRunbookAnnouncer(outbox=outbox, storage=storage), comms.reminders),
     )  # fmt: skip
     incident_scenarios = {k: s for k, s in scenarios.items() if s.kind is Kind.INCIDENT}
     publisher = SlackPostmortemPublisher(client=client or slack_client(settings), outbox=outbox,
