@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-SCRIPTS = ("ack_latency", "ingest", "export_verify")
+SCRIPTS = ("ack_latency", "ingest", "export_verify", "startup", "kill9", "loop_lag")
 
 
 def main(argv: list[str]) -> int:

@@ -77,17 +77,18 @@ def start_bare(port: int, slack: RunningWorkspace) -> subprocess.Popen[bytes]:
 
 
 def request_makers(
-    slack: SlackWorkspace, channel: str
+    slack: RunningWorkspace, channel: str
 ) -> list[Callable[[int], tuple[str, str]]]:
     """Builders of (body, content type) for the three kinds of request, each unique per call."""
 
     def command(n: int) -> tuple[str, str]:
         return payloads.slash_command(text=f"note load {n}", user_id="UBOB", user_name="bob", channel_id=channel,
-                                      channel_name="inc", response_url="http://127.0.0.1:9/none"), FORM  # fmt: skip
+                                      channel_name="inc", response_url=slack.response_url(f"c{n}")), FORM  # fmt: skip
 
     def click(n: int) -> tuple[str, str]:
         return payloads.block_actions(user_id="UBOB", action_id="card-timeline", value="1", block_id=f"b{n}",
-                                      channel_id=channel, message_ts=f"1700000000.{n:06d}"), FORM  # fmt: skip
+                                      channel_id=channel, message_ts=f"1700000000.{n:06d}",
+                                      response_url=slack.response_url(f"b{n}")), FORM  # fmt: skip
 
     def event(n: int) -> tuple[str, str]:
         body = {"type": "message", "channel": channel, "user": "UCAROL", "text": f"load {n}", "ts": f"1800000000.{n:06d}",
@@ -140,10 +141,9 @@ def summary(latencies: list[float]) -> dict[str, float]:
 
 
 async def run(args: argparse.Namespace) -> int:
+    from bench.ingest import declare  # the incident is declared through the real flow
+
     workspace = SlackWorkspace()
-    incident_channel = workspace.add_channel(
-        "inc-1-bench", members=["UALICE", "UBOB", "UCAROL"]
-    ).id
     async with serve(workspace) as slack:
         with tempfile.TemporaryDirectory() as tmp:
             ports = free_port(), free_port()
@@ -152,8 +152,10 @@ async def run(args: argparse.Namespace) -> int:
             try:
                 await wait_ready(f"http://127.0.0.1:{ports[0]}/readyz", warroom)
                 await wait_ready(f"http://127.0.0.1:{ports[1]}/slack/events", bare)
+                channel = await declare(f"http://127.0.0.1:{ports[0]}/slack/events", workspace, slack,
+                                        Path(tmp) / "bench.db")  # fmt: skip
                 workspace.delay("*", args.slack_delay)
-                makers = request_makers(workspace, incident_channel)
+                makers = request_makers(slack, channel)
                 results = {}
                 for name, port in (
                     ("bare Bolt (ack only)", ports[1]),

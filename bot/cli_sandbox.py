@@ -1,4 +1,4 @@
-"""`warroom demo` and `warroom console`: the product in a terminal, against local stand-ins.
+"""`warroom demo`, `warroom console` and `warroom drill`: the product in a terminal, against local stand-ins.
 
 Both need the `sandbox` extra (moto). Nothing here is used by `warroom run`.
 """
@@ -10,6 +10,12 @@ import asyncio
 import tempfile
 from pathlib import Path
 from typing import Any
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    from bot.sandbox.drill import main as drill
+
+    return drill(args.scenario, args.dir, dry_run=args.dry_run)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -76,3 +82,18 @@ def add_parsers(sub: Any) -> None:
         "--dir", help="keep the database here (default: a temporary folder)"
     )
     console.set_defaults(fn=cmd_console)
+    drill = sub.add_parser(
+        "drill",
+        help="rehearse a scenario as a drill incident against the sandbox, and score it",
+    )
+    drill.add_argument("scenario", help="e.g. database-failure")
+    drill.add_argument(
+        "--dir",
+        help="keep the database and post-mortem here (default: a temporary folder)",
+    )
+    drill.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="as a drill in a real workspace runs: plan and approve, never send a mutating AWS call",
+    )
+    drill.set_defaults(fn=cmd_drill)

@@ -158,6 +158,10 @@ class Settings(BaseSettings):
     dry_run: bool = Field(
         default=False, description="Plan AWS steps without ever executing them."
     )
+    drill_dry_run: bool = Field(
+        default=True,
+        description="Drill incidents plan AWS steps without sending mutating calls; only a sandbox (`warroom drill`) turns this off.",
+    )
     approval_ttl_minutes: float = Field(
         default=15,
         gt=0,

@@ -136,9 +136,14 @@ def text_section(text: str) -> list[dict[str, Any]]:
 
 
 def declare_modal(
-    settings: Settings, *, title: str = "", scenarios: Sequence[tuple[str, str]] = ()
+    settings: Settings,
+    *,
+    title: str = "",
+    scenarios: Sequence[tuple[str, str]] = (),
+    scenario: str | None = None,
+    drill: bool = False,
 ) -> dict[str, Any]:
-    """The `/incident declare` form."""
+    """The `/incident declare` form; `drill` marks what it declares as a drill (`/incident drill`)."""
     severities = [Option(value=s.name, label=cut(f"{s.name} - {s.description}", 75),
                          description=("pages on-call" if s.pages else "does not page")) for s in settings.severities]  # fmt: skip
     blocks: list[Block] = [
@@ -151,8 +156,10 @@ def declare_modal(
         options = [Option(value=sid, label=cut(name, 75)) for sid, name in scenarios][
             :100
         ]
+        chosen = next((o for o in options if o.value == scenario), None)
         blocks.append(InputBlock(block_id=Field.SCENARIO, label="Scenario", optional=True, hint="Posts its runbook",
-                                 element=StaticSelectElement(action_id=VALUE, options=options, placeholder="None")))  # fmt: skip
+                                 element=StaticSelectElement(action_id=VALUE, options=options, placeholder="None",
+                                                             initial_option=chosen)))  # fmt: skip
     components = [
         Option(value=c.id, label=f"{c.name} (RTO {c.rto}, RPO {c.rpo})")
         for c in COMPONENTS
@@ -166,8 +173,9 @@ def declare_modal(
         InputBlock(block_id=Field.DESCRIPTION, label="Description", optional=True,
                    element=PlainTextInputElement(action_id=VALUE, multiline=True, max_length=2000)),
     ]  # fmt: skip
-    view = View(type="modal", callback_id=Callback.DECLARE, title="Declare an incident", submit="Declare",
-                close="Cancel", blocks=blocks)  # fmt: skip
+    view = View(type="modal", callback_id=Callback.DECLARE, title="Declare a drill" if drill else "Declare an incident",
+                submit="Declare", close="Cancel", blocks=blocks,
+                private_metadata=json.dumps({"drill": True}) if drill else None)  # fmt: skip
     return view.to_dict()
 
 

@@ -10,8 +10,9 @@ import logging
 import uuid
 from typing import Any
 
+import aiohttp
 from slack_bolt.async_app import AsyncApp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import BotError
@@ -50,6 +51,8 @@ async def report_error(
         log.warning(
             "could not tell %s about an error: %s", user_id, exc.response.get("error")
         )
+    except (SlackRequestError, aiohttp.ClientError, TimeoutError, OSError) as exc:
+        log.warning("could not tell %s about an error: %s", user_id, type(exc).__name__)
 
 
 async def handle_error(

@@ -45,7 +45,10 @@ def _value(values: dict[str, Any], block: str) -> Any:
         return [o["value"] for o in element.get("selected_options") or []]
     if kind == "datetimepicker":
         stamp = element.get("selected_date_time")
-        return datetime.fromtimestamp(stamp, UTC) if stamp else None
+        try:
+            return datetime.fromtimestamp(stamp, UTC) if stamp else None
+        except (ValueError, OverflowError, OSError, TypeError):
+            return "not a date"  # validation turns it into a field error
     return element.get("value")
 
 
@@ -66,7 +69,7 @@ def validate_declare(
             block = str(error["loc"][0]) if error["loc"] else F.TITLE
             errors.setdefault(block, str(error["msg"]).removeprefix("Value error, "))
     severity, scenario = raw[F.SEVERITY], raw[F.SCENARIO]
-    if severity and services.settings.severity(str(severity)) is None:
+    if not severity or services.settings.severity(str(severity)) is None:
         errors[F.SEVERITY] = "Choose one of the configured severities."
     if scenario and scenario not in services.scenario_titles:
         errors[F.SCENARIO] = f"Unknown scenario {str(scenario)[:50]!r}."
@@ -79,6 +82,14 @@ def validate_declare(
     if isinstance(started, datetime) and started > services.clock():
         errors[F.IMPACT_STARTED] = "Impact cannot start in the future."
     return (None, errors) if errors else (form, {})
+
+
+def _is_drill(view: dict[str, Any]) -> bool:
+    """A drill is declared from the form `/incident drill` opens; the flag rides in its private_metadata."""
+    try:
+        return json.loads(view.get("private_metadata") or "{}").get("drill") is True
+    except (ValueError, AttributeError):
+        return False
 
 
 async def handle_declare_submission(
@@ -94,12 +105,14 @@ async def handle_declare_submission(
         source=str(context.get("inbox_key")), title=form.title, severity=form.severity, declared_by=body["user"]["id"],
         scenario=form.scenario, components=form.components, impact_started_at=form.impact_started_at,
         description=form.description, private=form.scenario in services.private_scenarios,
+        drill=_is_drill(body["view"]),
     )  # fmt: skip
     if (
         form.scenario
     ):  # queued behind the channel's creation, so it lands in the new channel
         await services.runbooks.start(incident=incident.number, scenario=form.scenario, user=body["user"]["id"],
-                                      source=f"{context.get('inbox_key')}:runbook", dry_run=incident.drill)  # fmt: skip
+                                      source=f"{context.get('inbox_key')}:runbook",
+                                      dry_run=incident.drill and services.settings.drill_dry_run)  # fmt: skip
 
 
 async def handle_resolve_submission(

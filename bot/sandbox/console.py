@@ -50,6 +50,8 @@ class Console:
         self._lines: dict[tuple[str, str], list[str]] = {}
         self._ephemerals = 0
         self._views: set[str] = set()
+        # How long the bot must stay silent before what it said is shown.
+        self.quiet_for = 0.3
 
     async def __aenter__(self) -> Console:
         await self.sender.__aenter__()
@@ -136,8 +138,9 @@ class Console:
         await self.show()
 
     # -- what a person sees ------------------------------------------------------------------
-    async def settle(self, quiet_for: float = 0.3, limit: float = 20.0) -> None:
+    async def settle(self, quiet_for: float | None = None, limit: float = 20.0) -> None:
         """Wait until the bot has stopped talking to Slack for a moment."""
+        quiet_for = self.quiet_for if quiet_for is None else quiet_for
         loop = asyncio.get_running_loop()
         deadline, count, since = loop.time() + limit, -1, loop.time()
         while loop.time() < deadline:

@@ -65,15 +65,25 @@ def sandbox_aws_environment(endpoint_url: str) -> Iterator[None]:
 
 @asynccontextmanager
 async def local_world(
-    directory: Path, *, aws: bool = True, **overrides: Any
+    directory: Path,
+    *,
+    aws: bool = True,
+    aws_endpoint: str | None = None,
+    estate: Any | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[World]:
-    """Start the stand-ins and the bot; stop everything on exit. Settings overrides are passed on."""
+    """Start the stand-ins and the bot; stop everything on exit. Settings overrides are passed on.
+
+    `aws_endpoint` with its seeded `estate` uses that AWS stand-in (e.g. a proxy in front of moto,
+    whose request log a test reads) instead of starting moto here.
+    """
     from bot.app import build_services, create_app, create_web_app
 
     moto = None
-    estate = None
     environment = ExitStack()
-    if aws:
+    if aws_endpoint is not None:
+        environment.enter_context(sandbox_aws_environment(aws_endpoint))
+    elif aws:
         from bot.sandbox.estate import MotoSandbox, seed_estate
 
         moto = MotoSandbox()

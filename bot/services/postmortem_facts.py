@@ -183,7 +183,8 @@ def _targets(facts: Facts, settings: Settings) -> list[TargetResult]:
         restores = [
             s
             for s in facts.steps
-            if s.restore_point and s.component in (component, None)
+            # A dry-run restore restored nothing: it says nothing about data loss.
+            if s.restore_point and not s.dry_run and s.component in (component, None)
         ]
         chosen = restores[-1] if restores else None
         point = chosen.restore_point if chosen else None

@@ -47,7 +47,8 @@ def _table(
 def write_markdown(out: TextIO, facts: Facts, snap: Snapshot) -> ChainReport:
     """Write the whole draft; return the chain report of the appendix it streamed."""
     inc = facts.incident
-    out.write(f"# Post-mortem draft: {inc.key} {md(inc.title)}\n\n")
+    drill = "DRILL " if inc.drill else ""
+    out.write(f"# {drill}Post-mortem draft: {inc.key} {md(inc.title)}\n\n")
     out.write(f"> Draft written by warroom at {when(facts.generated_at)} UTC from the incident's timeline "
               f"({facts.rows} entries, head hash `{facts.head_hash or '-'}`). Sections marked "
               "*To write* are for people.\n\n")  # fmt: skip

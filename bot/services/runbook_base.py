@@ -118,7 +118,8 @@ class RunbookBase:
         return await self.storage.switch(KILL_SWITCH) != "off"
 
     def _dry(self, runbook: Runbook, incident: Incident) -> bool:
-        return self.settings.dry_run or runbook.dry_run or incident.drill
+        drill = incident.drill and self.settings.drill_dry_run
+        return self.settings.dry_run or runbook.dry_run or drill
 
     async def _incident(self, number: int) -> Incident:
         incident = await self.storage.get_incident(number)

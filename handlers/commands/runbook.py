@@ -25,4 +25,5 @@ async def handle_runbook_command(args: RunbookArgs, ctx: CommandContext) -> None
         )
         return
     await ctx.services.runbooks.start(incident=incident.number, scenario=args.scenario.strip().lower(),
-                                      user=ctx.user_id, source=ctx.source, dry_run=incident.drill)  # fmt: skip
+                                      user=ctx.user_id, source=ctx.source,
+                                      dry_run=incident.drill and ctx.services.settings.drill_dry_run)  # fmt: skip

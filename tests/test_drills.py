@@ -1,0 +1,164 @@
+"""`warroom drill`: every incident scenario rehearsed end to end against the sandbox, marked as a drill
+everywhere, and scored against the plan's targets; a dry run sends no mutating AWS call.
+
+The five sandbox drills run as `warroom drill` processes, all at once (moto's backends are per
+process, so that is also the only way to run them side by side); the dry run runs in this process
+behind the fault proxy, whose request log shows every AWS call the bot made.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from bot.aws_operations import is_read_only
+from bot.sandbox.drill import run_drill
+from bot.sandbox.estate import Estate
+from bot.sandbox.slack import SlackWorkspace
+from handlers.ids import Callback
+from tests.aws_fault_proxy import AwsFaultProxy
+from tests.flows import declare_values, eventually, open_view
+from tests.plugins.bot import RunningBot
+
+SCENARIOS = ("complete-site-outage", "database-failure", "regional-aws-failure", "data-corruption",
+             "security-incident")  # fmt: skip
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Finished:
+    code: int
+    transcript: str
+    directory: Path
+
+
+@pytest.fixture(scope="module")
+def drills(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, subprocess.Popen[str]]]:
+    """Start a `warroom drill` process per scenario, all at once; the tests wait for theirs."""
+    base = tmp_path_factory.mktemp("drills")
+    running = {
+        scenario: subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "drill", scenario, "--dir", str(base / scenario)],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8",
+        )
+        for scenario in SCENARIOS
+    }  # fmt: skip
+    yield running
+    for process in running.values():
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+def finished(drills: dict[str, subprocess.Popen[str]], scenario: str) -> Finished:
+    process = drills[scenario]
+    transcript, _ = process.communicate(timeout=240)
+    directory = Path(transcript.split(", working in ", 1)[1].splitlines()[0])
+    return Finished(process.returncode, transcript, directory)
+
+
+@pytest.mark.timeout(300)
+async def test_a_dry_run_drill_sends_no_mutating_aws_call(
+    drills: dict[str, subprocess.Popen[str]],
+    tmp_path: Path,
+    aws_proxy: AwsFaultProxy,
+    estate: Estate,
+):
+    lines: list[str] = []
+    code = await run_drill("database-failure", directory=tmp_path, dry_run=True, out=lines.append,
+                           aws_endpoint=aws_proxy.endpoint_url, estate=estate)  # fmt: skip
+    transcript = "\n".join(lines)
+    assert code == 0, transcript[-3000:]
+    calls = (
+        aws_proxy.calls
+    )  # the estate was seeded straight into moto: these are the drill's
+    assert calls, "the read-only steps reached AWS"
+    mutating = [
+        f"{c.service}:{c.operation}"
+        for c in calls
+        if not is_read_only(c.service, c.operation)
+    ]
+    assert mutating == []
+    assert aws_proxy.count("rds:DescribeDBSnapshots") >= 2
+    assert "dry run: planned and approved, not sent" in transcript
+    assert "Drill finished: every step succeeded, was done or planned." in transcript
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_scenario_drills_end_to_end(
+    drills: dict[str, subprocess.Popen[str]], scenario: str
+):
+    run = finished(drills, scenario)
+    assert run.code == 0, run.transcript[-4000:]
+    transcript = run.transcript
+    assert "Drill finished: every step succeeded or was done." in transcript
+    assert "✘" not in transcript
+    # Marked as a drill: the channel, every notification, the post-mortem.
+    with closing(sqlite3.connect(run.directory / "warroom.db")) as db:
+        name, drill = db.execute("select channel_name, drill from incidents").fetchone()
+    assert name.startswith("drill-1-")
+    assert drill == 1
+    assert f"Channel: #{name}" in transcript
+    notices = [line for line in transcript.splitlines()
+               if any(n in line for n in ("INCIDENT ALERT", "INCIDENT UPDATE", "INCIDENT RESOLVED"))]  # fmt: skip
+    assert len(notices) >= 3
+    assert all("[DRILL]" in line for line in notices), notices
+    draft = Path(transcript.rsplit("Post-mortem draft: ", 1)[1].strip())
+    assert draft.read_text(encoding="utf-8").startswith(
+        "# DRILL Post-mortem draft: INC-1"
+    )
+    # The score: a row per affected component, RTO and RPO against the plan's targets.
+    table = transcript.split("### Score against the plan's targets", 1)[1].split(
+        "###", 1
+    )[0]
+    assert "RTO target" in table
+    assert "RPO target" in table
+    rows = [
+        line
+        for line in table.splitlines()
+        if line.strip().endswith(("met", "missed", "—"))
+    ]
+    assert len(rows) >= 2
+    assert all(" met " in row or " missed " in row for row in rows), rows
+
+
+async def test_incident_drill_opens_the_declare_form_marked_as_a_drill(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    response = await bot.sender.command("drill no-such-scenario")
+    assert response.status == 200
+
+    async def told() -> bool:
+        return any(
+            "Name the scenario to rehearse" in e.text
+            for e in slack_workspace.ephemerals
+        )
+
+    await eventually(told)
+    view_id = await open_view(bot, slack_workspace, "drill database-failure")
+    view = slack_workspace.views[view_id].payload
+    assert view["title"]["text"] == "Declare a drill"
+    response = await bot.sender.submit_view(
+        callback_id=Callback.DECLARE, values=declare_values("Database failure"), view_id=view_id,
+        private_metadata=view["private_metadata"],
+    )  # fmt: skip
+    assert response.status == 200, response.text
+
+    async def declared() -> bool:
+        incidents = await bot.services.storage.incidents()
+        return bool(incidents and incidents[0].channel_id)
+
+    await eventually(declared)
+    incident = (await bot.services.storage.incidents())[0]
+    assert incident.drill
+    assert incident.channel_name == "drill-1-database-failure"
