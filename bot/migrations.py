@@ -243,3 +243,9 @@ def m004_postmortems(db: Database) -> None:
     )  # fmt: skip
     db.table("postmortems").create_index(["source"], unique=True)
     db.table("postmortems").create_index(["incident"])
+
+
+@migrations()
+def m005_outbox_in_flight(db: Database) -> None:
+    """Mark outbox rows whose call was sent but not answered, so a restart can check before re-posting."""
+    db.table("outbox").add_column("in_flight", int, not_null_default=0)

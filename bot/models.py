@@ -131,5 +131,6 @@ class OutboxRow(OutboxMessage):
     id: int
     status: str
     attempts: int
+    in_flight: bool = False
     not_before: datetime | None = None
     error: str | None = None

@@ -26,6 +26,7 @@ METHOD_SCOPES = {
     "users.info": {"users:read", "users:read.email"},
     "users.lookupByEmail": {"users:read.email"},
     "auth.test": set(),
+    "conversations.history": {"channels:history", "groups:history"},
     "views.open": set(),
     "views.publish": set(),
 }

@@ -89,6 +89,7 @@ class SlackWorkspace(WorkspaceState):
         self.response_posts: list[tuple[str, dict[str, Any]]] = []
         self._faults: dict[str, list[Fault]] = {}
         self._delays: dict[str, float] = {}
+        self._late: dict[str, float] = {}
         self.sockets = SocketHub()  # Socket Mode connections of the app
 
     # -- fault injection ------------------------------------------------------------------------
@@ -107,14 +108,19 @@ class SlackWorkspace(WorkspaceState):
             Fault(error, times, status, retry_after)
         )
 
-    def delay(self, method: str, seconds: float) -> None:
-        """Make every call of `method` (or `"*"` for all) take `seconds` before it is answered."""
-        self._delays[method] = seconds
+    def delay(self, method: str, seconds: float, *, after: bool = False) -> None:
+        """Make every call of `method` (or `"*"` for all) take `seconds` before it is answered.
+
+        With `after=True` the call takes effect at once and only the answer is late, as when Slack
+        has posted a message but the reply is lost with the caller (a crash, a timeout).
+        """
+        (self._late if after else self._delays)[method] = seconds
 
     def clear_faults(self) -> None:
         """Drop every injected failure and delay."""
         self._faults.clear()
         self._delays.clear()
+        self._late.clear()
 
     def take_fault(self, method: str) -> Fault | None:
         """Consume one injected failure for this call, if any is pending."""
@@ -130,6 +136,9 @@ class SlackWorkspace(WorkspaceState):
 
     def delay_for(self, method: str) -> float:
         return self._delays.get(method, self._delays.get("*", 0.0))
+
+    def late_for(self, method: str) -> float:
+        return self._late.get(method, self._late.get("*", 0.0))
 
     # -- the call log ---------------------------------------------------------------------------
 

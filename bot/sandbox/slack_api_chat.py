@@ -6,6 +6,7 @@ error strings. Must not speak HTTP, record calls or inject faults (`slack_http` 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable
@@ -78,6 +79,13 @@ def post_message(ws: WorkspaceState, args: Args) -> dict[str, Any]:
     message = Message(
         channel.id, ws.next_ts(), text or "", BOT_USER_ID, blocks or [], thread_ts
     )
+    metadata = args.values.get("metadata")
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata)
+    if metadata is not None:
+        if not isinstance(metadata, dict) or "event_type" not in metadata:
+            raise SlackError("invalid_metadata_format")
+        message.metadata = metadata
     ws.history[channel.id].append(message)
     return {
         "channel": channel.id,

@@ -162,8 +162,13 @@ def _page(ws: WorkspaceState, args: Args, messages: list[Message]) -> dict[str, 
     next_cursor = (
         base64.b64encode(f"next:{start + limit}".encode()).decode() if more else ""
     )
+    with_metadata = args.values.get("include_all_metadata") in (True, "true", "1", 1)
     return {
-        "messages": [ws.message_json(message) for message in page],
+        "messages": [
+            ws.message_json(m)
+            | ({"metadata": m.metadata} if with_metadata and m.metadata else {})
+            for m in page
+        ],
         "has_more": more,
         "response_metadata": {"next_cursor": next_cursor},
     }

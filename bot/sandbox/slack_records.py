@@ -135,6 +135,9 @@ class Message:
     reactions: list[dict[str, Any]] = field(default_factory=list)
     files: list[dict[str, Any]] = field(default_factory=list)
     subtype: str | None = None
+    metadata: dict[str, Any] | None = (
+        None  # Slack's message metadata (event_type, event_payload)
+    )
 
     @property
     def by_bot(self) -> bool:

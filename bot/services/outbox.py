@@ -40,6 +40,9 @@ _TRANSIENT = frozenset(
 )
 _SETTLING = frozenset({"channel_not_found", "user_not_in_channel", "not_in_channel"})
 _SETTLING_ATTEMPTS = 4
+MARK = (
+    "warroom_outbox"  # message metadata event_type carrying the outbox key of each post
+)
 
 SentHook = Callable[[OutboxRow, dict[str, Any]], Awaitable[None]]
 ErrorHook = Callable[[OutboxRow, str], Awaitable[dict[str, Any] | None]]
@@ -125,18 +128,63 @@ class Outbox:
         return min(waits, default=1.0)
 
     async def _send(self, row: OutboxRow) -> None:
+        if row.in_flight and row.method == "chat.postMessage":
+            found = await self._posted(
+                row
+            )  # the last attempt got no answer: did it post?
+            if found is not None:
+                await self._sent(row, found)
+                return
         try:
             args = await self._fill(row)
+            if row.method == "chat.postMessage":
+                # Marked in the message itself, so that after a crash the post can be found, not repeated.
+                args["metadata"] = {
+                    "event_type": MARK,
+                    "event_payload": {"key": row.dedup_key},
+                }
+            await self._storage.outbox_update(row.id, in_flight=1)
             result = await self._call(row.method, args)
         except SlackCallFailed as failure:
             await self._failed(row, failure)
             return
+        await self._sent(row, result)
+
+    async def _sent(self, row: OutboxRow, result: dict[str, Any]) -> None:
         await self._storage.outbox_update(
-            row.id, status="sent", sent_at=self._clock(), result=result, error=None
+            row.id,
+            status="sent",
+            sent_at=self._clock(),
+            result=result,
+            error=None,
+            in_flight=0,
         )
         hook = self._sent_hooks.get(row.purpose)
         if hook:
             await hook(row, result)
+
+    async def _posted(self, row: OutboxRow) -> dict[str, Any] | None:
+        """Find a post an earlier attempt made (a crash, a timeout): chat.postMessage has no idempotency key,
+        so each post carries its outbox key as message metadata, searched for in the channel's history."""
+        try:
+            channel = (await self._fill(row))["channel"]
+            history = await self._history(channel)
+        except SlackCallFailed:
+            return (
+                None  # cannot tell: sending again is the lesser harm than a lost post
+            )
+        for message in history.get("messages") or []:
+            payload = (message.get("metadata") or {}).get("event_payload") or {}
+            if (message.get("metadata") or {}).get(
+                "event_type"
+            ) == MARK and payload.get("key") == row.dedup_key:
+                return {
+                    "ok": True,
+                    "channel": channel,
+                    "ts": message.get("ts"),
+                    "message": message,
+                }
+        return None
 
     async def _fill(self, row: OutboxRow) -> dict[str, Any]:
         args = dict(row.args)
@@ -155,6 +203,27 @@ class Outbox:
                     )  # the channel is not created yet
                 args[key] = filled
         return args
+
+    async def _history(self, channel: str) -> dict[str, Any]:
+        # A read method that Slack takes only as form arguments, not JSON.
+        try:
+            response = await self._client.conversations_history(
+                channel=channel, limit=200, include_all_metadata=True
+            )
+        except SlackApiError as exc:
+            raise SlackCallFailed(
+                str(exc.response.get("error") or "history_failed")
+            ) from None
+        except (
+            SlackRequestError,
+            aiohttp.ClientError,
+            TimeoutError,
+            ValueError,
+        ) as exc:
+            raise SlackCallFailed(
+                f"connection: {type(exc).__name__}", status=0
+            ) from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
 
     async def _call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -188,9 +257,12 @@ class Outbox:
     async def _failed(self, row: OutboxRow, failure: SlackCallFailed) -> None:
         now, attempts = self._clock(), row.attempts + 1
         self.last_error = failure.error
+        # No answer, or a 5xx: Slack may have done it; the next attempt checks before posting again.
+        in_flight = int(failure.status == 0 or failure.status >= 500)
         if failure.error in _ALREADY:
             await self._storage.outbox_update(
                 row.id,
+                in_flight=0,
                 status="sent",
                 sent_at=now,
                 attempts=attempts,
@@ -201,7 +273,11 @@ class Outbox:
         new_args = await hook(row, failure.error) if hook else None
         if new_args is not None:
             await self._storage.outbox_update(
-                row.id, args=new_args, attempts=attempts, error=failure.error
+                row.id,
+                in_flight=in_flight,
+                args=new_args,
+                attempts=attempts,
+                error=failure.error,
             )
             return
         if failure.status == 429 or failure.error == "ratelimited":
@@ -220,7 +296,11 @@ class Outbox:
                 row.id,
             )
             await self._storage.outbox_update(
-                row.id, status="dead", attempts=attempts, error=failure.error
+                row.id,
+                in_flight=in_flight,
+                status="dead",
+                attempts=attempts,
+                error=failure.error,
             )
             return
         log.warning(
@@ -228,6 +308,7 @@ class Outbox:
         )
         await self._storage.outbox_update(
             row.id,
+            in_flight=in_flight,
             attempts=attempts,
             error=failure.error,
             not_before=now + timedelta(seconds=delay),

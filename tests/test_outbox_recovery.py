@@ -1,0 +1,83 @@
+"""A post Slack accepted just before the bot was killed is found after the restart, not posted twice."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from contextlib import closing
+
+from bot.sandbox import payloads
+from bot.sandbox.signing import SlackSender
+from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
+from handlers.ids import Callback, Field
+from tests.plugins.slack import FAKE_SIGNING_SECRET
+from tests.test_process import bot_env, free_port, warroom_process
+
+
+async def rows(database, sql: str) -> list[tuple]:
+    with closing(sqlite3.connect(database)) as db:
+        return db.execute(sql).fetchall()
+
+
+async def until(database, sql: str, expected) -> None:
+    for _ in range(300):
+        if await rows(database, sql) == expected:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{sql} never gave {expected}: {await rows(database, sql)}")
+
+
+async def test_a_post_sent_before_a_kill_is_not_posted_again(
+    tmp_path, slack_server: RunningWorkspace, slack_workspace: SlackWorkspace
+):
+    database, port = tmp_path / "w.db", free_port()
+    env = bot_env(database, slack_server, port)
+    url = f"http://127.0.0.1:{port}/slack/events"
+    async with (
+        warroom_process(env) as process,
+        SlackSender(url, FAKE_SIGNING_SECRET, slack=slack_server) as slack,
+    ):
+        await slack.command("declare Disk full")
+        opened = await slack_workspace.wait_for("views.open", lambda c: c.status == 200)
+        values = {Field.TITLE: {"value": payloads.plain_text_value("Disk full")},
+                  Field.SEVERITY: {"value": payloads.static_select_value("SEV3")}}  # fmt: skip
+        await slack.submit_view(
+            callback_id=Callback.DECLARE,
+            values=values,
+            view_id=opened.response["view"]["id"],
+        )
+        await until(
+            database, "select count(*) from outbox where status = 'pending'", [(0,)]
+        )
+        (channel,) = (await rows(database, "select channel_id from incidents"))[0]
+        # Slack posts at once, but its answer is late: the bot dies before it arrives.
+        slack_workspace.delay("chat.postMessage", 30, after=True)
+        await slack.command("note posted exactly once", channel_id=channel)
+        await until(database, "select count(*) from outbox where in_flight = 1", [(1,)])
+        await slack_workspace.wait_for(
+            "chat.postMessage", lambda c: "posted exactly once" in str(c.args)
+        )
+        process.kill()  # kill -9 while the post is in flight
+        await process.wait()
+    slack_workspace.clear_faults()
+    assert (
+        len(
+            [
+                m
+                for m in slack_workspace.messages(channel)
+                if "posted exactly once" in m.text
+            ]
+        )
+        == 1
+    )
+    async with warroom_process(env):
+        await until(
+            database, "select count(*) from outbox where status = 'pending'", [(0,)]
+        )
+    notes = [
+        m for m in slack_workspace.messages(channel) if "posted exactly once" in m.text
+    ]
+    assert len(notes) == 1
+    assert await rows(database, "select count(*) from outbox where in_flight = 1") == [
+        (0,)
+    ]
