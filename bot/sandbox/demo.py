@@ -221,4 +221,10 @@ def main(scenario: str = "database-failure", directory: str | None = None) -> in
         Path(directory) if directory else Path(tempfile.mkdtemp(prefix="warroom-demo-"))
     )
     folder.mkdir(parents=True, exist_ok=True)
+    if scenario != "database-failure":
+        from bot.sandbox.drill import run_drill
+
+        print(f"The narrated demo is written for database-failure; {scenario} is played end to end by the"
+              " generic driver, as a drill (every read-only step run, every change approved and run).")  # fmt: skip
+        return asyncio.run(run_drill(scenario, directory=folder))
     return asyncio.run(run_demo(scenario, directory=folder))
