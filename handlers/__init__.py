@@ -26,10 +26,11 @@ from handlers import (
 def register_all(app: AsyncApp, services: Services) -> None:
     middleware.install(app, services)
     errors.register(app)
+    # Bolt tries listeners in registration order: events, by far the most frequent request, go first.
+    events.register(app)
     commands.register(app)
     actions.register(app)
     views.register(app)
-    events.register(app)
     reminder_actions.register(app)
     update_views.register(app)
     runbook_actions.register(app)
