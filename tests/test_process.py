@@ -20,6 +20,17 @@ from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
 from tests.plugins.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET
 
 
+def warroom_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `python -m bot ARGS` to the end and capture what it printed."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -146,13 +157,7 @@ def test_run_lists_every_missing_setting_at_once(tmp_path):
         k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))
     }
     env["WARROOM_HTTP_PORT"] = "not-a-port"
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = warroom_cli("run", env=env)
     assert result.returncode == 2
     for problem in (
         "WARROOM_HTTP_PORT",
@@ -171,13 +176,7 @@ def test_secrets_are_never_echoed_in_configuration_errors():
         SLACK_BOT_TOKEN="xoxp-test-user-token-not-a-bot-one",
         SLACK_APP_TOKEN="not-an-app-token-secret",
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = warroom_cli("run", env=env)
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN: must be a bot token" in result.stderr
     assert "SLACK_APP_TOKEN: must be an app-level token" in result.stderr
@@ -190,22 +189,10 @@ def test_check_validates_settings_and_scenarios_offline():
         k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))
     }
     env.update(SLACK_BOT_TOKEN=FAKE_BOT_TOKEN, SLACK_SIGNING_SECRET=FAKE_SIGNING_SECRET)
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "check"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = warroom_cli("check", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout
     env.pop("SLACK_BOT_TOKEN")
-    result = subprocess.run(
-        [sys.executable, "-m", "bot", "check"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = warroom_cli("check", env=env)
     assert result.returncode == 1
     assert "SLACK_BOT_TOKEN" in result.stdout
