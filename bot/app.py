@@ -79,6 +79,9 @@ def build_services(
 ) -> Services:
     """Wire storage, the outbox and the domain services (nothing is opened yet)."""
     storage = Storage(settings.database_path)
+    client = client or slack_client(
+        settings
+    )  # one Web API client for every outbound caller
 
     async def incident_fields(number: int) -> dict[str, str | None]:
         incident = await storage.get_incident(number)
@@ -87,26 +90,24 @@ def build_services(
         cards: dict[str, str | None] = dict(await storage.card_timestamps(number))
         return {"channel": incident.channel_id, "card_ts": incident.card_ts, **cards}
 
-    outbox = Outbox(storage=storage, client=client or slack_client(settings), clock=clock,
+    outbox = Outbox(storage=storage, client=client, clock=clock,
                     incident_fields=incident_fields, backoff_base=backoff_base)  # fmt: skip
     announcer = SlackAnnouncer(outbox=outbox, settings=settings)
     incidents = IncidentService(
         storage=storage, settings=settings, clock=clock, announcer=announcer
     )
     announcer.bind(incidents)
-    port = SlackCommsPort(
-        outbox=outbox, client=client or slack_client(settings), settings=settings
-    )
+    port = SlackCommsPort(outbox=outbox, client=client, settings=settings)
     comms = build_communications(settings=settings, storage=storage, clock=clock, incidents=incidents,
                                  port=port, backoff_scale=backoff_base)  # fmt: skip
     scenarios = load_all()
     runbooks = RunbookService(
         storage=storage, settings=settings, clock=clock, scenarios=scenarios, gateway=AwsGateway(),
-        authoriser=SlackAuthoriser(client=client or slack_client(settings), settings=settings),
+        authoriser=SlackAuthoriser(client=client, settings=settings),
         announcer=WatchingAnnouncer(SlackRunbookAnnouncer(outbox=outbox, storage=storage), comms.reminders),
     )  # fmt: skip
     incident_scenarios = {k: s for k, s in scenarios.items() if s.kind is Kind.INCIDENT}
-    publisher = SlackPostmortemPublisher(client=client or slack_client(settings), outbox=outbox,
+    publisher = SlackPostmortemPublisher(client=client, outbox=outbox,
                                          backoff_base=backoff_base)  # fmt: skip
     postmortems = PostmortemService(
         storage=storage, settings=settings, clock=clock, publisher=publisher
