@@ -53,6 +53,7 @@ def _sources() -> str:
 def methods_used() -> set[str]:
     text = _sources()
     methods = set(re.findall(r'method="([a-z]+\.[A-Za-z.]+)"', text))
+    methods |= set(re.findall(r'self\._call\(\s*"([a-z]+\.[A-Za-z.]+)"', text))
     methods |= set(
         re.findall(r'self\._in_channel\([^,]+, "([a-z]+\.[A-Za-z.]+)"', text)
     )

@@ -168,7 +168,9 @@ class Outbox:
         so each post carries its outbox key as message metadata, searched for in the channel's history."""
         try:
             channel = (await self._fill(row))["channel"]
-            history = await self._history(channel)
+            # A read method Slack takes only as form arguments, not as JSON.
+            args = {"channel": channel, "limit": 200, "include_all_metadata": True}
+            history = await self._call("conversations.history", args, form=True)
         except SlackCallFailed:
             return (
                 None  # cannot tell: sending again is the lesser harm than a lost post
@@ -204,30 +206,16 @@ class Outbox:
                 args[key] = filled
         return args
 
-    async def _history(self, channel: str) -> dict[str, Any]:
-        # A read method that Slack takes only as form arguments, not JSON.
+    async def _call(
+        self, method: str, args: dict[str, Any], *, form: bool = False
+    ) -> dict[str, Any]:
         try:
-            response = await self._client.conversations_history(
-                channel=channel, limit=200, include_all_metadata=True
-            )
-        except SlackApiError as exc:
-            raise SlackCallFailed(
-                str(exc.response.get("error") or "history_failed")
-            ) from None
-        except (
-            SlackRequestError,
-            aiohttp.ClientError,
-            TimeoutError,
-            ValueError,
-        ) as exc:
-            raise SlackCallFailed(
-                f"connection: {type(exc).__name__}", status=0
-            ) from None
-        return dict(response.data) if isinstance(response.data, dict) else {}
-
-    async def _call(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response = await self._client.api_call(method, json=args)
+            if form:
+                response = await self._client.api_call(
+                    method, http_verb="GET", params=args
+                )
+            else:
+                response = await self._client.api_call(method, json=args)
         except SlackApiError as exc:
             status = exc.response.status_code
             retry = exc.response.headers.get("Retry-After") or exc.response.headers.get(
