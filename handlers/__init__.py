@@ -24,7 +24,7 @@ from handlers import (
 
 
 def register_all(app: AsyncApp, services: Services) -> None:
-    middleware.install(app, services)
+    middleware.install(app, services, inline=events.inline_message)
     errors.register(app)
     # Bolt tries listeners in registration order: events, by far the most frequent request, go first.
     events.register(app)

@@ -65,6 +65,21 @@ def message_entry(event: dict[str, Any], source: str) -> NewEntry | None:
                     slack_ts=ts, occurred_at=_at(ts), permalink=permalink(channel, ts), data=data, source=source)  # fmt: skip
 
 
+def inline_message(body: dict[str, Any], source: str) -> tuple[str, NewEntry] | None:
+    """A new channel message: (channel, entry), recorded by the journal middleware before the ack.
+
+    Edits and deletions (which look up the message they correct), pins and every other request go
+    to their listener.
+    """
+    event = body.get("event") if body.get("type") == "event_callback" else None
+    if not isinstance(event, dict) or event.get("type") != "message":
+        return None
+    entry = message_entry(event, source)
+    if entry is None or entry.kind != "message":
+        return None
+    return str(event.get("channel") or ""), entry
+
+
 async def handle_message_event(event: dict[str, Any], context: Any) -> None:
     services: Services = context["services"]
     entry = message_entry(event, str(context.get("inbox_key")))

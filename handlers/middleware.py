@@ -16,13 +16,15 @@ from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any
 
-from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
 from bot.errors import BotError
+from bot.models import NewEntry
 from bot.services import Services
 from handlers.errors import report_error
 
@@ -61,20 +63,38 @@ def inbox_key(req: AsyncBoltRequest, body: dict[str, Any]) -> str:
     return "body:" + hashlib.sha256(req.raw_body.encode()).hexdigest()
 
 
-def install(app: AsyncApp, services: Services) -> None:
-    """Register the global middleware on `app`."""
+# Turns a request body into (channel, entry) when recording that entry is all its listener would do.
+Inline = Callable[[dict[str, Any], str], "tuple[str, NewEntry] | None"]
 
-    @app.middleware
-    async def journal_before_ack(
+
+def install(app: AsyncApp, services: Services, inline: Inline) -> None:
+    """Register the global middleware on `app`."""
+    app.middleware(JournalBeforeAck(services, inline))
+
+
+class JournalBeforeAck(AsyncMiddleware):
+    """Journal every request before it is acknowledged; skip retries and replays.
+
+    Requests `inline` recognises (plain channel messages, the most frequent by far) are journaled
+    and recorded in one transaction and answered without reaching a listener. A class rather than
+    a decorated function: Bolt then calls it directly instead of injecting arguments per request.
+    """
+
+    def __init__(self, services: Services, inline: Inline) -> None:
+        self.services, self.inline = services, inline
+
+    async def async_process(
+        self,
+        *,
         req: AsyncBoltRequest,
-        body: dict[str, Any],
-        context: AsyncBoltContext,
+        resp: BoltResponse,
         next: Callable[[], Awaitable[BoltResponse]],
     ) -> BoltResponse:
+        services, body, context = self.services, req.body, req.context
         context["services"], context["settings"] = services, services.settings
-        replay_id = req.context.get(REPLAY)
+        replay_id = context.get(REPLAY)
         if replay_id is not None:
-            key = str(req.context.get("inbox_key"))
+            key = str(context.get("inbox_key"))
             _current.set(_Current(services, int(replay_id), key, body, context.client))
             context["inbox_key"] = key
             return await next()
@@ -85,18 +105,35 @@ def install(app: AsyncApp, services: Services) -> None:
         kind = str(
             body.get("type") or ("command" if body.get("command") else "unknown")
         )
+        recorded = self.inline(body, key)
+        if recorded is not None:
+            fresh = await services.incidents.capture_journaled(
+                key=key,
+                kind=kind,
+                body=req.raw_body,
+                channel_id=recorded[0],
+                entry=recorded[1],
+            )
+            return _ack(fresh, key, kind, started)
         inbox_id = await services.storage.inbox_put(
             key=key, kind=kind, body=req.raw_body, now=services.clock()
         )
         if inbox_id is None:
-            log.info("duplicate delivery ignored: %s", key)
-            metrics.DUPLICATES.inc()
-            return BoltResponse(status=200, body="")
+            return _ack(False, key, kind, started)
         _current.set(_Current(services, inbox_id, key, body, context.client))
         context["inbox_key"] = key
         response = await next()  # returns once the listener has acked
         metrics.ACK_SECONDS.labels(kind).observe(time.perf_counter() - started)
         return response
+
+
+def _ack(fresh: bool, key: str, kind: str, started: float) -> BoltResponse:
+    if fresh:
+        metrics.ACK_SECONDS.labels(kind).observe(time.perf_counter() - started)
+    else:
+        log.info("duplicate delivery ignored: %s", key)
+        metrics.DUPLICATES.inc()
+    return BoltResponse(status=200, body="")
 
 
 def journaled(

@@ -1,10 +1,14 @@
-"""Storage: an older database upgrades itself at start-up; the journal prunes, the timeline never."""
+"""Storage: an older database upgrades itself at start-up; the journal prunes, the timeline never;
+batched writes share a commit without sharing a failure."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlite_utils import Database
 
@@ -66,5 +70,65 @@ async def test_pruning_removes_old_journal_rows_and_never_the_timeline(tmp_path)
         assert [e.text for e in await storage.timeline(1)] == ["kept forever"]
         assert [r["key"] for r in await storage.inbox_pending()] == ["recent"]
         assert await storage.outbox_rows() == []
+    finally:
+        await storage.close()
+
+
+async def test_batched_writes_share_one_commit_and_a_failure_fails_only_its_caller(
+    tmp_path,
+):
+    storage = Storage(tmp_path / "batch.db")
+    await storage.open()
+    statements: list[str] = []
+    writer_busy, release = threading.Event(), threading.Event()
+
+    def hold_the_writer() -> None:
+        storage.db.conn.set_trace_callback(statements.append)
+        writer_busy.set()
+        release.wait(10)
+
+    def journal(key: str) -> int | None:
+        return storage._journal(key, "event_callback", "{}", NOW, True)
+
+    def journal_then_fail(key: str) -> None:
+        journal(key)
+        raise ValueError("disk says no")
+
+    async def batch(*calls: tuple[Any, str]) -> list[Any]:
+        held = asyncio.ensure_future(storage._call(hold_the_writer))
+        await asyncio.to_thread(writer_busy.wait, 10)
+        queued = [
+            asyncio.ensure_future(storage._call_batched(fn, key)) for fn, key in calls
+        ]
+        await asyncio.sleep(0)  # every call is queued behind the busy writer
+        release.set()
+        await held
+        return await asyncio.gather(*queued, return_exceptions=True)
+
+    try:
+        results = await batch((journal, "k1"), (journal, "k2"), (journal, "k1"))
+        assert results[:2] == [1, 2]
+        assert results[2] is None  # the same key twice in one batch: journaled once
+        assert [s for s in statements if s.upper() in ("BEGIN", "COMMIT")] == [
+            "BEGIN",
+            "COMMIT",
+        ]
+
+        statements.clear()
+        writer_busy.clear()
+        release.clear()
+        results = await batch(
+            (journal, "k3"), (journal_then_fail, "k4"), (journal, "k5")
+        )
+        assert isinstance(results[1], ValueError)
+        assert results[0] is not None
+        assert results[2] is not None
+        keys = [r["key"] for r in storage.db.query("select key from inbox order by id")]
+        assert keys == [
+            "k1",
+            "k2",
+            "k3",
+            "k5",
+        ]  # k4 rolled back, its neighbours re-run and kept
     finally:
         await storage.close()

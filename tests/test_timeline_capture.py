@@ -3,8 +3,13 @@ deletions (as new entries), pins and :pushpin: reactions (key events). Other cha
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from contextlib import closing
+
 from bot.sandbox.slack import SlackWorkspace
 from bot.sandbox.slack_state import INCIDENT_RESPONSE_CHANNEL_ID
+from bot.services.verify import verify_incident
 from tests.flows import declare, eventually
 from tests.plugins.bot import RunningBot
 
@@ -94,3 +99,49 @@ async def test_secrets_typed_in_the_channel_are_redacted_before_storage(
     assert canary not in entry.text
     assert "[REDACTED]" in entry.text
     assert canary.encode() not in bot.settings.database_path.read_bytes()
+
+
+async def test_a_message_is_on_the_timeline_before_slack_gets_its_200(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    incident = await declare(bot, slack_workspace)
+    body = slack_workspace.user_message(
+        incident.channel_id, "UBOB", "db failover started"
+    )
+
+    assert (await bot.sender.event(body)).status == 200
+
+    # No waiting: the inbox row (already done) and the timeline row share the transaction the ack follows.
+    entries = await bot.services.storage.timeline(incident.number)
+    assert [e.text for e in entries if e.kind == "message"] == ["db failover started"]
+    key = f"event:{body['event_id']}"
+    with closing(sqlite3.connect(bot.settings.database_path)) as db:
+        inbox = db.execute("select status from inbox where key = ?", [key]).fetchall()
+    assert inbox == [("done",)]
+
+
+async def test_a_burst_of_messages_with_slack_retries_lands_once_each_on_an_intact_chain(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    incident = await declare(bot, slack_workspace)
+    bodies = [
+        slack_workspace.user_message(incident.channel_id, "UCAROL", f"burst {n}")
+        for n in range(120)
+    ]
+    sends = [bot.sender.event(b) for b in bodies]
+    sends += [
+        bot.sender.event(b, retry_num=1, retry_reason="http_timeout")
+        for b in bodies[::4]
+    ]
+
+    answers = await asyncio.gather(*sends)
+
+    assert {a.status for a in answers} == {200}
+    entries = await bot.services.storage.timeline(incident.number)
+    texts = [e.text for e in entries if e.kind == "message"]
+    assert sorted(texts) == sorted(f"burst {n}" for n in range(120))
+    report = await asyncio.to_thread(
+        verify_incident, bot.settings.database_path, incident.number
+    )
+    assert report.ok, report.describe()
+    assert report.rows == len(entries)

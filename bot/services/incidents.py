@@ -320,6 +320,22 @@ class IncidentService:
         added = await self.storage.append(number, [entry], now=self.clock())
         return added[0] if added else None
 
+    async def capture_journaled(
+        self, *, key: str, kind: str, body: str, channel_id: str, entry: NewEntry
+    ) -> bool:
+        """Journal a request and record its entry (if the channel is an incident's) in one
+        transaction; False when the request was journaled before."""
+        number = await self._number_for_channel(channel_id)
+        added = await self.storage.journal_and_append(
+            key=key,
+            kind=kind,
+            body=body,
+            now=self.clock(),
+            incident=number,
+            entries=[entry],
+        )
+        return added is not None
+
     async def _open(self, number: int) -> Incident:
         incident = await self.get(number)
         if not incident.is_open:

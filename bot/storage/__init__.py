@@ -7,6 +7,7 @@ or AWS. A new table is a migration in `bot/migrations.py` plus a section here.
 
 from bot.storage.health import HealthStore
 from bot.storage.incidents import IncidentStore
+from bot.storage.inline import InlineStore
 from bot.storage.journal import JournalStore
 from bot.storage.paging import PagingStore
 from bot.storage.postmortems import PostmortemStore
@@ -16,6 +17,7 @@ from bot.storage.timeline import GENESIS, TimelineStore, row_hash
 
 
 class Storage(
+    InlineStore,
     IncidentStore,
     TimelineStore,
     JournalStore,

@@ -17,15 +17,19 @@ class JournalStore(StorageBase):
     ) -> int | None:
         """Journal an inbound request; None when the key was seen before (a retry or replay)."""
 
-        def put() -> int | None:
-            cursor = self.db.execute(
-                "insert into inbox (key, kind, body, received_at, status, attempts) values (?, ?, ?, ?, 'pending', 0)"
-                " on conflict(key) do nothing",
-                [key, kind, body, to_iso(now)],
-            )
-            return cursor.lastrowid if cursor.rowcount == 1 else None
+        return await self._call(self._journal, key, kind, body, now, False)
 
-        return await self._call(put)
+    def _journal(
+        self, key: str, kind: str, body: str, now: datetime, done: bool
+    ) -> int | None:
+        """Insert an inbox row, pending or already done; None when the key is already there."""
+        status, done_at = ("done", to_iso(now)) if done else ("pending", None)
+        cursor = self.db.execute(
+            "insert into inbox (key, kind, body, received_at, status, attempts, done_at) values (?, ?, ?, ?, ?, ?, ?)"
+            " on conflict(key) do nothing",
+            [key, kind, body, to_iso(now), status, int(done), done_at],
+        )
+        return cursor.lastrowid if cursor.rowcount == 1 else None
 
     async def inbox_finish(
         self, inbox_id: int, *, now: datetime, error: str | None = None

@@ -44,33 +44,37 @@ class TimelineStore(StorageBase):
     def _append(
         self, incident: int, entries: list[NewEntry], now: datetime
     ) -> list[TimelineEntry]:
-        added: list[TimelineEntry] = []
         with self.db.atomic():
-            head = self._one(
-                "select seq, hash from timeline where incident = ? order by seq desc limit 1",
-                [incident],
-            )
-            seq, prev = (head["seq"], head["hash"]) if head else (0, GENESIS)
-            for entry in entries:
-                if entry.source and self._one(
-                    "select 1 from timeline where incident = ? and source = ?",
-                    [incident, entry.source],
-                ):
-                    continue
-                seq += 1
-                row: dict[str, Any] = {
-                    "incident": incident, "seq": seq, "kind": entry.kind, "actor": entry.actor,
-                    "text": redact_text(entry.text), "data": json.dumps(entry.data, sort_keys=True, default=str),
-                    "occurred_at": to_iso(entry.occurred_at or now), "recorded_at": to_iso(now),
-                    "slack_ts": entry.slack_ts, "permalink": entry.permalink,
-                    "key_event": int(entry.key_event), "corrects": entry.corrects, "prev_hash": prev,
-                }  # fmt: skip
-                row["hash"] = prev = row_hash(row)
-                # Plain SQL: sqlite-utils' insert() introspects the table on every call (hot path).
-                self.db.execute(
-                    _INSERT, [*(row[c] for c in _COLUMNS[:-1]), entry.source]
-                )
-                added.append(_entry(row))
+            return [_entry(row) for row in self._append_rows(incident, entries, now)]
+
+    def _append_rows(
+        self, incident: int, entries: list[NewEntry], now: datetime
+    ) -> list[dict[str, Any]]:
+        """Insert the rows (inside the caller's transaction) and return them."""
+        head = self._one(
+            "select seq, hash from timeline where incident = ? order by seq desc limit 1",
+            [incident],
+        )
+        seq, prev = (head["seq"], head["hash"]) if head else (0, GENESIS)
+        added: list[dict[str, Any]] = []
+        for entry in entries:
+            if entry.source and self._one(
+                "select 1 from timeline where incident = ? and source = ?",
+                [incident, entry.source],
+            ):
+                continue
+            seq += 1
+            row: dict[str, Any] = {
+                "incident": incident, "seq": seq, "kind": entry.kind, "actor": entry.actor,
+                "text": redact_text(entry.text), "data": json.dumps(entry.data, sort_keys=True, default=str),
+                "occurred_at": to_iso(entry.occurred_at or now), "recorded_at": to_iso(now),
+                "slack_ts": entry.slack_ts, "permalink": entry.permalink,
+                "key_event": int(entry.key_event), "corrects": entry.corrects, "prev_hash": prev,
+            }  # fmt: skip
+            row["hash"] = prev = row_hash(row)
+            # Plain SQL: sqlite-utils' insert() introspects the table on every call (hot path).
+            self.db.execute(_INSERT, [*(row[c] for c in _COLUMNS[:-1]), entry.source])
+            added.append(row)
         return added
 
     async def timeline(
