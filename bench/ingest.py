@@ -1,6 +1,7 @@
 """Timeline ingestion: message events as fast as they can be sent, a fifth of them re-sent as Slack
 retries; events/s, lost and duplicated rows, against a raw sqlite3 loop (one row per transaction)
-measured in the same run.
+measured in the same run. A message's 200 follows the commit of its timeline row, so events/s is
+both acknowledged and recorded; the rows are counted once every answer is in.
 
     python -m bench ingest [--events 20000] [--concurrency 50]
 """
@@ -40,8 +41,8 @@ async def declare(
         await sender.submit_view(
             callback_id="declare-submit",
             values=values,
-            view_id=call.response["view"]["id"],
-        )  # type: ignore[index]
+            view_id=call.response["view"]["id"],  # type: ignore[index]
+        )
     for _ in range(600):
         with closing(sqlite3.connect(database)) as db:
             row = db.execute(
@@ -117,18 +118,11 @@ async def run(args: argparse.Namespace) -> int:
                 elapsed, failures = await send_events(
                     url, channel, args.events, args.concurrency
                 )
-                for _ in range(1200):  # wait for the work behind the acks to land
-                    with closing(sqlite3.connect(database)) as db:
-                        rows, distinct = db.execute(
-                            "select count(*), count(distinct slack_ts) from timeline where kind = 'message'"
-                        ).fetchone()
-                        pending = db.execute(
-                            "select count(*) from inbox where status = 'pending'"
-                        ).fetchone()[0]
-                    if rows >= args.events or (not pending and rows):
-                        break
-                    await asyncio.sleep(0.1)
-                total_elapsed = elapsed
+                # Counted at once, without waiting: every 200 followed its row's commit.
+                with closing(sqlite3.connect(database)) as db:
+                    rows, distinct = db.execute(
+                        "select count(*), count(distinct slack_ts) from timeline where kind = 'message'"
+                    ).fetchone()
             finally:
                 warroom.terminate()
                 warroom.wait(timeout=30)
@@ -136,11 +130,11 @@ async def run(args: argparse.Namespace) -> int:
     sent = args.events + len(range(0, args.events, 5))
     print(f"timeline ingestion: {args.events} distinct message events + {sent - args.events} retries, "
           f"{args.concurrency} in flight")  # fmt: skip
-    print(f"warroom: {args.events / total_elapsed:,.0f} events/s acknowledged ({sent / total_elapsed:,.0f} deliveries/s), "
+    print(f"warroom: {args.events / elapsed:,.0f} events/s recorded and acknowledged ({sent / elapsed:,.0f} deliveries/s), "
           f"non-200 answers {failures}; rows {rows}, lost {args.events - distinct}, duplicated {rows - distinct}")  # fmt: skip
     print(f"raw sqlite3, one row per transaction: {args.events / baseline:,.0f} rows/s")
     print(
-        f"ratio warroom / raw sqlite3: {(args.events / total_elapsed) / (args.events / baseline):.3f}"
+        f"ratio warroom / raw sqlite3: {(args.events / elapsed) / (args.events / baseline):.3f}"
     )
     return 0 if rows == distinct == args.events and failures == 0 else 1
 

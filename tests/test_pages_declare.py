@@ -5,6 +5,9 @@ Assertions are on what the PagerDuty stand-in and the Slack workspace received a
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -14,7 +17,7 @@ from bot.models import Incident
 from bot.sandbox import payloads
 from bot.sandbox.slack import SlackWorkspace
 from handlers.ids import Callback, Field
-from tests.flows import declare, eventually, open_view
+from tests.flows import command_in, declare, eventually, open_view
 from tests.pagerduty_standin import ROUTING_KEY
 from tests.plugins.bot import RunningBot, make_settings, run_bot
 from tests.plugins.pagerduty import pagerduty_settings
@@ -199,3 +202,42 @@ async def test_pages_events_api_mode_triggers_and_resolves_with_the_dedup_key(
     ]
     [created] = pd_incidents(pagerduty_standin)
     assert created["status"] == "resolved"
+
+
+async def test_pages_raising_the_severity_to_a_paging_level_pages_once_and_speeds_up_reminders(
+    pd_bot: RunningBot, slack_workspace: SlackWorkspace, pagerduty_standin: Any
+):
+    incident = await declare(pd_bot, slack_workspace, severity="SEV4")
+    before = await pd_bot.services.storage.reminder_get("update:1")
+    assert before is not None
+    assert before.due_at == incident.declared_at + timedelta(minutes=60)
+
+    await command_in(pd_bot, incident, "severity SEV1", user="UBOB")
+    [row] = await settled(pd_bot)
+
+    assert (row.kind, row.status, row.requested_by) == ("trigger", "done", "UBOB")
+    [created] = pd_incidents(pagerduty_standin)
+    assert created["incident_key"] == KEY
+    await channel_text(slack_workspace, incident, "On call now")
+    after = await pd_bot.services.storage.reminder_get("update:1")
+    assert after is not None
+    assert after.due_at < before.due_at
+    assert after.due_at - pd_bot.services.clock() <= timedelta(minutes=15)
+
+    # Down and up again: the incident is already paged, so nothing more goes to PagerDuty.
+    await command_in(pd_bot, incident, "severity SEV3", user="UBOB")
+    await command_in(pd_bot, incident, "severity SEV2", user="UBOB")
+
+    async def all_worked() -> bool:
+        with closing(sqlite3.connect(pd_bot.settings.database_path)) as db:
+            severity_rows = db.execute(
+                "select count(*) from timeline where kind = 'severity'"
+            ).fetchone()[0]
+            pending = db.execute(
+                "select count(*) from inbox where status = 'pending'"
+            ).fetchone()[0]
+        return severity_rows == 3 and pending == 0
+
+    await eventually(all_worked)
+    assert [p.kind for p in await pd_bot.services.storage.pages_of(1)] == ["trigger"]
+    assert len(pagerduty_standin.requests_to("POST", "/incidents")) == 1

@@ -50,6 +50,9 @@ class Follower(Protocol):
     """
 
     async def after_declare(self, incident: Incident, *, source: str) -> None: ...
+    async def after_severity(
+        self, incident: Incident, *, actor: str, source: str
+    ) -> None: ...
     async def after_resolve(self, incident: Incident, *, source: str) -> None: ...
 
 
@@ -214,6 +217,8 @@ class IncidentService:
                 "severity", actor, {"from": incident.severity, "to": level.name}, source
             ),
         )
+        for follower in self.followers:
+            await follower.after_severity(updated, actor=actor, source=source)
         return updated
 
     async def assign(

@@ -69,6 +69,21 @@ class PageService:
     # -- followers of the incident lifecycle ---------------------------------------------------
     async def after_declare(self, incident: Incident, *, source: str) -> None:
         """Queue the trigger page when the severity pages; the worker sends it."""
+        await self._trigger_if_paging(
+            incident, source=source, actor=incident.declared_by
+        )
+
+    async def after_severity(
+        self, incident: Incident, *, actor: str, source: str
+    ) -> None:
+        """Raised to a paging severity and not paged yet: queue the trigger page now."""
+        pages = await self.storage.pages_of(incident.number)
+        if not any(p.kind == "trigger" for p in pages):
+            await self._trigger_if_paging(incident, source=source, actor=actor)
+
+    async def _trigger_if_paging(
+        self, incident: Incident, *, source: str, actor: str
+    ) -> None:
         level = self.settings.severity(incident.severity)
         if level is None or not level.pages:
             return
@@ -77,7 +92,7 @@ class PageService:
         await self.storage.page_add(
             incident=incident.number, kind="trigger", source=f"{source}:page", now=self.clock(),
             target_kind="escalation_policy" if policy else "service",
-            target_id=policy or (route.service_id if route else None), requested_by=incident.declared_by,
+            target_id=policy or (route.service_id if route else None), requested_by=actor,
         )  # fmt: skip
         self._wake.set()
 

@@ -72,6 +72,22 @@ class ReminderService:
             due_at=due, now=self.clock(), only_if_new=True,
         )  # fmt: skip
 
+    async def after_severity(
+        self, incident: Incident, *, actor: str, source: str
+    ) -> None:
+        """A more urgent severity asks for updates more often: bring the next reminder forward."""
+        reminder = await self.storage.reminder_get(update_key(incident.number))
+        due = self.clock() + timedelta(minutes=self.update_minutes(incident))
+        if (
+            reminder is not None
+            and reminder.status == "active"
+            and due < reminder.due_at
+        ):
+            await self.storage.reminder_set(
+                key=reminder.key, kind=reminder.kind, incident=incident.number,
+                due_at=due, now=self.clock(), stage=reminder.stage,
+            )  # fmt: skip
+
     async def after_resolve(self, incident: Incident, *, source: str) -> None:
         await self.storage.reminders_cancel(incident=incident.number)
 
