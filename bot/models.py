@@ -133,4 +133,5 @@ class OutboxRow(OutboxMessage):
     attempts: int
     in_flight: bool = False
     not_before: datetime | None = None
+    created_at: datetime | None = None
     error: str | None = None

@@ -27,6 +27,7 @@ METHOD_SCOPES = {
     "users.lookupByEmail": {"users:read.email"},
     "auth.test": set(),
     "conversations.history": {"channels:history", "groups:history"},
+    "users.conversations": {"channels:read", "groups:read"},
     "views.open": set(),
     "views.publish": set(),
 }

@@ -1,4 +1,4 @@
-"""A post Slack accepted just before the bot was killed is found after the restart, not posted twice."""
+"""A post or a channel Slack made just before the bot was killed is found after the restart, not made twice."""
 
 from __future__ import annotations
 
@@ -81,3 +81,55 @@ async def test_a_post_sent_before_a_kill_is_not_posted_again(
     assert await rows(database, "select count(*) from outbox where in_flight = 1") == [
         (0,)
     ]
+
+
+async def test_a_channel_created_before_a_kill_is_adopted_not_created_again(
+    tmp_path, slack_server: RunningWorkspace, slack_workspace: SlackWorkspace
+):
+    database, port = tmp_path / "w.db", free_port()
+    env = bot_env(database, slack_server, port)
+    url = f"http://127.0.0.1:{port}/slack/events"
+    async with (
+        warroom_process(env) as process,
+        SlackSender(url, FAKE_SIGNING_SECRET, slack=slack_server) as slack,
+    ):
+        # Slack creates the channel at once, but its answer is late: the bot dies before it arrives.
+        slack_workspace.delay("conversations.create", 30, after=True)
+        await slack.command("declare Disk full")
+        opened = await slack_workspace.wait_for("views.open", lambda c: c.status == 200)
+        values = {Field.TITLE: {"value": payloads.plain_text_value("Disk full")},
+                  Field.SEVERITY: {"value": payloads.static_select_value("SEV3")}}  # fmt: skip
+        await slack.submit_view(
+            callback_id=Callback.DECLARE,
+            values=values,
+            view_id=opened.response["view"]["id"],
+        )
+        await until(
+            database,
+            "select count(*) from outbox where in_flight = 1 and method = 'conversations.create'",
+            [(1,)],
+        )
+        await slack_workspace.wait_for("conversations.create", lambda c: True)
+        process.kill()  # kill -9 while the create is in flight
+        await process.wait()
+    slack_workspace.clear_faults()
+    created = [
+        c for c in slack_workspace.channels.values() if c.name.startswith("inc-1-")
+    ]
+    assert [c.name for c in created] == ["inc-1-disk-full"]
+
+    async with warroom_process(env):
+        await until(
+            database, "select count(*) from outbox where status = 'pending'", [(0,)]
+        )
+    created = [
+        c for c in slack_workspace.channels.values() if c.name.startswith("inc-1-")
+    ]
+    assert [c.name for c in created] == [
+        "inc-1-disk-full"
+    ]  # adopted, not inc-1-disk-full-2
+    assert await rows(database, "select channel_id, channel_name from incidents") == [
+        (created[0].id, "inc-1-disk-full")
+    ]
+    card = [m for m in slack_workspace.messages(created[0].id) if "INC-1" in m.text]
+    assert card, "the incident card was posted in the adopted channel"

@@ -883,3 +883,42 @@ async def test_args_in_form_body_with_json_text(
         "views.open", data={"trigger_id": trigger, "view": json.dumps(modal())}
     )
     assert opened["view"]["title"]["text"] == "Declare"
+
+
+async def test_users_conversations__the_bots_channels_by_type_a_page_at_a_time(
+    slack_client: AsyncWebClient, slack_workspace: SlackWorkspace
+) -> None:
+    names = [f"inc-{n}" for n in range(5)]
+    for name in names:
+        await slack_client.conversations_create(name=name)
+    secret = await slack_client.conversations_create(
+        name="inc-private", is_private=True
+    )
+    await slack_client.conversations_archive(
+        channel=(await slack_client.conversations_create(name="old"))["channel"]["id"]
+    )
+    slack_workspace.add_channel("not-ours", creator="UALICE")
+
+    seen, cursor = [], ""
+    while True:
+        page = await slack_client.users_conversations(
+            types="public_channel,private_channel",
+            exclude_archived=True,
+            limit=2,
+            cursor=cursor,
+        )
+        assert len(page["channels"]) <= 2
+        seen += [c["name"] for c in page["channels"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+
+    # the bot's channels, #incident-response included; not the archived one, not one it is not in
+    assert sorted(seen) == sorted([*names, "inc-private", "incident-response"])
+    public_only = await slack_client.users_conversations(limit=100)
+    assert "inc-private" not in [c["name"] for c in public_only["channels"]]
+    assert secret["channel"]["creator"] == BOT_USER_ID
+    assert (
+        await error_of(slack_client.users_conversations(types="rooms"))
+        == "invalid_types"
+    )

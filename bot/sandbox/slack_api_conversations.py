@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from bot.sandbox.slack_args import Args, SlackError
 from bot.sandbox.slack_records import (
@@ -25,6 +25,7 @@ from bot.sandbox.slack_records import (
 )
 from bot.sandbox.slack_state import WorkspaceState
 
+T = TypeVar("T")
 CHANNEL_NAME = re.compile(r"^[a-z0-9_-]{1,80}$")
 MAX_TOPIC = 250
 
@@ -149,19 +150,25 @@ def archive(ws: WorkspaceState, args: Args) -> dict[str, Any]:
     return {}
 
 
-def _page(ws: WorkspaceState, args: Args, messages: list[Message]) -> dict[str, Any]:
-    """Cut one page of messages with Slack's cursor scheme (`response_metadata.next_cursor`)."""
+def _cut(args: Args, items: list[T]) -> tuple[list[T], str]:
+    """One page of `items` and the next cursor, with Slack's cursor scheme (`limit`, `cursor`)."""
     limit = max(1, min(args.number("limit", 100), 999))
     cursor = args.optional_text("cursor")
     try:
         start = int(base64.b64decode(cursor).decode().split(":")[1]) if cursor else 0
     except (ValueError, IndexError):
         raise SlackError("invalid_cursor") from None
-    page = messages[start : start + limit]
-    more = start + limit < len(messages)
+    more = start + limit < len(items)
     next_cursor = (
         base64.b64encode(f"next:{start + limit}".encode()).decode() if more else ""
     )
+    return items[start : start + limit], next_cursor
+
+
+def _page(ws: WorkspaceState, args: Args, messages: list[Message]) -> dict[str, Any]:
+    """One page of messages (`response_metadata.next_cursor`, `has_more`)."""
+    page, next_cursor = _cut(args, messages)
+    more = bool(next_cursor)
     with_metadata = args.values.get("include_all_metadata") in (True, "true", "1", 1)
     return {
         "messages": [
@@ -214,6 +221,28 @@ def members(ws: WorkspaceState, args: Args) -> dict[str, Any]:
     return {"members": list(channel.members), "response_metadata": {"next_cursor": ""}}
 
 
+def user_conversations(ws: WorkspaceState, args: Args) -> dict[str, Any]:
+    """The channels a user (by default the bot) is in, filtered by `types`, a page at a time."""
+    user = args.optional_text("user") or BOT_USER_ID
+    types = set((args.optional_text("types") or "public_channel").split(","))
+    unknown = types - {"public_channel", "private_channel", "mpim", "im"}
+    if unknown:
+        raise SlackError("invalid_types")
+    wanted = [
+        c
+        for c in ws.channels.values()
+        if user in c.members
+        and not c.is_im
+        and ("private_channel" if c.is_private else "public_channel") in types
+        and not (c.archived and args.flag("exclude_archived"))
+    ]
+    page, next_cursor = _cut(args, wanted)
+    return {
+        "channels": [c.to_json() for c in page],
+        "response_metadata": {"next_cursor": next_cursor},
+    }
+
+
 def users_info(ws: WorkspaceState, args: Args) -> dict[str, Any]:
     return {"user": ws.user(args.text("user", error="user_not_found")).to_json()}
 
@@ -246,6 +275,7 @@ METHODS: dict[str, Callable[[WorkspaceState, Args], dict[str, Any]]] = {
     "conversations.history": history,
     "conversations.replies": replies,
     "conversations.members": members,
+    "users.conversations": user_conversations,
     "users.info": users_info,
     "users.lookupByEmail": lookup_by_email,
     "usergroups.users.list": usergroup_users,

@@ -20,6 +20,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import Clock, OutboxMessage, OutboxRow
+from bot.services.outbox_lookup import EarlierAttempts, marked
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,6 @@ _TRANSIENT = frozenset(
 )
 _SETTLING = frozenset({"channel_not_found", "user_not_in_channel", "not_in_channel"})
 _SETTLING_ATTEMPTS = 4
-MARK = (
-    "warroom_outbox"  # message metadata event_type carrying the outbox key of each post
-)
 
 SentHook = Callable[[OutboxRow, dict[str, Any]], Awaitable[None]]
 ErrorHook = Callable[[OutboxRow, str], Awaitable[dict[str, Any] | None]]
@@ -77,6 +75,7 @@ class Outbox:
         self._sent_hooks: dict[str, SentHook] = {}
         self._error_hooks: dict[str, ErrorHook] = {}
         self.last_error: str | None = None
+        self._earlier = EarlierAttempts(self._call)
 
     @property
     def client(self) -> AsyncWebClient:
@@ -128,27 +127,31 @@ class Outbox:
         return min(waits, default=1.0)
 
     async def _send(self, row: OutboxRow) -> None:
-        if row.in_flight and row.method == "chat.postMessage":
-            found = await self._posted(
-                row
-            )  # the last attempt got no answer: did it post?
+        try:
+            args = await self._fill(row)
+            found = await self._found(row, args) if row.in_flight else None
             if found is not None:
                 await self._sent(row, found)
                 return
-        try:
-            args = await self._fill(row)
             if row.method == "chat.postMessage":
-                # Marked in the message itself, so that after a crash the post can be found, not repeated.
-                args["metadata"] = {
-                    "event_type": MARK,
-                    "event_payload": {"key": row.dedup_key},
-                }
+                args = marked(args, row)
             await self._storage.outbox_update(row.id, in_flight=1)
             result = await self._call(row.method, args)
         except SlackCallFailed as failure:
             await self._failed(row, failure)
             return
         await self._sent(row, result)
+
+    async def _found(
+        self, row: OutboxRow, args: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The last attempt got no answer: did it take effect?"""
+        try:
+            return await self._earlier.find(row, args)
+        except SlackCallFailed:
+            return (
+                None  # cannot tell: sending again is the lesser harm than a lost call
+            )
 
     async def _sent(self, row: OutboxRow, result: dict[str, Any]) -> None:
         await self._storage.outbox_update(
@@ -162,31 +165,6 @@ class Outbox:
         hook = self._sent_hooks.get(row.purpose)
         if hook:
             await hook(row, result)
-
-    async def _posted(self, row: OutboxRow) -> dict[str, Any] | None:
-        """Find a post an earlier attempt made (a crash, a timeout): chat.postMessage has no idempotency key,
-        so each post carries its outbox key as message metadata, searched for in the channel's history."""
-        try:
-            channel = (await self._fill(row))["channel"]
-            # A read method Slack takes only as form arguments, not as JSON.
-            args = {"channel": channel, "limit": 200, "include_all_metadata": True}
-            history = await self._call("conversations.history", args, form=True)
-        except SlackCallFailed:
-            return (
-                None  # cannot tell: sending again is the lesser harm than a lost post
-            )
-        for message in history.get("messages") or []:
-            payload = (message.get("metadata") or {}).get("event_payload") or {}
-            if (message.get("metadata") or {}).get(
-                "event_type"
-            ) == MARK and payload.get("key") == row.dedup_key:
-                return {
-                    "ok": True,
-                    "channel": channel,
-                    "ts": message.get("ts"),
-                    "message": message,
-                }
-        return None
 
     async def _fill(self, row: OutboxRow) -> dict[str, Any]:
         args = dict(row.args)

@@ -157,5 +157,6 @@ class JournalStore(StorageBase):
 
 def _outbox(row: dict[str, Any]) -> OutboxRow:
     data = {**row, "args": json.loads(row["args"])}
-    data["not_before"] = from_iso(row["not_before"]) if row.get("not_before") else None
+    for name in ("not_before", "created_at"):
+        data[name] = from_iso(row[name]) if row.get(name) else None
     return OutboxRow.model_validate(data)
