@@ -46,8 +46,9 @@ from handlers.identity import BotIdentity
 from handlers.middleware import REPLAY
 from handlers.pagerduty_webhook import pagerduty_webhook
 from handlers.paging_port import SlackCommsPort
+from handlers.permissions import SlackAuthoriser
 from handlers.postmortem_upload import SlackPostmortemPublisher
-from handlers.runbook_announcer import SlackAuthoriser, SlackRunbookAnnouncer
+from handlers.runbook_announcer import SlackRunbookAnnouncer
 
 log = logging.getLogger("warroom")
 # The Bolt app's Slack identity, learned in the background by the lifecycle (see handlers/identity.py).
@@ -101,9 +102,10 @@ def build_services(
     comms = build_communications(settings=settings, storage=storage, clock=clock, incidents=incidents,
                                  port=port, backoff_scale=backoff_base)  # fmt: skip
     scenarios = load_all()
+    authoriser = SlackAuthoriser(client=client, settings=settings)
     runbooks = RunbookService(
         storage=storage, settings=settings, clock=clock, scenarios=scenarios, gateway=AwsGateway(),
-        authoriser=SlackAuthoriser(client=client, settings=settings),
+        authoriser=authoriser,
         announcer=WatchingAnnouncer(SlackRunbookAnnouncer(outbox=outbox, storage=storage), comms.reminders),
     )  # fmt: skip
     incident_scenarios = {k: s for k, s in scenarios.items() if s.kind is Kind.INCIDENT}
@@ -122,6 +124,7 @@ def build_services(
         comms=comms,
         runbooks=runbooks,
         postmortems=postmortems,
+        authoriser=authoriser,
         scenario_titles={k: s.title for k, s in incident_scenarios.items()},
         private_scenarios=frozenset(
             k for k, s in incident_scenarios.items() if s.private

@@ -15,12 +15,11 @@ from bot.services import Services
 from handlers import blocks
 from handlers.ids import Action
 from handlers.middleware import journaled
-from handlers.permissions import is_responder
 from handlers.scenario_choices import scenario_choices
 
 
-async def _responder(client: AsyncWebClient, services: Services, user_id: str) -> None:
-    if not await is_responder(client, services.settings, user_id):
+async def _responder(services: Services, user_id: str) -> None:
+    if not await services.authoriser.is_responder(user_id):
         raise PermissionDenied("Only responders may change an incident.")
 
 
@@ -35,7 +34,7 @@ async def handle_card_status_action(
         status = Status((action.get("selected_option") or {}).get("value", ""))
     except ValueError:
         raise UsageError("Unknown status.") from None
-    await _responder(client, services, body["user"]["id"])
+    await _responder(services, body["user"]["id"])
     await services.incidents.set_status(
         number=number,
         status=status,
@@ -50,7 +49,7 @@ async def handle_card_resolve_action(
     await ack()
     services: Services = context["services"]
     incident = await services.incidents.get(int(body["actions"][0]["value"]))
-    await _responder(client, services, body["user"]["id"])
+    await _responder(services, body["user"]["id"])
     await client.views_open(
         trigger_id=body["trigger_id"], view=blocks.resolve_modal(incident)
     )

@@ -1,7 +1,8 @@
 """Who may act: responders and approvers from settings (user ids and user-group ids).
 
-User-group membership is read from Slack (`usergroups.users.list`) and cached for a minute. Called
-after the ack, never before it.
+`SlackAuthoriser` is built once per bot (`Services.authoriser`). User-group membership is read from
+Slack (`usergroups.users.list`) and cached for a minute by that instance. Called after the ack,
+never before it.
 """
 
 from __future__ import annotations
@@ -12,31 +13,37 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 
-_CACHE_SECONDS = 60.0
-_groups: dict[str, tuple[float, frozenset[str]]] = {}
+CACHE_SECONDS = 60.0
 
 
-async def _members(client: AsyncWebClient, group: str) -> frozenset[str]:
-    cached = _groups.get(group)
-    if cached and time.monotonic() - cached[0] < _CACHE_SECONDS:
-        return cached[1]
-    response = await client.usergroups_users_list(usergroup=group)
-    members = frozenset(response.get("users") or [])
-    _groups[group] = (time.monotonic(), members)
-    return members
+class SlackAuthoriser:
+    """Responders and approvers from settings; an empty list allows everyone (approvers: any responder)."""
 
+    def __init__(self, *, client: AsyncWebClient, settings: Settings) -> None:
+        self.client, self.settings = client, settings
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
 
-async def is_member(client: AsyncWebClient, allowed: list[str], user_id: str) -> bool:
-    """True when `user_id` is listed or belongs to a listed user group; an empty list allows all."""
-    if not allowed or user_id in allowed:
-        return True
-    for group in (a for a in allowed if a.startswith("S")):
-        if user_id in await _members(client, group):
+    async def is_responder(self, user_id: str) -> bool:
+        return await self.is_member(self.settings.responders, user_id)
+
+    async def is_approver(self, user_id: str) -> bool:
+        allowed = self.settings.approvers or self.settings.responders
+        return await self.is_member(allowed, user_id)
+
+    async def is_member(self, allowed: list[str], user_id: str) -> bool:
+        """True when `user_id` is listed or belongs to a listed user group; an empty list allows all."""
+        if not allowed or user_id in allowed:
             return True
-    return False
+        for group in (a for a in allowed if a.startswith("S")):
+            if user_id in await self._members(group):
+                return True
+        return False
 
-
-async def is_responder(
-    client: AsyncWebClient, settings: Settings, user_id: str
-) -> bool:
-    return await is_member(client, settings.responders, user_id)
+    async def _members(self, group: str) -> frozenset[str]:
+        cached = self._groups.get(group)
+        if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
+            return cached[1]
+        response = await self.client.usergroups_users_list(usergroup=group)
+        members = frozenset(response.get("users") or [])
+        self._groups[group] = (time.monotonic(), members)
+        return members

@@ -14,7 +14,6 @@ from bot.services import Services
 from handlers import paging_blocks
 from handlers.ids import Action
 from handlers.middleware import journaled
-from handlers.permissions import is_responder
 
 
 def _button(body: dict[str, Any]) -> paging_blocks.ReminderButton:
@@ -32,7 +31,7 @@ async def handle_reminder_snooze_action(
     await ack()
     services: Services = context["services"]
     button = _button(body)
-    if not await is_responder(client, services.settings, body["user"]["id"]):
+    if not await services.authoriser.is_responder(body["user"]["id"]):
         raise PermissionDenied("Only responders may snooze the reminder.")
     due = await services.comms.reminders.snooze(
         number=button.incident, minutes=button.minutes, actor=body["user"]["id"],

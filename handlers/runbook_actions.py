@@ -21,7 +21,6 @@ from bot.services.runbook_plans import run_captures
 from handlers import runbook_blocks
 from handlers.ids import Action
 from handlers.middleware import journaled
-from handlers.permissions import is_responder
 from handlers.runbook_blocks import StepRef
 
 
@@ -40,8 +39,8 @@ def _ref(body: dict[str, Any]) -> StepRef:
         raise UsageError("This button is no longer valid.") from None
 
 
-async def _responder(client: AsyncWebClient, services: Services, user_id: str) -> None:
-    if not await is_responder(client, services.settings, user_id):
+async def _responder(services: Services, user_id: str) -> None:
+    if not await services.authoriser.is_responder(user_id):
         raise PermissionDenied("Only responders may work on a runbook.")
 
 
@@ -86,7 +85,7 @@ async def handle_runbook_step_action(
     await ack()
     services: Services = context["services"]
     ref, user = _ref(body), body["user"]["id"]
-    await _responder(client, services, user)
+    await _responder(services, user)
     then = "run" if body["actions"][0]["action_id"] == Action.RUNBOOK_RUN else "request"
     if then == "run" and ref.run and await services.runbooks.is_approved(ref.run):
         await services.runbooks.execute(
@@ -130,7 +129,7 @@ async def handle_runbook_run_action(
     await ack()
     services: Services = context["services"]
     ref, user, source = _ref(body), body["user"]["id"], str(context.get("inbox_key"))
-    await _responder(client, services, user)
+    await _responder(services, user)
     action = body["actions"][0]["action_id"]
     if action == Action.RUNBOOK_VERIFY:
         await services.runbooks.verify(run_id=ref.run, user=user, source=source)
@@ -158,7 +157,7 @@ async def handle_runbook_modal_action(
     await ack()
     services: Services = context["services"]
     ref = _ref(body)
-    await _responder(client, services, body["user"]["id"])
+    await _responder(services, body["user"]["id"])
     if body["actions"][0]["action_id"] == Action.RUNBOOK_INPUTS:
         await open_inputs(client, services, ref, body["trigger_id"])
         return

@@ -1,4 +1,4 @@
-"""The Slack side of the runbook ports: `SlackRunbookAnnouncer` (outbox messages) and `SlackAuthoriser`.
+"""The Slack side of the runbook ports: `SlackRunbookAnnouncer` (outbox messages).
 
 The announcer posts the runbook message and one card per AWS step, records their timestamps when the
 outbox has sent them, updates them as steps move, and replies in a card's thread with results. It
@@ -11,15 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from slack_sdk.web.async_client import AsyncWebClient
-
-from bot.config import Settings
 from bot.models import OutboxMessage, OutboxRow
 from bot.services.outbox import Outbox
 from bot.services.runbook_plans import RunbookView
 from bot.storage import Storage
 from handlers import runbook_blocks
-from handlers.permissions import is_member
 
 PURPOSE = "runbook-card"
 
@@ -90,14 +86,3 @@ class SlackRunbookAnnouncer:
         await self.storage.set_card_ts(
             int(rb.removeprefix("rb-")), step, str(result["ts"])
         )
-
-
-class SlackAuthoriser:
-    """Approvers from settings (user ids, user groups); an empty list means any responder."""
-
-    def __init__(self, *, client: AsyncWebClient, settings: Settings) -> None:
-        self.client, self.settings = client, settings
-
-    async def is_approver(self, user_id: str) -> bool:
-        allowed = self.settings.approvers or self.settings.responders
-        return await is_member(self.client, allowed, user_id)

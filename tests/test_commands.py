@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.sandbox import payloads
-from bot.sandbox.slack import SlackWorkspace
+from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
 from handlers.ids import Callback, Field
-from tests.flows import declare, declare_values, eventually, open_view
-from tests.plugins.bot import RunningBot
+from tests.flows import command_in, declare, declare_values, eventually, open_view
+from tests.plugins.bot import RunningBot, make_settings
 
 
 async def incidents(bot: RunningBot) -> int:
@@ -163,3 +163,34 @@ async def test_second_incident_with_the_same_title_gets_its_own_channel(
         return [len(await bot.services.storage.timeline(n)) for n in (1, 2)]
 
     assert await eventually(timelines) == [2, 2]
+
+
+async def test_responders_from_a_user_group_may_act_and_others_are_refused(
+    tmp_path, slack_server: RunningWorkspace, slack_workspace: SlackWorkspace, start_bot
+):
+    slack_workspace.add_usergroup("S0ONCALL", "oncall", ["UBOB"])
+    settings = make_settings(
+        tmp_path / "w.db", slack_server, responders=["UALICE", "S0ONCALL"]
+    )
+    async with start_bot(settings) as bot:
+        incident = await declare(bot, slack_workspace)
+        assert incident.channel_id
+        # One types a slash command in a channel one is in.
+        slack_workspace.channels[incident.channel_id].members.append("UCAROL")
+        await command_in(bot, incident, "status identified", user="UBOB")
+        await command_in(bot, incident, "status monitoring", user="UCAROL")
+
+        async def refused() -> bool:
+            return any("Only responders may use `/incident status`" in e.text
+                       for e in slack_workspace.ephemerals_for("UCAROL"))  # fmt: skip
+
+        async def changes() -> list[tuple[str | None, str]]:
+            entries = await bot.services.storage.timeline(incident.number)
+            return [(e.actor, e.text) for e in entries if e.kind == "status"]
+
+        await eventually(refused)
+        assert await eventually(changes) == [
+            ("UBOB", "status: investigating -> identified")
+        ]
+    # The group was read from Slack once: the second check used this bot's one-minute cache.
+    assert len(slack_workspace.calls_to("usergroups.users.list")) == 1

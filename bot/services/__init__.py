@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.models import Clock
+from bot.services.approvals import Authoriser
 from bot.services.communications import Communications
 from bot.services.incidents import IncidentService
 from bot.services.outbox import Outbox
@@ -28,5 +29,6 @@ class Services:
     comms: Communications
     runbooks: RunbookService
     postmortems: PostmortemService
+    authoriser: Authoriser
     scenario_titles: dict[str, str] = field(default_factory=dict)
     private_scenarios: frozenset[str] = frozenset()

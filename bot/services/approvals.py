@@ -20,8 +20,9 @@ from bot.runbook_models import Approval, Plan, Risk, StepRun, StepState
 
 
 class Authoriser(Protocol):
-    """Answers whether a person may approve AWS steps (re-asked at execution)."""
+    """Answers who may act: responders, and approvers of AWS steps (re-asked at execution)."""
 
+    async def is_responder(self, user_id: str) -> bool: ...
     async def is_approver(self, user_id: str) -> bool: ...
 
 

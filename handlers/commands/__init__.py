@@ -20,7 +20,6 @@ from bot.errors import PermissionDenied, UsageError
 from bot.services import Services
 from handlers.commands._registry import REGISTRY, CommandContext, usage_text
 from handlers.middleware import journaled
-from handlers.permissions import is_responder
 
 
 def discover() -> list[str]:
@@ -60,8 +59,8 @@ async def handle_incident_command(
     )  # fmt: skip
     if sub.needs_incident:
         ctx.require_incident()
-    if sub.responder_only and not await is_responder(
-        client, services.settings, command["user_id"]
+    if sub.responder_only and not await services.authoriser.is_responder(
+        command["user_id"]
     ):
         raise PermissionDenied(f"Only responders may use `/incident {sub.name}`.")
     await sub.handler(args, ctx)

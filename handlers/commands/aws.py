@@ -8,7 +8,6 @@ from pydantic import BaseModel
 
 from bot.errors import PermissionDenied
 from handlers.commands._registry import CommandContext, subcommand
-from handlers.runbook_announcer import SlackAuthoriser
 
 
 class AwsArgs(BaseModel):
@@ -19,8 +18,7 @@ class AwsArgs(BaseModel):
             example="aws off", args=AwsArgs, responder_only=True)  # fmt: skip
 async def handle_aws_command(args: AwsArgs, ctx: CommandContext) -> None:
     commander = ctx.incident is not None and ctx.incident.commander == ctx.user_id
-    authoriser = SlackAuthoriser(client=ctx.client, settings=ctx.services.settings)
-    if not commander and not await authoriser.is_approver(ctx.user_id):
+    if not commander and not await ctx.services.authoriser.is_approver(ctx.user_id):
         raise PermissionDenied(
             "Only the incident commander or an approver may switch AWS execution."
         )
