@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from bot.services import Services
-from bot.services.paging import SIGNATURE_HEADER
+from bot.services.pagerduty_v3_webhooks import SIGNATURE_HEADER
 from bot.services.pd_sync import WebhookOutcome
 
 MAX_BODY = 512 * 1024  # PagerDuty webhook payloads are small; refuse anything absurd

@@ -18,13 +18,9 @@ import boto3
 import pytest
 
 from bot.sandbox.estate import Estate
-from bot.services.aws import (
-    AwsCallError,
-    AwsGateway,
-    AwsWaitError,
-    OrphanKeyError,
-    session_name_for,
-)
+from bot.services.aws import AwsCallError, AwsGateway, AwsWaitError
+from bot.services.aws_clients import session_name_for
+from bot.services.aws_errors import OrphanKeyError
 from tests.aws_fault_proxy import AwsFaultProxy
 
 REGION = "us-east-1"

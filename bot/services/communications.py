@@ -18,7 +18,8 @@ from bot.services.aws import AwsGateway
 from bot.services.backup_checks import BackupCheckService
 from bot.services.comms import CommsPort
 from bot.services.incidents import IncidentService
-from bot.services.pagerduty import PagerDutyGateway, default_backoff
+from bot.services.pagerduty import PagerDutyGateway
+from bot.services.pagerduty_transport import default_backoff
 from bot.services.pages import PageService
 from bot.services.paging import LogOnlyPager, Pager
 from bot.services.pd_sync import PagerDutySync

@@ -17,13 +17,8 @@ from enum import StrEnum
 from bot.errors import BotError
 from bot.models import Clock, NewEntry
 from bot.services.comms import CommsPort
-from bot.services.paging import (
-    DEDUP_PREFIX,
-    Pager,
-    PdStatusChange,
-    parse_webhook,
-    verify_webhook_signature,
-)
+from bot.services.pagerduty_v3_webhooks import parse_webhook, verify_webhook_signature
+from bot.services.paging import DEDUP_PREFIX, Pager, PdStatusChange
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
