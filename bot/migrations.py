@@ -249,3 +249,13 @@ def m004_postmortems(db: Database) -> None:
 def m005_outbox_in_flight(db: Database) -> None:
     """Mark outbox rows whose call was sent but not answered, so a restart can check before re-posting."""
     db.table("outbox").add_column("in_flight", int, not_null_default=0)
+
+
+@migrations()
+def m006_people(db: Database) -> None:
+    """Slack user ids and the handles seen with them, so post-mortems can name people."""
+    db.table("people").create(
+        {"user_id": str, "name": str, "seen_at": str},
+        pk="user_id",
+        not_null={"name", "seen_at"},
+    )

@@ -82,6 +82,19 @@ class JournalBeforeAck(AsyncMiddleware):
 
     def __init__(self, services: Services, inline: Inline) -> None:
         self.services, self.inline = services, inline
+        self._people: dict[str, str] = {}  # handles already in the people directory
+
+    async def _remember(self, body: dict[str, Any]) -> None:
+        """Keep the handle a command or click came with, so post-mortems can name people."""
+        person = _person(body)
+        if person is None or self._people.get(person[0]) == person[1]:
+            return
+        if len(self._people) > 10_000:
+            self._people.clear()
+        await self.services.storage.person_seen(
+            user_id=person[0], name=person[1], now=self.services.clock()
+        )
+        self._people[person[0]] = person[1]
 
     async def async_process(
         self,
@@ -115,6 +128,7 @@ class JournalBeforeAck(AsyncMiddleware):
                 entry=recorded[1],
             )
             return _ack(fresh, key, kind, started)
+        await self._remember(body)
         inbox_id = await services.storage.inbox_put(
             key=key, kind=kind, body=req.raw_body, now=services.clock()
         )
@@ -125,6 +139,20 @@ class JournalBeforeAck(AsyncMiddleware):
         response = await next()  # returns once the listener has acked
         metrics.ACK_SECONDS.labels(kind).observe(time.perf_counter() - started)
         return response
+
+
+def _person(body: dict[str, Any]) -> tuple[str, str] | None:
+    """(user id, handle) of a slash command or an interaction; events carry no handle."""
+    if body.get("user_id") and body.get("user_name"):
+        return str(body["user_id"]), str(body["user_name"])
+    user = body.get("user")
+    if (
+        isinstance(user, dict)
+        and user.get("id")
+        and (user.get("username") or user.get("name"))
+    ):
+        return str(user["id"]), str(user.get("username") or user.get("name"))
+    return None
 
 
 def _ack(fresh: bool, key: str, kind: str, started: float) -> BoltResponse:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ExternalServiceError
@@ -51,6 +51,24 @@ class SlackPostmortemPublisher:
             self.service.publish_later(
                 number=row.incident, trigger="resolve", source=auto_source(row.incident)
             )
+
+    async def handles(self, user_ids: list[str]) -> dict[str, str]:
+        """Slack handles (`users.info`); a user Slack cannot answer for is left out."""
+        found: dict[str, str] = {}
+        for user_id in user_ids:
+            try:
+                response = await self.client.users_info(user=user_id)
+            except (
+                SlackApiError,
+                SlackRequestError,
+                aiohttp.ClientError,
+                TimeoutError,
+            ):
+                continue
+            name = (response.get("user") or {}).get("name")
+            if name:
+                found[user_id] = str(name)
+        return found
 
     async def upload(self, incident: Incident, draft: PostmortemRecord) -> str:
         title = f"{incident.key} post-mortem draft"

@@ -226,6 +226,12 @@ async def test_postmortem_of_a_complete_incident_matches_golden_markdown_and_jso
     _check_golden("postmortem-complete.json", texts["json"])
     document = json.loads(texts["json"])
     assert document["chain"]["verified"] is True
+    assert document["people"] == {"UALICE": "alice", "UBOB": "bob", "UCAROL": "carol"}
+    # alice's handle came with her own commands; bob and carol, seen only on the timeline, were looked up once
+    looked_up = sorted(
+        c.args.get("user") for c in slack_workspace.calls_to("users.info")
+    )
+    assert looked_up == ["UBOB", "UCAROL"]
     assert document["durations_s"] == {"time_to_acknowledge": 240.0, "time_to_mitigate": 43 * 60.0,
                                        "time_to_resolve": 57 * 60.0}  # fmt: skip
     database = next(

@@ -30,6 +30,7 @@ from bot.storage.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 RECOVER_WITHIN = timedelta(hours=24)
+MAX_LOOKUPS = 50  # people looked up in Slack per draft
 
 
 def export_to(
@@ -58,7 +59,12 @@ def draft_directory(settings: Settings) -> Path:
 
 
 class PostmortemPublisher(Protocol):
-    """How a draft reaches people; implemented by the Slack adapter (handlers/postmortem_upload.py)."""
+    """How a draft reaches people, and how it names them; implemented by the Slack adapter
+    (handlers/postmortem_upload.py)."""
+
+    async def handles(self, user_ids: list[str]) -> dict[str, str]:
+        """The handles of those of `user_ids` that can be looked up."""
+        ...
 
     async def upload(self, incident: Incident, draft: PostmortemRecord) -> str:
         """Share the draft in the incident channel as a file; return its file id."""
@@ -99,6 +105,7 @@ class PostmortemService:
         tag = hashlib.sha256(source.encode()).hexdigest()[:8]
         name = f"INC-{number}-postmortem-{now:%Y%m%dT%H%M%S}-{tag}.{fmt}"
         path = existing.path if existing else draft_directory(self.settings) / name
+        await self._name_people(number)
         report, size, digest = await asyncio.to_thread(
             self._write, path, number, fmt, now
         )
@@ -106,6 +113,14 @@ class PostmortemService:
             incident=number, format=fmt, path=path, size=size, sha256=digest, head_hash=report.head_hash,
             rows=report.rows, chain_ok=report.ok, generated_at=now, trigger=trigger, requested_by=actor, source=source,
         )  # fmt: skip
+
+    async def _name_people(self, number: int) -> None:
+        """Look up the handles of people the bot only saw in events (messages, reactions)."""
+        unnamed = await self.storage.unnamed_actors(number, limit=MAX_LOOKUPS)
+        if not unnamed or self.publisher is None:
+            return
+        for user_id, name in (await self.publisher.handles(unnamed)).items():
+            await self.storage.person_seen(user_id=user_id, name=name, now=self.clock())
 
     def _write(
         self, path: Path, number: int, fmt: str, now: datetime

@@ -94,6 +94,13 @@ class Facts:
     checklist: list[dict[str, Any]] = field(default_factory=list)
     targets: list[TargetResult] = field(default_factory=list)
     root_cause: str = ""
+    people: dict[str, str] = field(default_factory=dict)  # Slack user id -> handle
+
+    def who(self, user: str | None) -> str:
+        """`@handle` for a Slack user id the bot has seen with a handle; anything else as it is."""
+        if not user:
+            return ""
+        return f"@{self.people[user]}" if user in self.people else user
 
 
 def _delta(start: datetime | None, end: datetime | None) -> timedelta | None:
@@ -113,6 +120,7 @@ def collect(snap: Snapshot, number: int, *, settings: Settings, now: datetime) -
         if row["kind"].startswith(("step", "runbook", "approval", "checklist")):
             step_rows.append({**row, "data": data})
     facts.participants = snap.actors(number)
+    facts.people = snap.people()
     facts.steps = step_facts(snap, number, step_rows, scenario=incident.scenario)
     facts.checklist = checklist_of(facts.steps)
     _times(facts)

@@ -82,6 +82,7 @@ def head(facts: Facts) -> dict[str, Any]:
         "roles": inc.roles,
         "role_changes": [asdict(c) for c in facts.roles],
         "participants": facts.participants,
+        "people": facts.people,
         "pages": [asdict(p) for p in facts.pages],
         "acknowledgements": [asdict(a) for a in facts.acks],
         "runbook_steps": [

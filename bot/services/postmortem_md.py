@@ -61,7 +61,7 @@ def write_markdown(out: TextIO, facts: Facts, snap: Snapshot) -> ChainReport:
     for entry in snap.entries(inc.number, key_events=True):
         count += 1
         link = f" ([message]({entry.permalink}))" if entry.permalink else ""
-        who = f" {md(entry.actor)}" if entry.actor else ""
+        who = f" {md(facts.who(entry.actor))}" if entry.actor else ""
         out.write(
             f"- `{when(entry.occurred_at)}` **{entry.kind}**{who}: {md(entry.text) or '(marked)'}{link}\n"
         )
@@ -78,7 +78,7 @@ def _summary(out: TextIO, facts: Facts) -> None:
     out.write("## Summary\n\n")
     _table(out, ("Field", "Value"), [
         ("Incident", inc.key), ("Title", inc.title), ("Severity", inc.severity), ("Status", inc.status.value),
-        ("Scenario", inc.scenario or "—"), ("Commander", inc.commander), ("Declared by", inc.declared_by),
+        ("Scenario", inc.scenario or "—"), ("Commander", facts.who(inc.commander)), ("Declared by", facts.who(inc.declared_by)),
         ("Channel", f"#{inc.channel_name}"), ("Drill", "yes" if inc.drill else "no"),
     ], "")  # fmt: skip
     out.write(
@@ -94,7 +94,7 @@ def _summary(out: TextIO, facts: Facts) -> None:
     out.write("### Status and severity history\n\n")
     changes = sorted(facts.statuses + facts.severities, key=lambda c: c.at)
     _table(out, ("Time (UTC)", "Change", "By"),
-           [(when(c.at), f"{c.what}: {c.before or '—'} → {c.after}", c.actor or "") for c in changes],
+           [(when(c.at), f"{c.what}: {c.before or '—'} → {c.after}", facts.who(c.actor)) for c in changes],
            "No changes recorded.")  # fmt: skip
 
 
@@ -118,17 +118,21 @@ def _people(out: TextIO, facts: Facts) -> None:
     _table(
         out,
         ("Role", "Person"),
-        sorted(facts.incident.roles.items()),
+        [
+            (role, facts.who(user))
+            for role, user in sorted(facts.incident.roles.items())
+        ],
         "No roles assigned.",
     )
     _table(out, ("Role change (UTC)", "Role", "Person", "By"),
-           [(when(c.at), c.what, c.after, c.actor or "") for c in facts.roles], "No role changes.")  # fmt: skip
-    _table(out, ("Participant", "Timeline entries", "First (UTC)", "Last (UTC)"),
-           [(p["actor"], p["entries"], p["first"][:19].replace("T", " "), p["last"][:19].replace("T", " "))
+           [(when(c.at), c.what, facts.who(c.after), facts.who(c.actor)) for c in facts.roles], "No role changes.")  # fmt: skip
+    _table(out, ("Participant", "Slack id", "Timeline entries", "First (UTC)", "Last (UTC)"),
+           [(facts.who(p["actor"]), p["actor"], p["entries"], p["first"][:19].replace("T", " "),
+             p["last"][:19].replace("T", " "))
             for p in facts.participants], "No participants recorded.")  # fmt: skip
     out.write("## Pages and acknowledgements\n\n")
     _table(out, ("Time (UTC)", "Page", "Target", "Mode", "Delivered", "By", "Detail"),
-           [(when(p.at), p.kind, p.target, p.mode, "yes" if p.delivered else "no", p.actor or "", p.text)
+           [(when(p.at), p.kind, p.target, p.mode, "yes" if p.delivered else "no", facts.who(p.actor), p.text)
             for p in facts.pages], "No pages recorded.")  # fmt: skip
     _table(out, ("Time (UTC)", "Acknowledged by", "PagerDuty incident"),
            [(when(a.at), a.by, a.pd_incident) for a in facts.acks], "No acknowledgements recorded.")  # fmt: skip
@@ -138,15 +142,16 @@ def _steps(out: TextIO, facts: Facts) -> None:
     out.write("## Runbook steps\n\n")
     _table(out, ("Step", "Requested by", "Approvers", "Operation", "Parameters", "Outcome", "AWS request id",
                  "Requested (UTC)", "Approval wait", "Run time"),
-           [(f"{s.title} ({s.step})" + (" [dry run]" if s.dry_run else ""), s.requester or "",
-             ", ".join(s.approvers) + (f" (rejected: {', '.join(s.rejected_by)})" if s.rejected_by else ""),
+           [(f"{s.title} ({s.step})" + (" [dry run]" if s.dry_run else ""), facts.who(s.requester),
+             ", ".join(map(facts.who, s.approvers))
+             + (f" (rejected: {', '.join(map(facts.who, s.rejected_by))})" if s.rejected_by else ""),
              f"{s.operation} {s.region}".strip(), json.dumps(s.params, sort_keys=True, default=str) if s.params else "",
              f"{s.outcome}: {s.summary}" if s.summary else s.outcome, s.request_id or "", when(s.requested_at),
              span(s.approval_wait), span(s.run_time)) for s in facts.steps],
            "No runbook steps were run.")  # fmt: skip
     out.write("## Verification checklist\n\n")
     _table(out, ("Phase", "Check", "Result", "By", "Note"),
-           [(c["phase"], c["title"], c["result"], c["by"] or "", c["note"]) for c in facts.checklist],
+           [(c["phase"], c["title"], c["result"], facts.who(c["by"]), c["note"]) for c in facts.checklist],
            "No checklist.")  # fmt: skip
 
 

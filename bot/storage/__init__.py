@@ -10,6 +10,7 @@ from bot.storage.incidents import IncidentStore
 from bot.storage.inline import InlineStore
 from bot.storage.journal import JournalStore
 from bot.storage.paging import PagingStore
+from bot.storage.people import PeopleStore
 from bot.storage.postmortems import PostmortemStore
 from bot.storage.reminders import ReminderStore
 from bot.storage.runbooks import RunbookStore
@@ -22,6 +23,7 @@ class Storage(
     TimelineStore,
     JournalStore,
     PagingStore,
+    PeopleStore,
     ReminderStore,
     RunbookStore,
     PostmortemStore,

@@ -161,6 +161,15 @@ class Snapshot:
         )
         return list(self.conn.execute(sql, [number]))
 
+    def people(self) -> dict[str, str]:
+        """Known Slack user ids and their handles (none in a database older than the directory)."""
+        if not self.has_table("people"):
+            return {}
+        return {
+            r["user_id"]: r["name"]
+            for r in self.conn.execute("select user_id, name from people")
+        }
+
     # -- the runbook ledger (present once the runbook migration ran) ------------------------
     def step_runs(self, number: int) -> list[dict[str, Any]]:
         """An incident's step runs (raw rows, JSON columns parsed) with their `approvals` and scenario."""
