@@ -11,14 +11,15 @@ from typing import Any
 
 REDACTED = "[REDACTED]"
 
+_ACCESS_KEY_ID = re.compile(
+    r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA)[A-Z0-9]{16}\b"
+)
 _TEXT_PATTERNS: tuple[re.Pattern[str], ...] = (
     # AWS access key ids (long-term and temporary)
-    re.compile(
-        r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA)[A-Z0-9]{16}\b"
-    ),
+    _ACCESS_KEY_ID,
     # a 40-character secret access key shortly after a word that names it
     re.compile(
-        r"(?i)(aws_?secret_?access_?key|secret_?access_?key|secretaccesskey)(\W{1,5})[A-Za-z0-9/+=]{40}"
+        r"(?i)(aws_?secret_?access_?key|secret_?access_?key|secretaccesskey)(\W{1,5})[A-Za-z0-9/+=]{40,}"
     ),
     # Slack tokens and webhook URLs
     re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
@@ -36,10 +37,6 @@ _SECRET_FIELD = re.compile(
 )
 # Fields whose names look secret but hold only identifiers (an ARN is safe to post).
 _SAFE_FIELDS = frozenset({"SecretArn", "ARN", "Arn", "SecretId", "Name", "SecretName"})
-# Identifiers kept verbatim in structured responses: an access key id is shown in the AWS console and
-# CloudTrail and is needed to rotate the key; its secret is what must never leave. In free text the
-# AKIA pattern is still redacted, and STS `Credentials` stays redacted whole.
-_VERBATIM_FIELD = re.compile(r"(?i)^(.*_)?access_?key_?id$")
 # Names of identifiers such as SecretArn, secret_arn or SecretVersionId: an id is not the secret.
 _IDENTIFIER_FIELD = re.compile(r"(?i)(arn|_id|versionid|id)$")
 
@@ -61,12 +58,6 @@ def redact(value: Any) -> Any:
         for key, item in value.items():
             if (
                 isinstance(key, str)
-                and _VERBATIM_FIELD.match(key)
-                and isinstance(item, str)
-            ):
-                out[key] = item
-            elif (
-                isinstance(key, str)
                 and key not in _SAFE_FIELDS
                 and not _IDENTIFIER_FIELD.search(key)
                 and _SECRET_FIELD.search(key)
@@ -78,5 +69,8 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [redact(item) for item in value]
     if isinstance(value, str):
-        return redact_text(value)
+        # A structured value that is exactly an access key id is kept: the id is shown in the AWS
+        # console and CloudTrail and is needed to rotate the key (its secret is what must never
+        # leave). In free text the pattern is still redacted; STS `Credentials` stays redacted whole.
+        return value if _ACCESS_KEY_ID.fullmatch(value) else redact_text(value)
     return value

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from bot.redaction import redact_text
+from bot.redaction import redact
 from bot.runbook_models import Risk, StepState
 from bot.scenarios import Scenario
 from bot.services.runbook_plans import RunbookView, StepView
@@ -127,13 +127,17 @@ def _plan_text(item: StepView) -> str:
     if item.plan is None:
         return f":pencil: Needs input before it can be planned: {escape(item.problem)}"
     plan = item.run.plan if item.run and item.run.plan else item.plan
-    params = cut(json.dumps(plan.params, indent=1, sort_keys=True, default=str), 2500)
+    # Structured redaction: secret fields go whatever their value; identifiers (an access key id
+    # to delete) stay, so approvers see the exact call.
+    params = cut(
+        json.dumps(redact(plan.params), indent=1, sort_keys=True, default=str), 2500
+    )
     what = (
         f"action `{plan.operation}`"
         if plan.kind == "action"
         else f"`{plan.service}:{plan.operation}`"
     )
-    return f"{what} in `{escape(plan.region)}`\n```{escape(redact_text(params))}```"
+    return f"{what} in `{escape(plan.region)}`\n```{escape(params)}```"
 
 
 def step_card(view: RunbookView, step_id: str) -> tuple[str, list[dict[str, Any]]]:

@@ -134,6 +134,19 @@ async def test_security_incident_steps_run_and_no_secret_leaves(
     )  # the default from list-access-keys
     await submit_inputs(bot, slack, {})
     await until_state(bot, rb, "delete-old-access-key", StepState.AWAITING_APPROVAL)
+    # The approvers see which keys exist and which one goes: ids are identifiers, not secrets.
+    run = (await bot.services.runbooks.view(rb)).step("delete-old-access-key").run
+    assert run is not None
+    assert estate.access_key_id in run.preview_current
+    assert run.preview_proposed == estate.access_key_id
+    await slack.wait_for(
+        "chat.update",
+        lambda c: (
+            "Delete the old access key" in str(c.args.get("blocks"))
+            and f"{estate.access_key_id}" in str(c.args.get("blocks"))
+            and "[REDACTED]" not in str(c.args.get("blocks"))
+        ),
+    )
     for user in ("UBOB", "UDAVE"):
         await click(
             bot,
