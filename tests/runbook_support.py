@@ -185,9 +185,18 @@ def ephemeral_texts(slack: SlackWorkspace, user: str) -> list[str]:
 async def run_step(
     bot: RunningBot, incident: Incident, rb: int, step: str
 ) -> StepState:
-    """Click Run on a read-only step and wait for its outcome."""
+    """Click Run on a read-only step and wait for the outcome of the run that click started."""
+    before = (await bot.services.runbooks.view(rb)).step(step).run
     await click(bot, incident, rb, step, Action.RUNBOOK_RUN)
-    return await until_state(bot, rb, step, StepState.SUCCEEDED, StepState.FAILED)
+
+    async def finished() -> StepState | None:
+        run = (await bot.services.runbooks.view(rb)).step(step).run
+        fresh = run is not None and (before is None or run.id != before.id)
+        done = (StepState.SUCCEEDED, StepState.FAILED)
+        return run.state if fresh and run is not None and run.state in done else None
+
+    result: StepState = await eventually(finished, within=10.0)
+    return result
 
 
 async def request_restore(
