@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from bot.sandbox import payloads
 from bot.sandbox.slack import SlackWorkspace
 from bot.sandbox.slack_state import INCIDENT_RESPONSE_CHANNEL_ID
@@ -153,3 +155,20 @@ async def test_pages_log_only_page_command_says_what_it_would_have_paged(
 
     text = await eventually(said)
     assert "would page user bob@example.com for INC-1 (need a DBA)" in text
+
+
+@pytest.mark.parametrize("quotes", ['""', "\u201c\u201d"])
+async def test_pages_page_command_takes_a_quoted_name_with_spaces(
+    pd_bot: RunningBot,
+    slack_workspace: SlackWorkspace,
+    pagerduty_standin: Any,
+    quotes: str,
+):
+    incident = await declare(pd_bot, slack_workspace, severity="SEV1")
+    await settled(pd_bot)
+    await command_in(
+        pd_bot, incident, f"page {quotes[0]}BodyScript API{quotes[1]} checkout is down"
+    )
+    rows = await settled(pd_bot, count=2)
+    assert (rows[-1].target_kind, rows[-1].target_id) == ("service", "PSVCAPI")
+    assert rows[-1].message == "checkout is down"

@@ -61,7 +61,7 @@ class Subcommand:
         """Turn the text after the subcommand name into its argument model, or raise UsageError."""
         names = list(self.args.model_fields)
         text = text.strip()
-        parts = text.split(None, len(names) - 1) if names and text else []
+        parts = split_args(text, len(names)) if names and text else []
         if len(parts) > len(names) or (not names and text):
             raise UsageError(f"Too many arguments.\nUsage: `/incident {self.usage}`")
         try:
@@ -72,6 +72,28 @@ class Subcommand:
             raise UsageError(
                 f"Invalid {where}: {first['msg']}.\nUsage: `/incident {self.usage}`"
             ) from None
+
+
+# A leading "quoted phrase" is one argument; Slack clients may send curly quotes.
+_QUOTED = re.compile(r'^["\u201c\u201d]([^"\u201c\u201d]+)["\u201c\u201d](?:\s+|$)')
+
+
+def split_args(text: str, count: int) -> list[str]:
+    """At most `count` arguments: each but the last a word or a "quoted phrase", the last the rest."""
+    parts: list[str] = []
+    rest = text.strip()
+    while rest and len(parts) < count - 1:
+        quoted = _QUOTED.match(rest)
+        if quoted:
+            parts.append(quoted.group(1).strip())
+            rest = rest[quoted.end() :]
+        else:
+            word, *tail = rest.split(None, 1)
+            parts.append(word)
+            rest = tail[0] if tail else ""
+    if rest:
+        parts.append(rest)
+    return parts
 
 
 REGISTRY: dict[str, Subcommand] = {}

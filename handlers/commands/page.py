@@ -1,4 +1,5 @@
-"""`/incident page <@user | escalation policy | service> [message]`: page more people through PagerDuty.
+"""`/incident page <@user | escalation policy | service> [message]`: page more people through PagerDuty
+(a name with spaces goes in quotes: `/incident page "BodyScript API" checkout is down`).
 
 Resolves the target (a Slack user by email) and queues the page; the paging worker sends it and posts
 the outcome in the channel. Owns no state.
@@ -17,7 +18,7 @@ class PageArgs(BaseModel):
 
 
 @subcommand("page", summary="Page more people through PagerDuty",
-            usage="page <@user|escalation policy|service> [message]",
+            usage='page <@user|escalation policy|service> [message] (quote a name with spaces: "BodyScript API")',
             example="page @dana DB restore needs a second approver", args=PageArgs,
             responder_only=True, needs_incident=True)  # fmt: skip
 async def handle_page_command(args: PageArgs, ctx: CommandContext) -> None:
