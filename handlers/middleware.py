@@ -3,7 +3,9 @@
 Journal before ack: every verified request is stored in the inbox, keyed so that a Slack retry
 (same event_id) or an exact replay (same signature) is recognised and answered 200 without running
 again. Listeners registered through `journaled` mark their inbox row finished when they end, so
-rows left pending by a crash are replayed at the next start.
+rows left pending by a crash are replayed at the next start. New channel messages skip the listener:
+their inbox and timeline rows are written together before the ack. The handle a command or click
+comes with is kept for post-mortems.
 """
 
 from __future__ import annotations
