@@ -27,6 +27,19 @@ async def until(database, sql: str, expected) -> None:
     raise AssertionError(f"{sql} never gave {expected}: {await rows(database, sql)}")
 
 
+async def declare_disk_full(slack: SlackSender, workspace: SlackWorkspace) -> None:
+    """Send `/incident declare` and submit its form: "Disk full", SEV3."""
+    await slack.command("declare Disk full")
+    opened = await workspace.wait_for("views.open", lambda c: c.status == 200)
+    values = {Field.TITLE: {"value": payloads.plain_text_value("Disk full")},
+              Field.SEVERITY: {"value": payloads.static_select_value("SEV3")}}  # fmt: skip
+    await slack.submit_view(
+        callback_id=Callback.DECLARE,
+        values=values,
+        view_id=opened.response["view"]["id"],
+    )
+
+
 async def test_a_post_sent_before_a_kill_is_not_posted_again(
     tmp_path, slack_server: RunningWorkspace, slack_workspace: SlackWorkspace
 ):
@@ -37,15 +50,7 @@ async def test_a_post_sent_before_a_kill_is_not_posted_again(
         warroom_process(env) as process,
         SlackSender(url, FAKE_SIGNING_SECRET, slack=slack_server) as slack,
     ):
-        await slack.command("declare Disk full")
-        opened = await slack_workspace.wait_for("views.open", lambda c: c.status == 200)
-        values = {Field.TITLE: {"value": payloads.plain_text_value("Disk full")},
-                  Field.SEVERITY: {"value": payloads.static_select_value("SEV3")}}  # fmt: skip
-        await slack.submit_view(
-            callback_id=Callback.DECLARE,
-            values=values,
-            view_id=opened.response["view"]["id"],
-        )
+        await declare_disk_full(slack, slack_workspace)
         await until(
             database, "select count(*) from outbox where status = 'pending'", [(0,)]
         )
@@ -95,15 +100,7 @@ async def test_a_channel_created_before_a_kill_is_adopted_not_created_again(
     ):
         # Slack creates the channel at once, but its answer is late: the bot dies before it arrives.
         slack_workspace.delay("conversations.create", 30, after=True)
-        await slack.command("declare Disk full")
-        opened = await slack_workspace.wait_for("views.open", lambda c: c.status == 200)
-        values = {Field.TITLE: {"value": payloads.plain_text_value("Disk full")},
-                  Field.SEVERITY: {"value": payloads.static_select_value("SEV3")}}  # fmt: skip
-        await slack.submit_view(
-            callback_id=Callback.DECLARE,
-            values=values,
-            view_id=opened.response["view"]["id"],
-        )
+        await declare_disk_full(slack, slack_workspace)
         await until(
             database,
             "select count(*) from outbox where in_flight = 1 and method = 'conversations.create'",
