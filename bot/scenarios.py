@@ -2,9 +2,10 @@
 
 Owns the pydantic models (`extra="forbid"` everywhere) for `scenarios/*.yaml`, the file-level rules
 (id equals the file name, what an incident scenario must declare), resolving shared phases
-(`include`), and the JSON Schema. Inputs live in `bot.scenario_inputs`, YAML line tracking in
-`bot.scenario_yaml`; both are re-exported here. It must not talk to AWS, Slack or storage, and it
-checks nothing against botocore: that is `bot.scenario_lint`'s job.
+(`include`), and the JSON Schema. The calls around an AWS step live in `bot.scenario_calls`, inputs
+in `bot.scenario_inputs` and YAML line tracking in `bot.scenario_yaml` (the last two re-exported
+here). It must not talk to AWS, Slack or storage, and it checks nothing against botocore: that is
+`bot.scenario_checks`' job.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from bot.scenario_calls import Preview, Verify, Wait
 from bot.scenario_inputs import BUILTIN_PATTERNS, Input, InputType, validate_input
 from bot.scenario_yaml import (
     Document,
@@ -33,7 +35,6 @@ __all__ = [
     "ActionStep",
     "AnyStep",
     "AwsStep",
-    "Call",
     "Document",
     "Input",
     "InputType",
@@ -43,11 +44,8 @@ __all__ = [
     "NotifyStep",
     "PageStep",
     "Phase",
-    "Preview",
     "Scenario",
     "ScenarioFileError",
-    "Verify",
-    "Wait",
     "json_schema",
     "load_all",
     "load_scenario",
@@ -73,38 +71,6 @@ class Kind(StrEnum):
     INCIDENT = "incident"
     SHARED = "shared"
     ROUTINE = "routine"
-
-
-class Call(_Strict):
-    """A read-only call made around a step: `service` defaults to the step's own service."""
-
-    service: str | None = None
-    operation: str = Field(pattern=r"^[a-z0-9_]+$")
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
-class Preview(Call):
-    """Shows the current value (`capture` over the response) beside the `proposed` one."""
-
-    capture: str
-    proposed: str
-
-
-class Verify(Call):
-    """Confirms a step's effect: `query` (JMESPath) over the response compared with `expected`."""
-
-    query: str
-    expected: Any
-    condition: Literal["equals", "contains", "not_contains"] = "equals"
-
-
-class Wait(_Strict):
-    """A boto3 waiter of the step's service, e.g. `db_instance_available`."""
-
-    waiter: str = Field(pattern=r"^[a-z0-9_]+$")
-    params: dict[str, Any] = Field(default_factory=dict)
-    delay: int = Field(30, ge=1, le=600)
-    max_attempts: int = Field(60, ge=1, le=1000)
 
 
 class _Step(_Strict):

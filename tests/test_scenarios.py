@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from bot.errors import ScenarioError, UsageError
-from bot.scenario_lint import Problem, is_read_only, lint_files, main
+from bot.scenario_checks import Problem
+from bot.scenario_lint import is_read_only, lint_files, main
 from bot.scenarios import (
     ActionStep,
     AwsStep,

@@ -84,7 +84,7 @@ async def local_world(
     if aws_endpoint is not None:
         environment.enter_context(sandbox_aws_environment(aws_endpoint))
     elif aws:
-        from bot.sandbox.estate import MotoSandbox, seed_estate
+        from bot.sandbox.moto_sandbox import MotoSandbox, seed_estate
 
         moto = MotoSandbox()
         endpoint = moto.start()

@@ -12,7 +12,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from bot.sandbox.estate import Estate, MotoSandbox, seed_estate
+from bot.sandbox.estate import Estate
+from bot.sandbox.moto_sandbox import MotoSandbox, seed_estate
 from bot.services.aws import AwsGateway
 from tests.aws_fault_proxy import AwsFaultProxy
 
