@@ -14,7 +14,9 @@ from typing import Any
 from bot.config import Settings
 from bot.models import Incident, OutboxMessage, OutboxRow
 from bot.plan import INITIAL_NOTIFICATION, RESOLUTION_NOTIFICATION, SERVICE_NAME
-from bot.services.incidents import Change, IncidentService, channel_name
+from bot.services.channel_names import channel_name
+from bot.services.incident_ports import Change
+from bot.services.incidents import IncidentService
 from bot.services.outbox import Outbox
 from handlers import blocks
 
@@ -29,7 +31,7 @@ def duration_text(delta: timedelta) -> str:
 
 
 class SlackAnnouncer:
-    """Implements bot.services.incidents.Announcer with outbox messages."""
+    """Implements bot.services.incident_ports.Announcer with outbox messages."""
 
     def __init__(self, *, outbox: Outbox, settings: Settings) -> None:
         self.outbox, self.settings = outbox, settings

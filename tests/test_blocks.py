@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from bot.config import Settings
 from bot.errors import UsageError
 from bot.models import Incident
-from bot.services.incidents import CHANNEL_NAME, channel_name, slugify
+from bot.services.channel_names import CHANNEL_NAME, channel_name, slugify
 from handlers import blocks, home
 from handlers.commands import discover
 from handlers.commands._registry import REGISTRY

@@ -2,7 +2,7 @@
 
 Owns which pager runs (REST API key, Events routing key, or log-only), its TLS trust, the background
 tasks (page worker, PagerDuty poller, reminder scheduler) and their shutdown. `bot/app.py` builds one
-`Communications` and starts its tasks in the app's lifecycle. Must not: know about Slack (the
+`Communications`; the app's lifecycle (`bot/web.py`) starts its tasks. Must not: know about Slack (the
 `CommsPort` is passed in) or log a key.
 """
 

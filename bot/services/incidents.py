@@ -1,76 +1,22 @@
 """Incident lifecycle: declare, status, severity, roles, notes, resolve, and capture of channel activity.
 
 Owns the rules (valid transitions, key times, who is commander) and writes every change to the
-hash-chained timeline before announcing it. It talks to people only through the `Announcer` port,
-which the Slack adapter implements; it knows nothing of Slack payloads or Block Kit.
+hash-chained timeline before announcing it. It talks to people only through the `Announcer` port and
+hands follow-up work to `Follower`s (both in `incident_ports.py`); it knows nothing of Slack payloads
+or Block Kit. Channel names come from `channel_names.py`.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from bot.config import Settings
 from bot.errors import ConflictError, NotFound, UsageError
 from bot.models import Clock, Incident, NewEntry, Status, TimelineEntry
+from bot.services.channel_names import channel_name
+from bot.services.incident_ports import Announcer, Change, Follower
 from bot.storage import Storage
-
-CHANNEL_NAME = re.compile(r"^[a-z0-9_-]{1,80}$")
-
-
-@dataclass(frozen=True)
-class Change:
-    """Something that happened to an incident, for the announcer to tell people about."""
-
-    kind: str
-    actor: str
-    detail: dict[str, Any] = field(default_factory=dict)
-    source: str = ""
-
-
-class Announcer(Protocol):
-    """How the domain tells people; implemented by the Slack adapter (handlers/announcer.py)."""
-
-    async def declared(self, incident: Incident) -> None: ...
-    async def changed(self, incident: Incident, change: Change) -> None: ...
-    async def resolved(
-        self, incident: Incident, *, head_hash: str, root_cause: str
-    ) -> None: ...
-    async def invite(self, incident: Incident, users: list[str]) -> None: ...
-
-
-class Follower(Protocol):
-    """Work that follows a lifecycle change once it is journaled (paging, reminders).
-
-    Called after the timeline entry is written and the announcement queued; a follower must only
-    queue its work (never wait on PagerDuty or AWS) and must not raise for an outside failure.
-    """
-
-    async def after_declare(self, incident: Incident, *, source: str) -> None: ...
-    async def after_severity(
-        self, incident: Incident, *, actor: str, source: str
-    ) -> None: ...
-    async def after_resolve(self, incident: Incident, *, source: str) -> None: ...
-
-
-def slugify(text: str, *, limit: int = 60) -> str:
-    """Lower-case ASCII words joined by '-', at most `limit` characters, never empty."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return slug[:limit].rstrip("-") or "incident"
-
-
-def channel_name(
-    number: int, title: str, *, drill: bool = False, suffix: int = 0
-) -> str:
-    """`inc-<n>-<slug>` (or `drill-<n>-<slug>`), a valid Slack channel name of at most 80 characters."""
-    prefix = f"{'drill' if drill else 'inc'}-{number}-"
-    tail = f"-{suffix}" if suffix else ""
-    slug = slugify(title, limit=80 - len(prefix) - len(tail))
-    return f"{prefix}{slug}{tail}"
 
 
 class IncidentService:

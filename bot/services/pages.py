@@ -1,9 +1,9 @@
-"""Paging: who gets paged for an incident, and the durable queue of pages that a background worker sends.
+"""Paging: who gets paged for an incident, and the durable queue of pages that `PageWorker` sends.
 
 Owns the route from (scenario, severity) to a PagerDuty service / escalation policy, page rows written
 before PagerDuty is called (so declaring never waits on PagerDuty and a replay or restart never pages
-twice), the timeline entries and channel messages for every page, failure and resolution, the loud
-fallback when paging fails for good, and the on-call post with invitations by email.
+twice), and the on-call post with invitations by email. Sending the rows and recording what came of
+them is `bot/services/page_worker.py`.
 Must not: call PagerDuty on a request path, know about Slack (it speaks through `CommsPort`), or
 hold a key. Acknowledgements and webhooks are `bot/services/pd_sync.py`.
 """
@@ -11,34 +11,21 @@ hold a key. Acknowledgements and webhooks are `bot/services/pd_sync.py`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from dataclasses import dataclass
-from typing import Any
 
 from bot.config import PagerRoute, Settings
 from bot.errors import BotError
-from bot.models import Clock, Incident, NewEntry
+from bot.models import Clock, Incident
 from bot.services.comms import CommsPort
 from bot.services.page_targets import PageTargets, route_for
-from bot.services.paging import (
-    LogOnlyPager,
-    OnCall,
-    Pager,
-    PageResult,
-    PdObject,
-    TargetKind,
-    fallback_message,
-)
+from bot.services.page_worker import PageWorker
+from bot.services.paging import LogOnlyPager, OnCall, Pager, PdObject
 from bot.storage import Storage
 from bot.storage.paging import PageRow
 
-log = logging.getLogger(__name__)
-_KINDS: dict[str, TargetKind] = {k: k for k in ("user", "escalation_policy", "service")}
-
 
 class PageService:
-    """Queue pages, send them in the background, and record what came of them."""
+    """Queue pages for `PageWorker` to send in the background, and show who is on call."""
 
     def __init__(
         self,
@@ -51,11 +38,16 @@ class PageService:
     ) -> None:
         self.storage, self.settings, self.clock = storage, settings, clock
         self.pager, self.port = pager, port
-        self._wake = asyncio.Event()
-        self.last_error: str | None = (
-            None  # the last page that failed for good (for /readyz)
-        )
         self.targets = PageTargets(settings=settings, pager=pager, port=port)
+        self.worker = PageWorker(
+            storage=storage, settings=settings, clock=clock, pager=pager, port=port,
+            route=self.route, show_oncall=self.show_oncall,
+        )  # fmt: skip
+
+    @property
+    def last_error(self) -> str | None:
+        """The last page that failed for good (for /readyz); `None` once a page is delivered."""
+        return self.worker.last_error
 
     @property
     def log_only(self) -> bool:
@@ -94,7 +86,7 @@ class PageService:
             target_kind="escalation_policy" if policy else "service",
             target_id=policy or (route.service_id if route else None), requested_by=actor,
         )  # fmt: skip
-        self._wake.set()
+        self.worker.wake.set()
 
     async def after_resolve(self, incident: Incident, *, source: str) -> None:
         """Queue the resolution of the incident's PagerDuty incidents, if anything was paged."""
@@ -105,7 +97,7 @@ class PageService:
             incident=incident.number, kind="resolve", source=f"resolve:{incident.number}",
             now=self.clock(), requested_by=incident.commander,
         )  # fmt: skip
-        self._wake.set()
+        self.worker.wake.set()
 
     # -- requests from people and from the scheduler -------------------------------------------
     async def request_page(
@@ -118,7 +110,7 @@ class PageService:
             target_kind=found.kind, target_id=found.id, target_name=found.name,
             message=message, requested_by=actor,
         )  # fmt: skip
-        self._wake.set()
+        self.worker.wake.set()
         return PageObjectRow(row=row, target=found)
 
     async def page_commander(
@@ -133,7 +125,7 @@ class PageService:
         except BotError as exc:
             text = f"Could not page the commander: {exc.message}"
             await self.port.alarm(incident, text, key=f"{source}:failed")
-            await self._note(
+            await self.worker.note(
                 incident, "page_failed", text, source=f"{source}:failed", data={}
             )
 
@@ -152,7 +144,7 @@ class PageService:
             target_id=policy or (route.service_id if route else None),
             target_name="approvers' on-call", message=message, requested_by=None,
         )  # fmt: skip
-        self._wake.set()
+        self.worker.wake.set()
 
     async def oncall(self, incident: Incident | None) -> list[OnCall]:
         """Who is on call now for the incident's policy (or every configured policy)."""
@@ -173,119 +165,10 @@ class PageService:
     # -- the worker ------------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
         """Send queued pages until `stop` is set (rows survive restarts, so it resumes)."""
-        while not stop.is_set():
-            self._wake.clear()
-            try:
-                await self.process_pending()
-            except Exception:  # the worker must outlive anything one page does
-                log.exception("paging worker failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(_first(self._wake, stop), timeout=5.0)
+        await self.worker.run(stop)
 
     async def process_pending(self) -> int:
-        rows = await self.storage.pages_pending()
-        for row in rows:
-            await self._execute(row)
-        return len(rows)
-
-    async def _execute(self, row: PageRow) -> None:
-        incident = await self.storage.get_incident(row.incident)
-        if incident is None:
-            await self.storage.page_finish(
-                row.id, now=self.clock(), status="failed", error="no incident"
-            )
-            return
-        try:
-            results = await self._send(incident, row)
-        except BotError as exc:
-            await self._failed(incident, row, exc)
-            return
-        await self._done(incident, row, results)
-
-    async def _send(self, incident: Incident, row: PageRow) -> list[PageResult]:
-        if row.kind == "resolve":
-            ids = sorted(
-                {
-                    p.pd_incident_id
-                    for p in await self.storage.pages_of(incident.number)
-                    if p.pd_incident_id
-                }
-            )
-            return [
-                await self.pager.resolve(incident_id=incident.key, pd_incident_id=i)
-                for i in (list[str | None](ids) or [None])
-            ]
-        pd_id = await self._pd_incident(incident.number)
-        if row.kind == "trigger" or (
-            pd_id is None and row.target_kind == "escalation_policy"
-        ):
-            return [await self._trigger(incident, row)]
-        results: list[PageResult] = []
-        if pd_id is None and row.target_kind == "user" and not self.log_only:
-            # Responders join a PagerDuty incident: open the incident's own first (same dedup key).
-            opened = await self._trigger(incident, row)
-            if opened.pd_incident_id is None:
-                return [opened]
-            pd_id, results = opened.pd_incident_id, [opened]
-        kind = _KINDS.get(row.target_kind or "", "escalation_policy")
-        added = await self.pager.page(
-            incident_id=incident.key, pd_incident_id=pd_id, target_kind=kind,
-            target_id=row.target_id or "", message=row.message or f"Please join {incident.key}",
-        )  # fmt: skip
-        return [added, *results]
-
-    async def _trigger(self, incident: Incident, row: PageRow) -> PageResult:
-        route = self.route(incident)
-        policy = row.target_id if row.target_kind == "escalation_policy" else None
-        service = row.target_id if row.target_kind == "service" else None
-        return await self.pager.trigger(
-            incident_id=incident.key, title=incident.title, severity=incident.severity,
-            details=row.message or incident.description or incident.title, urgency="high",
-            service_id=(route.service_id if route else None) or service,
-            escalation_policy_id=policy or (route.escalation_policy_id if route else None),
-        )  # fmt: skip
-
-    async def _pd_incident(self, number: int) -> str | None:
-        pages = await self.storage.pages_of(number)
-        return next(
-            (
-                p.pd_incident_id
-                for p in pages
-                if p.pd_incident_id and p.kind != "resolve"
-            ),
-            None,
-        )
-
-    async def _done(
-        self, incident: Incident, row: PageRow, results: list[PageResult]
-    ) -> None:
-        first = results[0]
-        if first.delivered:
-            self.last_error = None
-        text = "; ".join(r.text for r in results)
-        await self.storage.page_finish(
-            row.id, now=self.clock(), status="done" if first.delivered else "undelivered",
-            pd_incident_id=first.pd_incident_id, dedup_key=first.dedup_key, html_url=first.html_url, result=text,
-        )  # fmt: skip
-        data = {"page": row.kind, "target_kind": row.target_kind, "target": row.target_id, "mode": first.mode,
-                "delivered": first.delivered, "pd_incident_id": first.pd_incident_id, "dedup_key": first.dedup_key}  # fmt: skip
-        kind = "pd_resolve" if row.kind == "resolve" else "page"
-        if (
-            not self.log_only
-        ):  # log-only paged nobody: the channel is told, the timeline has no event
-            await self._note(
-                incident,
-                kind,
-                text,
-                source=f"page:{row.id}",
-                data=data,
-                actor=row.requested_by,
-            )
-        link = f" <{first.html_url}|open in PagerDuty>" if first.html_url else ""
-        icon = ":pager:" if first.delivered else ":information_source:"
-        await self.port.say(incident, f"{icon} {text}{link}", key=f"page:{row.id}")
-        if row.kind == "trigger" and not self.log_only:
-            await self.show_oncall(incident, key=f"page:{row.id}:oncall")
+        return await self.worker.process_pending()
 
     async def show_oncall(self, incident: Incident, *, key: str) -> list[OnCall]:
         """Post who is on call now and invite those matched to Slack users by email."""
@@ -307,27 +190,6 @@ class PageService:
             await self.port.invite(incident, users, key=f"{key}:invite")
         return oncall
 
-    async def _failed(self, incident: Incident, row: PageRow, error: BotError) -> None:
-        await self.storage.page_finish(
-            row.id, now=self.clock(), status="failed", error=error.message
-        )
-        if row.kind != "resolve":
-            self.last_error = error.message
-        if row.kind == "resolve":
-            text = f":warning: Could not resolve the PagerDuty incident: {error.message} Resolve it in PagerDuty by hand."
-        else:
-            text = fallback_message(self.settings.fallback_contacts, error)
-        await self._note(incident, "page_failed", f"Paging failed: {error.message}", source=f"page:{row.id}:failed",
-                         data={"page": row.kind, "target": row.target_id, "error": error.message}, actor=row.requested_by)  # fmt: skip
-        await self.port.alarm(incident, text, key=f"page:{row.id}:failed")
-
-    async def _note(
-        self, incident: Incident, kind: str, text: str, *, source: str, data: dict[str, Any],
-        actor: str | None = None,
-    ) -> None:  # fmt: skip
-        entry = NewEntry(kind=kind, actor=actor, text=text, data=data, source=source)
-        await self.storage.append(incident.number, [entry], now=self.clock())
-
 
 @dataclass(frozen=True)
 class PageObjectRow:
@@ -335,12 +197,3 @@ class PageObjectRow:
 
     row: PageRow
     target: PdObject
-
-
-async def _first(*events: asyncio.Event) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
-    try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

@@ -1,0 +1,207 @@
+"""The aiohttp side of the composition root: Slack's endpoint, health, readiness, metrics, and the lifecycle.
+
+Owns the app keys (`SERVICES`, `BOLT`, `STATE`), the route handlers that `bot.app.create_web_app`
+mounts (`/slack/events` in HTTP mode, `/healthz`, `/readyz`, `/metrics`), and `lifecycle`, the
+cleanup context that opens the database, takes the run lease, replays unfinished inbox rows,
+drains the outbox, and on SIGTERM stops taking work and drains before exiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+import weakref
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from bot import metrics
+from bot.errors import ConfigError
+from bot.services import Services
+from handlers.identity import BotIdentity
+from handlers.middleware import REPLAY
+
+log = logging.getLogger("warroom")
+# The Bolt app's Slack identity, learned in the background by the lifecycle (see handlers/identity.py).
+IDENTITIES: weakref.WeakKeyDictionary[AsyncApp, BotIdentity] = (
+    weakref.WeakKeyDictionary()
+)
+SERVICES = web.AppKey("services", Services)
+BOLT = web.AppKey("bolt", AsyncApp)
+STATE = web.AppKey("state", dict)
+LEASE_STALE_S = 30.0
+HEARTBEAT_S = 5.0
+
+
+async def handle_slack(request: web.Request) -> web.Response:
+    bolt = request.app[BOLT]
+    if request.app[STATE].get("stopping"):
+        return web.Response(
+            status=503, text="shutting down", headers={"X-Slack-No-Retry": "0"}
+        )
+    bolt_request = await to_bolt_request(request)
+    return await to_aiohttp_response(await bolt.async_dispatch(bolt_request))
+
+
+async def handle_healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def handle_readyz(request: web.Request) -> web.Response:
+    """Ready when the bot can do its own work; Slack's state is reported, not fatal."""
+    services, state = request.app[SERVICES], request.app[STATE]
+    loop = asyncio.get_running_loop()
+    lag = loop.time() - state.get("tick", loop.time())
+    try:
+        database = await asyncio.wait_for(services.storage.ping(), timeout=2)
+    except (TimeoutError, Exception):  # any failure of the database means not ready
+        database = False
+    counts = await services.storage.outbox_counts() if database else {}
+    slack = "degraded" if counts.get("dead") or services.outbox.last_error else "ok"
+    ready = database and lag < 5 and not state.get("stopping")
+    body = {"ready": ready, "database": database, "event_loop_lag_s": round(lag, 3), "slack": slack,
+            "outbox_pending": counts.get("pending", 0), "outbox_dead": counts.get("dead", 0)}  # fmt: skip
+    body["pagerduty"] = services.comms.pager_state()
+    return web.json_response(body, status=200 if ready else 503)
+
+
+async def handle_metrics(request: web.Request) -> web.Response:
+    """Prometheus exposition: counters as they happened, stored state as it is now."""
+    services, state = request.app[SERVICES], request.app[STATE]
+
+    async def refresh() -> None:
+        loop = asyncio.get_running_loop()
+        metrics.EVENT_LOOP_LAG.set(loop.time() - state.get("tick", loop.time()))
+        oldest = await services.storage.inbox_oldest_pending()
+        metrics.INBOX_LAG.set(
+            (services.clock() - oldest).total_seconds() if oldest else 0
+        )
+        outbox = await services.storage.outbox_by_channel()
+        metrics.set_labelled(metrics.OUTBOX_DEPTH, outbox.get("pending", {}))
+        metrics.set_labelled(metrics.OUTBOX_DEAD, outbox.get("dead", {}))
+        metrics.set_labelled(
+            metrics.STEP_RUNS, await services.storage.step_run_states()
+        )
+
+    body, content_type = await metrics.render(refresh)
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def lifecycle(web_app: web.Application) -> AsyncIterator[None]:
+    services, bolt, state = web_app[SERVICES], web_app[BOLT], web_app[STATE]
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    await services.storage.open()
+    holder = await services.storage.take_lease(
+        owner=owner, now=services.clock(), stale_after_s=LEASE_STALE_S
+    )
+    if holder is not None and not _dead_local(holder):
+        await services.storage.close()
+        raise ConfigError(
+            [
+                f"another warroom is running on {services.settings.database_path} ({holder})"
+            ]
+        )
+    if holder is not None:
+        await services.storage.take_lease(
+            owner=owner, now=services.clock(), stale_after_s=0
+        )
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(services.outbox.run(stop), name="outbox"),
+             asyncio.create_task(_heartbeat(services, owner, state, stop), name="heartbeat")]  # fmt: skip
+    tasks += await services.comms.start(stop)
+    await services.runbooks.recover()
+    await services.postmortems.recover()  # automatic drafts a restart interrupted
+    identity = IDENTITIES.get(bolt)
+    if identity is not None:
+        tasks.append(
+            asyncio.create_task(identity.learn(services.outbox.client), name="identity")
+        )
+    await replay_inbox(services, bolt)
+    log.info("warroom ready (database %s)", services.settings.database_path)
+    try:
+        yield
+    finally:
+        state["stopping"] = True
+        await services.postmortems.wait_idle(
+            within=services.settings.shutdown_drain_seconds
+        )
+        await services.runbooks.drain(services.settings.shutdown_drain_seconds)
+        await _drain(services)
+        stop.set()
+        for task in tasks:
+            if task.get_name() == "identity":
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await services.comms.aclose()
+        await services.storage.release_lease(owner=owner)
+        await services.storage.close()
+        log.info("warroom stopped")
+
+
+async def replay_inbox(services: Services, bolt: AsyncApp) -> int:
+    """Run again every request journaled but not finished by a previous process (it crashed)."""
+    rows = await services.storage.inbox_pending()
+    for row in rows:
+        log.warning("replaying unfinished %s request %s", row["kind"], row["key"])
+        request = AsyncBoltRequest(body=row["body"], mode="socket_mode",
+                                   context={REPLAY: row["id"], "inbox_key": row["key"]})  # fmt: skip
+        await bolt.async_dispatch(request)
+    return len(rows)
+
+
+async def _drain(services: Services) -> None:
+    """Give in-flight work and queued Slack posts a bounded time to finish."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + services.settings.shutdown_drain_seconds
+    while loop.time() < deadline:
+        pending = await services.storage.inbox_pending()
+        counts = await services.storage.outbox_counts()
+        if not pending and not counts.get("pending"):
+            return
+        await asyncio.sleep(0.1)
+    log.warning("shutdown drain timed out; unfinished work resumes at the next start")
+
+
+async def _heartbeat(
+    services: Services, owner: str, state: dict[str, float], stop: asyncio.Event
+) -> None:
+    loop = asyncio.get_running_loop()
+    beats = 0
+    while not stop.is_set():
+        state["tick"] = loop.time()
+        if beats % int(HEARTBEAT_S) == 0:
+            await services.storage.take_lease(
+                owner=owner, now=services.clock(), stale_after_s=LEASE_STALE_S
+            )
+            retention = timedelta(days=services.settings.journal_retention_days)
+            if beats % 3600 == 0:
+                await services.storage.prune_journal(
+                    before=services.clock() - retention
+                )
+        beats += 1
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+
+def _dead_local(holder: str) -> bool:
+    """A lease held by a process of this host that no longer exists (killed) may be taken over."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
