@@ -1,6 +1,7 @@
-"""The calls an AWS step of a scenario makes around its own: `preview` before it, `wait` and `verify` after.
+"""The calls an AWS step of a scenario makes around its own: `preview` and `guards` before it, `wait`
+and `verify` after.
 
-Owns `Call`, `Preview`, `Verify` and `Wait`, strict (`extra="forbid"`) like every scenario model; the
+Owns `Call`, `Preview`, `Verify`, `Guard` and `Wait`, strict (`extra="forbid"`) like every scenario model; the
 step that holds them is `bot.scenarios.AwsStep`. It checks nothing against botocore: that is
 `bot.scenario_checks`' job.
 """
@@ -32,11 +33,21 @@ class Preview(Call):
 
 
 class Verify(Call):
-    """Confirms a step's effect: `query` (JMESPath) over the response compared with `expected`."""
+    """Confirms a step's effect: `query` (JMESPath) over the response compared with `expected`
+    (`at_least` / `at_most` compare numbers)."""
 
     query: str
     expected: Any
-    condition: Literal["equals", "contains", "not_contains"] = "equals"
+    condition: Literal["equals", "contains", "not_contains", "at_least", "at_most"] = (
+        "equals"
+    )
+
+
+class Guard(Verify):
+    """A pre-flight check of a step that changes something: read just before the call is sent
+    (after approval); when it does not hold, the call is not sent and `why` says what it prevented."""
+
+    why: str = Field(min_length=1, max_length=200)
 
 
 class Wait(_Strict):

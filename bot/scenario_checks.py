@@ -184,6 +184,17 @@ class Linter:
                     getattr(call, value),
                     before if field == "preview" else after,
                 )
+        for n, guard in enumerate(step.guards):
+            self._side_call(step, f"guards[{n}]", guard, guard.query, before)
+            self._vars(step.id, f"guards[{n}].expected", guard.expected, before)
+        if (
+            step.guards
+            and op is not None
+            and is_read_only(step.service, op.name, step.params)
+        ):
+            self.add(
+                step.id, "guards", "only a step that changes something can have guards"
+            )
         if step.preview is not None:
             self._vars(step.id, "preview.proposed", step.preview.proposed, before)
         if step.verify is not None:

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bot.scenario_calls import Preview, Verify, Wait
+from bot.scenario_calls import Guard, Preview, Verify, Wait
 from bot.scenario_inputs import BUILTIN_PATTERNS, Input, InputType, validate_input
 from bot.scenario_yaml import (
     Document,
@@ -97,6 +97,7 @@ class AwsStep(_Step):
     preview: Preview | None = None
     wait: Wait | None = None
     verify: Verify | None = None
+    guards: list[Guard] = Field(default_factory=list, max_length=5)
     assume_role: str | None = None
     restore_point: str | None = Field(
         None, description="Template naming the restore point time, for RPO"

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from bot.redaction import redact
 from bot.runbook_models import Risk, StepState
-from bot.scenarios import Scenario
+from bot.scenarios import AwsStep, Scenario
 from bot.services.runbook_plans import RunbookView, StepView
 from handlers.blocks import cut, escape, user
 from handlers.ids import VALUE, Action, Callback, Field
@@ -153,6 +153,14 @@ def step_card(view: RunbookView, step_id: str) -> tuple[str, list[dict[str, Any]
         blocks.append(
             _section(
                 f"*Plan:* `{escape(str(run.preview_current))}` → `{escape(str(run.preview_proposed))}`"
+            )
+        )
+    guards = item.step.guards if isinstance(item.step, AwsStep) else []
+    if guards:
+        blocks.append(
+            _context(
+                "Checked just before it is sent: "
+                + "; ".join(escape(g.why) for g in guards)
             )
         )
     facts = []

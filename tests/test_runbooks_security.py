@@ -230,3 +230,48 @@ def test_iam_policy_command_prints_exactly_the_operations_used(
                    "secretsmanager:PutSecretValue", "ec2:CreateNetworkAclEntry", "s3:ListBucket"):  # fmt: skip
         assert needed in actions
     assert not any(a.endswith(":*") or a == "*" for a in actions)
+
+
+async def test_deleting_the_only_active_key_is_stopped_by_its_guard_after_approval(
+    rbot: RunningBot,
+    slack_workspace: SlackWorkspace,
+    aws_via_proxy: AwsFaultProxy,
+    estate,
+):
+    bot, slack, proxy = rbot, slack_workspace, aws_via_proxy
+    incident, rb = await start_runbook(bot, slack, "security-incident")
+    # No rotation first: the key to delete is the API user's only active key.
+    await click(bot, incident, rb, "delete-old-access-key", Action.RUNBOOK_REQUEST)
+    await slack.wait_for("views.open", lambda c: "old_access_key_id" in str(c.args))
+    await submit_inputs(bot, slack, {"old_access_key_id": estate.access_key_id})
+    await until_state(bot, rb, "delete-old-access-key", StepState.AWAITING_APPROVAL)
+    await slack.wait_for(
+        "chat.update",
+        lambda c: (
+            "Checked just before it is sent: the API user must keep another active key"
+            in str(c.args.get("blocks"))
+        ),
+    )
+    for user in ("UBOB", "UDAVE"):
+        await click(
+            bot,
+            incident,
+            rb,
+            "delete-old-access-key",
+            Action.RUNBOOK_APPROVE,
+            user=user,
+        )
+
+    state = await until_state(bot, rb, "delete-old-access-key", StepState.SUCCEEDED,
+                              StepState.FAILED, StepState.OUTCOME_UNKNOWN)  # fmt: skip
+
+    assert state is StepState.FAILED
+    run = (await bot.services.runbooks.view(rb)).step("delete-old-access-key").run
+    assert run is not None
+    assert run.error["code"] == "GuardFailed"
+    assert "another active key" in run.error["message"]
+    assert proxy.count("iam:DeleteAccessKey") == 0  # never sent
+    assert proxy.count("iam:ListAccessKeys") >= 1  # the guard read fresh state
+    iam = boto3.client("iam", region_name="us-east-1", endpoint_url=estate.endpoint_url)
+    keys = await asyncio.to_thread(iam.list_access_keys, UserName="bodyscript-api")
+    assert estate.access_key_id in {k["AccessKeyId"] for k in keys["AccessKeyMetadata"]}

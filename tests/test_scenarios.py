@@ -564,3 +564,31 @@ def test_action__destructiveness() -> None:
         "rds_restore_newest_snapshot"
     }
     assert all(s.mutating for s in CATALOGUE.values())
+
+
+GUARD = """          - operation: describe_db_snapshots
+            params: {DBSnapshotIdentifier: "{{ inputs.snapshot_id }}"}"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "words"),
+    [
+        (GUARD, GUARD.replace("describe_db_snapshots", "delete_db_snapshot"),
+         "guards[0].operation", "must be read-only"),
+        (GUARD, GUARD.replace("inputs.snapshot_id", "inputs.snapshot"), "guards[0].params",
+         "{{ inputs.snapshot }}"),
+        ('query: "DBSnapshots[0].Status"', 'query: "DBSnapshots[0.Status"', "guards[0]",
+         "invalid JMESPath"),
+        ("operation: restore_db_instance_from_db_snapshot", "operation: describe_db_snapshots",
+         "guards", "only a step that changes something"),
+    ],
+)  # fmt: skip
+def test_lint__guards_are_read_only_well_formed_and_only_on_changes(
+    tmp_path: Path, old: str, new: str, field: str, words: str
+) -> None:
+    path = _write_variant(tmp_path, "database-failure.yaml", old, new)
+    problems = [(p.step, p.field, p.message) for p in lint_files([path])]
+    assert any(
+        step == "restore-from-snapshot" and f == field and words in message
+        for step, f, message in problems
+    ), problems

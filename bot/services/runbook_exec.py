@@ -18,6 +18,7 @@ from typing import Any
 from bot.errors import BotError
 from bot.models import Clock, NewEntry, to_iso
 from bot.runbook_models import Plan, Risk, StepRun, StepState
+from bot.scenario_calls import Verify
 from bot.scenarios import ActionStep, AnyStep, AwsStep
 from bot.services.action_runs import ActionRunner
 from bot.services.aws import AwsCallError, AwsGateway, AwsWaitError
@@ -36,6 +37,12 @@ def error_of(exc: AwsCallError) -> dict[str, Any]:
 
 
 def check_verify(condition: str, actual: Any, expected: Any) -> bool:
+    if condition in ("at_least", "at_most"):
+        try:
+            a, e = float(actual), float(expected)
+        except (TypeError, ValueError):
+            return False  # not a number: the check cannot hold
+        return a >= e if condition == "at_least" else a <= e
     if condition == "contains":
         return (
             actual is not None and str(expected) in [str(a) for a in actual]
@@ -148,6 +155,19 @@ class Executor:
         assert run.plan is not None
         mutating = run.required_approvals > 0 or step.read_only is False
         role = str(render(step.assume_role, context)) if step.assume_role else None
+        blocked = (
+            await self._guarded(step, context, run.plan.region, role, tags)
+            if mutating
+            else None
+        )
+        if blocked is not None:
+            await self._finish(
+                run,
+                StepState.FAILED,
+                summary=f"Not sent: {blocked['message']}",
+                error=blocked,
+            )
+            return
         try:
             result = await self._send(run.plan, mutating, tags, role)
         except AwsCallError as exc:
@@ -229,11 +249,26 @@ class Executor:
 
         return show
 
+    async def _guarded(self, step: AwsStep, context: dict[str, Any], region: str, role: str | None,
+                       tags: dict[str, str]) -> dict[str, Any] | None:  # fmt: skip
+        """The error to finish with when a guard does not hold (or cannot be read); None to go on."""
+        for guard in step.guards:
+            try:
+                ok, seen = await self.check(
+                    step, context, region, role, tags, call=guard
+                )
+            except AwsCallError as exc:
+                ok, seen = False, f"the check could not be read ({exc.code})"
+            if not ok:
+                return {"code": "GuardFailed", "message": f"{guard.why}: {seen}", "proves_not_run": True,
+                        "next_step": "put right what the guard checks, then request the step again"}  # fmt: skip
+        return None
+
     async def check(self, step: AwsStep, context: dict[str, Any], region: str, role: str | None,
-                    tags: dict[str, str]) -> tuple[bool, str]:  # fmt: skip
-        """Run the step's verify read; return whether it holds and what was seen."""
-        assert step.verify is not None
-        verify = step.verify
+                    tags: dict[str, str], *, call: Verify | None = None) -> tuple[bool, str]:  # fmt: skip
+        """Run the step's verify read (or `call`, a guard); return whether it holds and what was seen."""
+        verify = call or step.verify
+        assert verify is not None
         result = await self.gateway.call(service=verify.service or step.service, operation=verify.operation,
                                          region=region, params=render(verify.params, context), mutating=False,
                                          role_arn=role, session_tags=tags)  # fmt: skip
