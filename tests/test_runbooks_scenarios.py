@@ -134,6 +134,9 @@ async def test_regional_failure_steps(
     state = await approved_run(bot, incident, rb, "update-route53", *TWO)
     assert state is StepState.SUCCEEDED, await _why(bot, rb, "update-route53")
     assert proxy.count("route53:ChangeResourceRecordSets") == 1
+    assert (
+        proxy.count("rds:DescribeDBInstances") >= 1
+    )  # its guard read the DR database first
     route53 = boto3.client("route53", region_name="us-east-1")
     # Off the loop: the fault proxy that boto3 is pointed at runs on this event loop.
     listing = await asyncio.to_thread(
@@ -144,6 +147,28 @@ async def test_regional_failure_steps(
         r for r in records if r["Name"].rstrip(".") == estate.record_name.rstrip(".")
     )
     assert "dr.bodyscript.com" in str(record)
+
+
+async def test_regional_dns_switch_is_not_sent_before_the_dr_database_exists(
+    rbot: RunningBot,
+    slack_workspace: SlackWorkspace,
+    aws_via_proxy: AwsFaultProxy,
+    estate,
+):
+    bot, slack, proxy = rbot, slack_workspace, aws_via_proxy
+    incident, rb = await start_runbook(bot, slack, "regional-aws-failure")
+    values = {"region": "us-east-1", "hosted_zone_id": estate.hosted_zone_id,
+              "record_name": estate.record_name, "dr_target": "dr.bodyscript.com"}  # fmt: skip
+    await set_inputs(bot, slack, incident, rb, "update-route53", values)
+
+    state = await approved_run(bot, incident, rb, "update-route53", *TWO)
+
+    assert state is StepState.FAILED
+    run = (await bot.services.runbooks.view(rb)).step("update-route53").run
+    assert run is not None
+    assert run.error["code"] == "GuardFailed"
+    assert "DR database must be available" in run.summary
+    assert proxy.count("route53:ChangeResourceRecordSets") == 0
 
 
 async def test_daily_backup_checks_run_as_a_routine_runbook(
