@@ -1,5 +1,5 @@
 """Timeline ingestion: message events as fast as they can be sent, a fifth of them re-sent as Slack
-retries; events/s, lost and duplicated rows, against a raw sqlite3 loop (one row per transaction)
+retries (among new events, `--concurrency` sends after the original); events/s, lost and duplicated rows, against a raw sqlite3 loop (one row per transaction)
 measured in the same run. A message's 200 follows the commit of its timeline row, so events/s is
 both acknowledged and recorded; the rows are counted once every answer is in.
 
@@ -80,10 +80,16 @@ async def send_events(
                 failures += response.status != 200
 
         started = time.perf_counter()
-        sends = [one(n, None) for n in range(count)] + [
-            one(n, 1) for n in range(0, count, 5)
-        ]
-        await asyncio.gather(*sends)
+        # Each fifth event is re-sent `concurrency` sends after its original, among new events, so
+        # a retry may meet its original in flight or in the same commit.
+        order: list[tuple[int, int | None]] = []
+        for n in range(count + concurrency):
+            if n < count:
+                order.append((n, None))
+            late = n - concurrency
+            if 0 <= late < count and late % 5 == 0:
+                order.append((late, 1))
+        await asyncio.gather(*(one(n, retry) for n, retry in order))
     return time.perf_counter() - started, failures
 
 
