@@ -1,7 +1,8 @@
 """Timeline ingestion: message events as fast as they can be sent, a fifth of them re-sent as Slack
-retries (among new events, `--concurrency` sends after the original); events/s, lost and duplicated rows, against a raw sqlite3 loop (one row per transaction)
-measured in the same run. A message's 200 follows the commit of its timeline row, so events/s is
-both acknowledged and recorded; the rows are counted once every answer is in.
+retries (among new events, `--concurrency` sends after the original); events/s, lost and duplicated
+rows, against a raw sqlite3 loop (one row per transaction) measured in the same run. A message's 200
+follows the commit of its timeline row, so events/s is both acknowledged and recorded; the rows are
+counted once every answer is in.
 
     python -m bench ingest [--events 20000] [--concurrency 50]
 """
