@@ -139,6 +139,8 @@ async def test_security_incident_steps_run_and_no_secret_leaves(
     assert run is not None
     assert estate.access_key_id in run.preview_current
     assert run.preview_proposed == estate.access_key_id
+    assert "holds: the API user must keep another active key" in run.summary
+    assert "NOT" not in run.summary
     await slack.wait_for(
         "chat.update",
         lambda c: (
@@ -251,6 +253,12 @@ async def test_deleting_the_only_active_key_is_stopped_by_its_guard_after_approv
             "Checked just before it is sent: the API user must keep another active key"
             in str(c.args.get("blocks"))
         ),
+    )
+    # The approvers are told the guard would stop it now; it is checked again after approval.
+    requested = (await bot.services.runbooks.view(rb)).step("delete-old-access-key").run
+    assert requested is not None
+    assert (
+        "does NOT hold: the API user must keep another active key" in requested.summary
     )
     for user in ("UBOB", "UDAVE"):
         await click(

@@ -140,6 +140,21 @@ class RunbookBase:
             )
         return plan_hash(plan) == run.plan_hash
 
+    async def _guards_now(self, view: RunbookView, step: AnyStep, region: str) -> str:
+        """Whether each of a step's guards holds right now, for the approvers (checked again later)."""
+        if not isinstance(step, AwsStep) or not step.guards:
+            return ""
+        context, seen = await self._context(view), []
+        for guard in step.guards:
+            try:
+                ok, what = await self.executor.check(
+                    step, context, region, None, {}, call=guard
+                )
+            except AwsCallError as exc:
+                ok, what = False, f"could not be read ({exc.code})"
+            seen.append(f"{'holds' if ok else 'does NOT hold'}: {guard.why} ({what})")
+        return "Guards now (checked again before it is sent): " + "; ".join(seen)
+
     async def _planned(
         self, view: RunbookView, step: AnyStep, plan: Any
     ) -> tuple[Any, Any, Any]:

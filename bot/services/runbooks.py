@@ -132,10 +132,11 @@ class RunbookService(RunbookOutcomes):
         if item.plan is None:
             raise UsageError(f"{item.step.title} cannot be planned yet: {item.problem}")
         plan, current, proposed = await self._planned(view, item.step, item.plan)
+        guards = await self._guards_now(view, item.step, plan.region)
         now = self.clock()
         claimed = await self.storage.insert_step_run(
             runbook=runbook, incident=view.incident.number, step=step, attempt=attempt,
-            state=StepState.AWAITING_APPROVAL, now=now, source=source, requested_by=user, plan=plan,
+            state=StepState.AWAITING_APPROVAL, now=now, source=source, requested_by=user, plan=plan, summary=guards or None,
             plan_hash=plan_hash(plan), preview_current=current, preview_proposed=proposed,
             required_approvals=required_approvals(item.risk), expires_at=self.policy.expires_at(now),
         )  # fmt: skip
