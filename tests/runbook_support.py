@@ -235,6 +235,13 @@ async def approved_run(
     """Request approval for a step, have `approvers` approve it, and wait for the outcome."""
     await click(bot, incident, rb, step, Action.RUNBOOK_REQUEST)
     await until_state(bot, rb, step, StepState.AWAITING_APPROVAL, StepState.FAILED)
+    return await approve_and_wait(bot, incident, rb, step, *approvers)
+
+
+async def approve_and_wait(
+    bot: RunningBot, incident: Incident, rb: int, step: str, *approvers: str
+) -> StepState:
+    """Have `approvers` approve a step's pending request and wait for the outcome."""
     for user in approvers:
         await click(bot, incident, rb, step, Action.RUNBOOK_APPROVE, user=user)
     return await until_state(

@@ -20,6 +20,8 @@ from tests.aws_fault_proxy import AwsFaultProxy
 from tests.flows import eventually
 from tests.plugins.bot import RunningBot
 from tests.runbook_support import (
+    approve_and_wait,
+    approved_run,
     click,
     run_step,
     start_runbook,
@@ -39,18 +41,6 @@ def _everything(
     with closing(sqlite3.connect(bot.settings.database_path)) as db:
         rows = "\n".join(db.iterdump())
     return "\n".join([calls, caplog.text, rows])
-
-
-async def _approve(
-    bot: RunningBot, incident, rb: int, step: str, *users: str
-) -> StepState:
-    await click(bot, incident, rb, step, Action.RUNBOOK_REQUEST)
-    await until_state(bot, rb, step, StepState.AWAITING_APPROVAL)
-    for user in users:
-        await click(bot, incident, rb, step, Action.RUNBOOK_APPROVE, user=user)
-    return await until_state(
-        bot, rb, step, StepState.SUCCEEDED, StepState.FAILED, StepState.OUTCOME_UNKNOWN
-    )
 
 
 async def test_security_incident_steps_run_and_no_secret_leaves(
@@ -104,7 +94,7 @@ async def test_security_incident_steps_run_and_no_secret_leaves(
 
     # Key rotation: one approver; the secret goes to Secrets Manager, only its ARN is posted.
     assert (
-        await _approve(bot, incident, rb, "rotate-api-key", "UCAROL")
+        await approved_run(bot, incident, rb, "rotate-api-key", "UCAROL")
         is StepState.SUCCEEDED
     )
     sm = boto3.client(
@@ -149,17 +139,9 @@ async def test_security_incident_steps_run_and_no_secret_leaves(
             and "[REDACTED]" not in str(c.args.get("blocks"))
         ),
     )
-    for user in ("UBOB", "UDAVE"):
-        await click(
-            bot,
-            incident,
-            rb,
-            "delete-old-access-key",
-            Action.RUNBOOK_APPROVE,
-            user=user,
-        )
-    state = await until_state(bot, rb, "delete-old-access-key", StepState.SUCCEEDED, StepState.FAILED,
-                              StepState.OUTCOME_UNKNOWN)  # fmt: skip
+    state = await approve_and_wait(
+        bot, incident, rb, "delete-old-access-key", "UBOB", "UDAVE"
+    )
     assert state is StepState.SUCCEEDED, (
         (await bot.services.runbooks.view(rb)).step("delete-old-access-key").run
     )
@@ -172,11 +154,11 @@ async def test_security_incident_steps_run_and_no_secret_leaves(
 
     # Destructive with a preview of the current retention; two approvers.
     assert (
-        await _approve(bot, incident, rb, "set-log-retention", "UBOB", "UDAVE")
+        await approved_run(bot, incident, rb, "set-log-retention", "UBOB", "UDAVE")
         is StepState.SUCCEEDED
     )
     assert (
-        await _approve(bot, incident, rb, "start-cloudtrail", "UDAVE")
+        await approved_run(bot, incident, rb, "start-cloudtrail", "UDAVE")
         is StepState.SUCCEEDED
     )
 
@@ -204,7 +186,7 @@ async def test_key_rotation_that_cannot_store_the_secret_is_outcome_unknown_and_
     incident, rb = await start_runbook(bot, slack, "security-incident")
     proxy.fail("secretsmanager:PutSecretValue", status=500)
     proxy.fail("secretsmanager:CreateSecret", status=500)
-    state = await _approve(bot, incident, rb, "rotate-api-key", "UCAROL")
+    state = await approved_run(bot, incident, rb, "rotate-api-key", "UCAROL")
     assert state is StepState.OUTCOME_UNKNOWN
     assert proxy.count("iam:CreateAccessKey") == 1
     await click(bot, incident, rb, "rotate-api-key", Action.RUNBOOK_VERIFY)
@@ -260,18 +242,10 @@ async def test_deleting_the_only_active_key_is_stopped_by_its_guard_after_approv
     assert (
         "does NOT hold: the API user must keep another active key" in requested.summary
     )
-    for user in ("UBOB", "UDAVE"):
-        await click(
-            bot,
-            incident,
-            rb,
-            "delete-old-access-key",
-            Action.RUNBOOK_APPROVE,
-            user=user,
-        )
 
-    state = await until_state(bot, rb, "delete-old-access-key", StepState.SUCCEEDED,
-                              StepState.FAILED, StepState.OUTCOME_UNKNOWN)  # fmt: skip
+    state = await approve_and_wait(
+        bot, incident, rb, "delete-old-access-key", "UBOB", "UDAVE"
+    )
 
     assert state is StepState.FAILED
     run = (await bot.services.runbooks.view(rb)).step("delete-old-access-key").run
