@@ -1,5 +1,6 @@
 """Events: every message, edit, deletion and file in an incident channel goes on the timeline;
-pins and :pushpin: reactions mark key events; App Home shows open incidents."""
+pins and :pushpin: reactions mark key events; App Home shows open incidents. New messages, the most
+frequent event, are recognised by `inline_message` and recorded by the journal middleware itself."""
 
 from __future__ import annotations
 
