@@ -4,27 +4,22 @@ proxy, and clicks on step cards sent as signed Slack requests."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from bot.app import build_services, create_app, create_web_app
 from bot.config import Settings
 from bot.models import Incident, utcnow
 from bot.runbook_models import StepState
 from bot.sandbox import payloads
-from bot.sandbox.signing import SlackSender
 from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
 from handlers.ids import Action, Callback
 from handlers.runbook_blocks import StepRef
 from tests.aws_fault_proxy import AwsFaultProxy
 from tests.flows import declare, eventually
-from tests.plugins.bot import RunningBot, make_settings
-from tests.plugins.slack import FAKE_SIGNING_SECRET
+from tests.plugins.bot import RunningBot, make_settings, run_bot
 
 APPROVERS = ["UBOB", "UCAROL", "UDAVE"]
 
@@ -37,26 +32,6 @@ class MovableClock:
 
     def __call__(self) -> Any:
         return utcnow() + self.offset
-
-
-@asynccontextmanager
-async def run_bot_with_clock(
-    settings: Settings, slack: RunningWorkspace, clock: MovableClock
-) -> AsyncIterator[RunningBot]:
-    services = build_services(settings, clock=clock, backoff_base=0.05)
-    web_app = create_web_app(settings, services, create_app(settings, services))
-    runner = web.AppRunner(web_app, shutdown_timeout=5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        async with SlackSender(
-            f"{base}/slack/events", FAKE_SIGNING_SECRET, slack=slack
-        ) as sender:
-            yield RunningBot(f"{base}/slack/events", base, services, sender, settings)
-    finally:
-        await runner.cleanup()
 
 
 def runbook_settings(
@@ -83,7 +58,7 @@ async def rbot(
     clock: MovableClock,
 ) -> AsyncIterator[RunningBot]:
     """The bot with approvers UBOB, UCAROL and UDAVE, a movable clock, and AWS through the proxy."""
-    async with run_bot_with_clock(
+    async with run_bot(
         runbook_settings(tmp_path, slack_server), slack_server, clock
     ) as running:
         yield running

@@ -12,27 +12,19 @@ from __future__ import annotations
 import io
 import json
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
-from bot.app import build_services, create_app, create_web_app
 from bot.cli import main
-from bot.config import Settings
 from bot.models import Incident, NewEntry
 from bot.runbook_models import Plan, StepState
 from bot.sandbox import payloads
-from bot.sandbox.signing import SlackSender
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
+from bot.sandbox.slack import SlackWorkspace
 from bot.services.postmortem import export_to
 from handlers.ids import Callback, Field
 from tests.flows import command_in, declare, eventually, open_view
-from tests.plugins.bot import RunningBot, make_settings
-from tests.plugins.slack import FAKE_SIGNING_SECRET
+from tests.plugins.bot import RunningBot, make_settings, run_bot
 
 GOLDEN = Path(__file__).parent / "golden"
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
@@ -50,29 +42,6 @@ class ManualClock:
     def at(self, minutes: float) -> datetime:
         self.now = T0 + timedelta(minutes=minutes)
         return self.now
-
-
-@asynccontextmanager
-async def clocked_bot(
-    settings: Settings, slack: RunningWorkspace, clock: ManualClock
-) -> AsyncIterator[RunningBot]:
-    """The bot as `warroom run` serves it, with the injected clock (tests/plugins/bot.py has none)."""
-    services = build_services(settings, clock=clock, backoff_base=0.05)
-    runner = web.AppRunner(
-        create_web_app(settings, services, create_app(settings, services)),
-        shutdown_timeout=5,
-    )
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        async with SlackSender(
-            f"{base}/slack/events", FAKE_SIGNING_SECRET, slack=slack
-        ) as sender:
-            yield RunningBot(f"{base}/slack/events", base, services, sender, settings)
-    finally:
-        await runner.cleanup()
 
 
 def _pinned_ts(body: dict[str, Any], real: str, fixed: str) -> dict[str, Any]:
@@ -211,7 +180,7 @@ async def test_postmortem_of_a_complete_incident_matches_golden_markdown_and_jso
 ):
     clock = ManualClock(T0)
     settings = make_settings(tmp_path / "warroom.db", slack_server)
-    async with clocked_bot(settings, slack_server, clock) as bot:
+    async with run_bot(settings, slack_server, clock) as bot:
         incident = await complete_incident(bot, slack_workspace, clock)
         await bot.services.postmortems.wait_idle()
     generated = T0 + timedelta(hours=1)

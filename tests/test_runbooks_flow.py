@@ -202,10 +202,11 @@ async def test_runbook_authorisation_is_checked_again_at_execution(
     aws_via_proxy: AwsFaultProxy,
     clock,
 ):
-    from tests.runbook_support import run_bot_with_clock, runbook_settings
+    from tests.plugins.bot import run_bot
+    from tests.runbook_support import runbook_settings
 
     slack, proxy = slack_workspace, aws_via_proxy
-    async with run_bot_with_clock(
+    async with run_bot(
         runbook_settings(tmp_path, slack_server), slack_server, clock
     ) as bot:
         incident, rb = await start_runbook(bot, slack, "database-failure")
@@ -218,7 +219,7 @@ async def test_runbook_authorisation_is_checked_again_at_execution(
         await eventually(lambda: bot.services.runbooks.aws_enabled())
     # UCAROL is no longer an approver when the step is finally executed.
     settings = runbook_settings(tmp_path, slack_server, approvers=["UBOB", "UDAVE"])
-    async with run_bot_with_clock(settings, slack_server, clock) as bot:
+    async with run_bot(settings, slack_server, clock) as bot:
         await click(bot, incident, rb, STEP, Action.RUNBOOK_RUN)
         assert await until_state(bot, rb, STEP, StepState.PENDING) is StepState.PENDING
         await eventually(lambda: _told(slack, "UALICE", "no longer authorised"))

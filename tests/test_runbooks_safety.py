@@ -13,14 +13,13 @@ from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
 from handlers.ids import Action
 from tests.aws_fault_proxy import AwsFaultProxy
 from tests.flows import command_in, eventually
-from tests.plugins.bot import RunningBot
+from tests.plugins.bot import RunningBot, run_bot
 from tests.runbook_support import (
     MovableClock,
     click,
     ephemeral_texts,
     ref,
     request_restore,
-    run_bot_with_clock,
     run_step,
     runbook_settings,
     start_runbook,
@@ -225,7 +224,7 @@ async def test_runbook_restart_mid_call_leaves_outcome_unknown_with_verify(
 ):
     slack, proxy = slack_workspace, aws_via_proxy
     settings = runbook_settings(tmp_path, slack_server)
-    async with run_bot_with_clock(settings, slack_server, clock) as bot:
+    async with run_bot(settings, slack_server, clock) as bot:
         incident, rb = await start_runbook(bot, slack, "database-failure")
         await request_restore(bot, slack, incident, rb)
         proxy.delay(RESTORE, 2.0)
@@ -233,7 +232,7 @@ async def test_runbook_restart_mid_call_leaves_outcome_unknown_with_verify(
             await click(bot, incident, rb, STEP, Action.RUNBOOK_APPROVE, user=user)
         await until_state(bot, rb, STEP, StepState.EXECUTING)
         await eventually(lambda: _sent(proxy))
-    async with run_bot_with_clock(settings, slack_server, clock) as bot:
+    async with run_bot(settings, slack_server, clock) as bot:
         assert (
             await until_state(bot, rb, STEP, StepState.OUTCOME_UNKNOWN)
             is StepState.OUTCOME_UNKNOWN
@@ -273,7 +272,7 @@ async def test_runbook_dry_run_never_sends_a_mutating_call(
     clock: MovableClock,
 ):
     settings = runbook_settings(tmp_path, slack_server, dry_run=True)
-    async with run_bot_with_clock(settings, slack_server, clock) as bot:
+    async with run_bot(settings, slack_server, clock) as bot:
         incident, rb = await start_runbook(bot, slack_workspace, "database-failure")
         await request_restore(bot, slack_workspace, incident, rb)
         for user in ("UBOB", "UCAROL"):

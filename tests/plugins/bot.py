@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from bot.app import build_services, create_app, create_web_app
 from bot.config import Settings
+from bot.models import Clock, utcnow
 from bot.sandbox.signing import SlackSender
 from bot.sandbox.slack import RunningWorkspace
 from bot.services import Services
@@ -48,10 +49,10 @@ def make_settings(
 
 @asynccontextmanager
 async def run_bot(
-    settings: Settings, slack: RunningWorkspace
+    settings: Settings, slack: RunningWorkspace, clock: Clock = utcnow
 ) -> AsyncIterator[RunningBot]:
-    """Start the bot's web app on an ephemeral port; stop it (with its drain) on exit."""
-    services = build_services(settings, backoff_base=0.05)
+    """Start the bot's web app on an ephemeral port (with `clock`); stop it (with its drain) on exit."""
+    services = build_services(settings, clock=clock, backoff_base=0.05)
     web_app = create_web_app(settings, services, create_app(settings, services))
     runner = web.AppRunner(web_app, shutdown_timeout=5)
     await runner.setup()
