@@ -144,15 +144,11 @@ class RunbookBase:
         """Whether each of a step's guards holds right now, for the approvers (checked again later)."""
         if not isinstance(step, AwsStep) or not step.guards:
             return ""
-        context, seen = await self._context(view), []
-        for guard in step.guards:
-            try:
-                ok, what = await self.executor.check(
-                    step, context, region, None, {}, call=guard
-                )
-            except AwsCallError as exc:
-                ok, what = False, f"could not be read ({exc.code})"
-            seen.append(f"{'holds' if ok else 'does NOT hold'}: {guard.why} ({what})")
+        checks = self.executor.guard_checks(
+            step, await self._context(view), region, None, {}
+        )
+        seen = [f"{'holds' if ok else 'does NOT hold'}: {guard.why} ({what})"
+                async for guard, ok, what in checks]  # fmt: skip
         return "Guards now (checked again before it is sent): " + "; ".join(seen)
 
     async def _planned(

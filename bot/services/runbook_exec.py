@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from bot.errors import BotError
 from bot.models import Clock, NewEntry, to_iso
 from bot.runbook_models import Plan, Risk, StepRun, StepState
-from bot.scenario_calls import Verify
+from bot.scenario_calls import Guard, Verify
 from bot.scenarios import ActionStep, AnyStep, AwsStep
 from bot.services.action_runs import ActionRunner
 from bot.services.aws import AwsCallError, AwsGateway, AwsWaitError
@@ -249,9 +249,9 @@ class Executor:
 
         return show
 
-    async def _guarded(self, step: AwsStep, context: dict[str, Any], region: str, role: str | None,
-                       tags: dict[str, str]) -> dict[str, Any] | None:  # fmt: skip
-        """The error to finish with when a guard does not hold (or cannot be read); None to go on."""
+    async def guard_checks(self, step: AwsStep, context: dict[str, Any], region: str, role: str | None,
+                           tags: dict[str, str]) -> AsyncIterator[tuple[Guard, bool, str]]:  # fmt: skip
+        """Read each of the step's guards in turn: (guard, whether it holds, what was seen)."""
         for guard in step.guards:
             try:
                 ok, seen = await self.check(
@@ -259,6 +259,14 @@ class Executor:
                 )
             except AwsCallError as exc:
                 ok, seen = False, f"the check could not be read ({exc.code})"
+            yield guard, ok, seen
+
+    async def _guarded(self, step: AwsStep, context: dict[str, Any], region: str, role: str | None,
+                       tags: dict[str, str]) -> dict[str, Any] | None:  # fmt: skip
+        """The error to finish with when a guard does not hold (or cannot be read); None to go on."""
+        async for guard, ok, seen in self.guard_checks(
+            step, context, region, role, tags
+        ):
             if not ok:
                 return {"code": "GuardFailed", "message": f"{guard.why}: {seen}", "proves_not_run": True,
                         "next_step": "put right what the guard checks, then request the step again"}  # fmt: skip
