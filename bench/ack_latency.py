@@ -60,9 +60,16 @@ def start_warroom(
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))
     }
-    env.update(SLACK_BOT_TOKEN=TOKEN, SLACK_SIGNING_SECRET=SECRET, WARROOM_SLACK_API_URL=slack.api_url,
-               WARROOM_DATABASE_PATH=str(database), WARROOM_HTTP_HOST="127.0.0.1", WARROOM_HTTP_PORT=str(port),
-               WARROOM_LOG_LEVEL="ERROR", WARROOM_SHUTDOWN_DRAIN_SECONDS="0")  # fmt: skip
+    env.update(
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        WARROOM_SLACK_API_URL=slack.api_url,
+        WARROOM_DATABASE_PATH=str(database),
+        WARROOM_HTTP_HOST="127.0.0.1",
+        WARROOM_HTTP_PORT=str(port),
+        WARROOM_LOG_LEVEL="ERROR",
+        WARROOM_SHUTDOWN_DRAIN_SECONDS="0",
+    )
     return subprocess.Popen(
         [sys.executable, "-m", "bot", "run"],
         env=env,
@@ -72,8 +79,11 @@ def start_warroom(
 
 
 def start_bare(port: int, slack: RunningWorkspace) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "bench.bare_bolt", str(port), SECRET, slack.api_url],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.bare_bolt", str(port), SECRET, slack.api_url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def request_makers(
@@ -82,24 +92,48 @@ def request_makers(
     """Builders of (body, content type) for the three kinds of request, each unique per call."""
 
     def command(n: int) -> tuple[str, str]:
-        return payloads.slash_command(text=f"note load {n}", user_id="UBOB", user_name="bob", channel_id=channel,
-                                      channel_name="inc", response_url=slack.response_url(f"c{n}")), FORM  # fmt: skip
+        return payloads.slash_command(
+            text=f"note load {n}",
+            user_id="UBOB",
+            user_name="bob",
+            channel_id=channel,
+            channel_name="inc",
+            response_url=slack.response_url(f"c{n}"),
+        ), FORM
 
     def click(n: int) -> tuple[str, str]:
-        return payloads.block_actions(user_id="UBOB", action_id="card-timeline", value="1", block_id=f"b{n}",
-                                      channel_id=channel, message_ts=f"1700000000.{n:06d}",
-                                      response_url=slack.response_url(f"b{n}")), FORM  # fmt: skip
+        return payloads.block_actions(
+            user_id="UBOB",
+            action_id="card-timeline",
+            value="1",
+            block_id=f"b{n}",
+            channel_id=channel,
+            message_ts=f"1700000000.{n:06d}",
+            response_url=slack.response_url(f"b{n}"),
+        ), FORM
 
     def event(n: int) -> tuple[str, str]:
-        body = {"type": "message", "channel": channel, "user": "UCAROL", "text": f"load {n}", "ts": f"1800000000.{n:06d}",
-                "channel_type": "channel"}  # fmt: skip
+        body = {
+            "type": "message",
+            "channel": channel,
+            "user": "UCAROL",
+            "text": f"load {n}",
+            "ts": f"1800000000.{n:06d}",
+            "channel_type": "channel",
+        }
         return payloads.event_callback(body), JSON
 
     return [command, click, event]
 
 
-async def load(url: str, makers: list[Callable[[int], tuple[str, str]]], *, seconds: float, rate: float,
-               concurrency: int) -> tuple[list[float], int]:  # fmt: skip
+async def load(
+    url: str,
+    makers: list[Callable[[int], tuple[str, str]]],
+    *,
+    seconds: float,
+    rate: float,
+    concurrency: int,
+) -> tuple[list[float], int]:
     """Open-loop load: one request every 1/rate s, at most `concurrency` in flight. Returns latencies (s)."""
     latencies: list[float] = []
     errors = 0
@@ -136,8 +170,12 @@ async def load(url: str, makers: list[Callable[[int], tuple[str, str]]], *, seco
 
 def summary(latencies: list[float]) -> dict[str, float]:
     ordered = sorted(latencies)
-    return {"n": len(ordered), "p50": statistics.median(ordered) * 1000,
-            "p99": ordered[int(len(ordered) * 0.99) - 1] * 1000, "max": ordered[-1] * 1000}  # fmt: skip
+    return {
+        "n": len(ordered),
+        "p50": statistics.median(ordered) * 1000,
+        "p99": ordered[int(len(ordered) * 0.99) - 1] * 1000,
+        "max": ordered[-1] * 1000,
+    }
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -152,8 +190,12 @@ async def run(args: argparse.Namespace) -> int:
             try:
                 await wait_ready(f"http://127.0.0.1:{ports[0]}/readyz", warroom)
                 await wait_ready(f"http://127.0.0.1:{ports[1]}/slack/events", bare)
-                channel = await declare(f"http://127.0.0.1:{ports[0]}/slack/events", workspace, slack,
-                                        Path(tmp) / "bench.db")  # fmt: skip
+                channel = await declare(
+                    f"http://127.0.0.1:{ports[0]}/slack/events",
+                    workspace,
+                    slack,
+                    Path(tmp) / "bench.db",
+                )
                 workspace.delay("*", args.slack_delay)
                 makers = request_makers(slack, channel)
                 results = {}
@@ -162,15 +204,22 @@ async def run(args: argparse.Namespace) -> int:
                     ("warroom", ports[0]),
                 ):
                     url = f"http://127.0.0.1:{port}/slack/events"
-                    latencies, errors = await load(url, makers, seconds=args.seconds, rate=args.rate,
-                                                   concurrency=args.concurrency)  # fmt: skip
+                    latencies, errors = await load(
+                        url,
+                        makers,
+                        seconds=args.seconds,
+                        rate=args.rate,
+                        concurrency=args.concurrency,
+                    )
                     results[name] = summary(latencies) | {"errors": errors}
             finally:
                 for process in (warroom, bare):
                     process.terminate()
                     process.wait(timeout=30)
-    print(f"ack latency: {args.seconds:.0f} s at {args.rate:.0f} req/s, {args.concurrency} in flight, "
-          f"Slack stand-in answering after {args.slack_delay:.0f} s; {os.cpu_count()} cores")  # fmt: skip
+    print(
+        f"ack latency: {args.seconds:.0f} s at {args.rate:.0f} req/s, {args.concurrency} in flight, "
+        f"Slack stand-in answering after {args.slack_delay:.0f} s; {os.cpu_count()} cores"
+    )
     print(
         f"{'server':24} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
     )

@@ -34,9 +34,16 @@ async def _schema(path: Path) -> int:
     storage = Storage(path)
     await storage.open()
     try:
-        incident = Incident(number=0, title="Benchmark: regional outage", severity="SEV1", commander="UALICE",
-                            channel_name="inc-1-benchmark", declared_by="UALICE", components=["database", "api"],
-                            declared_at=datetime(2026, 1, 5, 10, 0, tzinfo=UTC))  # fmt: skip
+        incident = Incident(
+            number=0,
+            title="Benchmark: regional outage",
+            severity="SEV1",
+            commander="UALICE",
+            channel_name="inc-1-benchmark",
+            declared_by="UALICE",
+            components=["database", "api"],
+            declared_at=datetime(2026, 1, 5, 10, 0, tzinfo=UTC),
+        )
         return (await storage.create_incident(incident, source="bench")).number
     finally:
         await storage.close()
@@ -48,20 +55,46 @@ def generate(path: Path, rows: int) -> int:
     start = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
     users = ("UALICE", "UBOB", "UCAROL", "UDAVE")
     prev, batch = GENESIS, []
-    columns = ("incident", "seq", "kind", "actor", "text", "data", "occurred_at", "recorded_at", "slack_ts",
-               "permalink", "key_event", "corrects", "prev_hash", "hash", "source")  # fmt: skip
+    columns = (
+        "incident",
+        "seq",
+        "kind",
+        "actor",
+        "text",
+        "data",
+        "occurred_at",
+        "recorded_at",
+        "slack_ts",
+        "permalink",
+        "key_event",
+        "corrects",
+        "prev_hash",
+        "hash",
+        "source",
+    )
     sql = f"insert into timeline ({', '.join(columns)}) values ({', '.join('?' * len(columns))})"
     with sqlite3.connect(path) as db:
         for seq in range(1, rows + 1):
             kind = KINDS[seq % len(KINDS)]
             at = to_iso(start + timedelta(milliseconds=seq * 50))
             ts = f"{1767607200 + seq // 20}.{seq % 1_000_000:06d}"
-            row = {"incident": number, "seq": seq, "kind": kind, "actor": users[seq % 4],
-                   "text": f"message {seq}: replica lag is {seq % 97}s on db-primary | check <@UBOB> & retry",
-                   "data": json.dumps({"thread_ts": ts} if seq % 7 == 0 else {}, sort_keys=True),
-                   "occurred_at": at, "recorded_at": at, "slack_ts": ts,
-                   "permalink": f"https://slack.com/archives/C00000002/p{ts.replace('.', '')}",
-                   "key_event": int(kind in ("pin", "pushpin")), "corrects": None, "prev_hash": prev}  # fmt: skip
+            row = {
+                "incident": number,
+                "seq": seq,
+                "kind": kind,
+                "actor": users[seq % 4],
+                "text": f"message {seq}: replica lag is {seq % 97}s on db-primary | check <@UBOB> & retry",
+                "data": json.dumps(
+                    {"thread_ts": ts} if seq % 7 == 0 else {}, sort_keys=True
+                ),
+                "occurred_at": at,
+                "recorded_at": at,
+                "slack_ts": ts,
+                "permalink": f"https://slack.com/archives/C00000002/p{ts.replace('.', '')}",
+                "key_event": int(kind in ("pin", "pushpin")),
+                "corrects": None,
+                "prev_hash": prev,
+            }
             row["hash"] = prev = row_hash(row)
             batch.append((*row.values(), f"bench:{seq}"))
             if len(batch) == 10_000:
@@ -99,8 +132,19 @@ def measure(what: str, database: Path, number: int, out: Path) -> dict[str, floa
 
 
 def _child(what: str, database: Path, number: int, out: Path) -> dict[str, float]:
-    command = [sys.executable, "-m", "bench.export_verify", "--measure", what, "--database", str(database),
-               "--incident", str(number), "--out", str(out)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "bench.export_verify",
+        "--measure",
+        what,
+        "--database",
+        str(database),
+        "--incident",
+        str(number),
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -132,8 +176,10 @@ def main(argv: list[str]) -> int:
         database.unlink(missing_ok=True)
         began = time.perf_counter()
         number = generate(database, args.rows)
-        print(f"generated {args.rows:,} timeline rows in {time.perf_counter() - began:.1f} s "
-              f"({database.stat().st_size / 1e6:.0f} MB database)")  # fmt: skip
+        print(
+            f"generated {args.rows:,} timeline rows in {time.perf_counter() - began:.1f} s "
+            f"({database.stat().st_size / 1e6:.0f} MB database)"
+        )
         print(
             f"machine: {os.cpu_count()} CPU(s), Python {platform.python_version()}, {platform.platform()}"
         )
@@ -151,8 +197,10 @@ def main(argv: list[str]) -> int:
                 "md": "export --format md",
                 "json": "export --format json",
             }[what]
-            print(f"| {name} | {int(result['rows']):,} | {result['seconds']:.2f} | {result['peak_rss_mb']:.0f} | "
-                  f"{result['output_mb']:.0f} | {'yes' if ok else 'NO'} |")  # fmt: skip
+            print(
+                f"| {name} | {int(result['rows']):,} | {result['seconds']:.2f} | {result['peak_rss_mb']:.0f} | "
+                f"{result['output_mb']:.0f} | {'yes' if ok else 'NO'} |"
+            )
     return worst
 
 

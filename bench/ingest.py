@@ -37,8 +37,10 @@ async def declare(
         call = await workspace.wait_for(
             "views.open", lambda c: c.status == 200, timeout=30
         )
-        values = {"title": {"value": payloads.plain_text_value("Ingestion benchmark")},
-                  "severity": {"value": payloads.static_select_value("SEV3")}}  # fmt: skip
+        values = {
+            "title": {"value": payloads.plain_text_value("Ingestion benchmark")},
+            "severity": {"value": payloads.static_select_value("SEV3")},
+        }
         await sender.submit_view(
             callback_id="declare-submit",
             values=values,
@@ -64,8 +66,14 @@ async def send_events(
 
         async def one(n: int, retry: int | None) -> None:
             nonlocal failures
-            event = {"type": "message", "channel": channel, "user": "UBOB", "text": f"event {n}",
-                     "ts": f"1800000000.{n:06d}", "channel_type": "channel"}  # fmt: skip
+            event = {
+                "type": "message",
+                "channel": channel,
+                "user": "UBOB",
+                "text": f"event {n}",
+                "ts": f"1800000000.{n:06d}",
+                "channel_type": "channel",
+            }
             body = payloads.event_callback(event, event_id=f"Ev{n:08d}")
             headers = {"Content-Type": JSON, **sign(SECRET, body)}
             if retry:
@@ -135,10 +143,14 @@ async def run(args: argparse.Namespace) -> int:
                 warroom.wait(timeout=30)
             baseline = raw_sqlite_baseline(Path(tmp) / "raw.db", args.events)
     sent = args.events + len(range(0, args.events, 5))
-    print(f"timeline ingestion: {args.events} distinct message events + {sent - args.events} retries, "
-          f"{args.concurrency} in flight")  # fmt: skip
-    print(f"warroom: {args.events / elapsed:,.0f} events/s recorded and acknowledged ({sent / elapsed:,.0f} deliveries/s), "
-          f"non-200 answers {failures}; rows {rows}, lost {args.events - distinct}, duplicated {rows - distinct}")  # fmt: skip
+    print(
+        f"timeline ingestion: {args.events} distinct message events + {sent - args.events} retries, "
+        f"{args.concurrency} in flight"
+    )
+    print(
+        f"warroom: {args.events / elapsed:,.0f} events/s recorded and acknowledged ({sent / elapsed:,.0f} deliveries/s), "
+        f"non-200 answers {failures}; rows {rows}, lost {args.events - distinct}, duplicated {rows - distinct}"
+    )
     print(f"raw sqlite3, one row per transaction: {args.events / baseline:,.0f} rows/s")
     print(
         f"ratio warroom / raw sqlite3: {(args.events / elapsed) / (args.events / baseline):.3f}"

@@ -123,13 +123,22 @@ async def load(
 
         async def note(n: int) -> None:
             text = f"kill9 t{trial.number} n{n}"
-            body = payloads.slash_command(text=f"note {text}", user_id="UBOB", user_name="bob", channel_id=channel,
-                                          channel_name="inc", response_url="http://127.0.0.1:9/none")  # fmt: skip
+            body = payloads.slash_command(
+                text=f"note {text}",
+                user_id="UBOB",
+                user_name="bob",
+                channel_id=channel,
+                channel_name="inc",
+                response_url="http://127.0.0.1:9/none",
+            )
             headers = sign(SECRET, body)
             async with gate:
                 try:
-                    async with http.post(url, data=body.encode(),
-                                         headers={"Content-Type": FORM, **headers}) as r:  # fmt: skip
+                    async with http.post(
+                        url,
+                        data=body.encode(),
+                        headers={"Content-Type": FORM, **headers},
+                    ) as r:
                         await r.read()
                         ok = r.status == 200
                 except (TimeoutError, aiohttp.ClientError):
@@ -141,14 +150,27 @@ async def load(
         async def event(n: int) -> None:
             ts = f"{1900000000 + trial.number}.{n:06d}"
             event_id = f"EvK{trial.number:03d}{n:06d}"
-            message = {"type": "message", "channel": channel, "user": "UCAROL", "text": f"kill9 event {ts}",
-                       "ts": ts, "channel_type": "channel"}  # fmt: skip
+            message = {
+                "type": "message",
+                "channel": channel,
+                "user": "UCAROL",
+                "text": f"kill9 event {ts}",
+                "ts": ts,
+                "channel_type": "channel",
+            }
             body = payloads.event_callback(message, event_id=event_id)
             acked = False
             for retry in range(
                 2 if n % 5 == 0 else 1
             ):  # a fifth are re-sent, as Slack retries
-                extra = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"} if retry else {}  # fmt: skip
+                extra = (
+                    {
+                        "X-Slack-Retry-Num": str(retry),
+                        "X-Slack-Retry-Reason": "http_timeout",
+                    }
+                    if retry
+                    else {}
+                )
                 async with gate:
                     acked |= await post(body, JSON, extra)
             if acked:
@@ -177,8 +199,11 @@ async def settle(database: Path, *, within: float = 60) -> None:
     """Wait until no inbox row is pending and the outbox has nothing pending."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        pending = _query(database, "select (select count(*) from inbox where status = 'pending'),"
-                                   " (select count(*) from outbox where status = 'pending')")[0]  # fmt: skip
+        pending = _query(
+            database,
+            "select (select count(*) from inbox where status = 'pending'),"
+            " (select count(*) from outbox where status = 'pending')",
+        )[0]
         if pending == (0, 0):
             return
         await asyncio.sleep(0.05)
@@ -192,12 +217,34 @@ def check(
     problems: list[str] = []
     notes_of = tuple(f"kill9 t{t.number} " for t in trials)
     events_of = tuple(f"{1900000000 + t.number}." for t in trials)
-    number = int(str(_query(database, "select number from incidents where channel_id = ?", (channel,))[0][0]))  # fmt: skip
+    number = int(
+        str(
+            _query(
+                database,
+                "select number from incidents where channel_id = ?",
+                (channel,),
+            )[0][0]
+        )
+    )
     status = {
         str(k): str(v) for k, v in _query(database, "select key, status from inbox")
     }
-    notes = Counter(str(t) for (t,) in _query(database, "select text from timeline where incident = ? and kind = 'note'", (number,)))  # fmt: skip
-    messages = Counter(str(t) for (t,) in _query(database, "select slack_ts from timeline where incident = ? and kind = 'message'", (number,)))  # fmt: skip
+    notes = Counter(
+        str(t)
+        for (t,) in _query(
+            database,
+            "select text from timeline where incident = ? and kind = 'note'",
+            (number,),
+        )
+    )
+    messages = Counter(
+        str(t)
+        for (t,) in _query(
+            database,
+            "select slack_ts from timeline where incident = ? and kind = 'message'",
+            (number,),
+        )
+    )
     posts = Counter(
         m.text.rsplit(": ", 1)[-1]
         for m in workspace.messages(channel)
@@ -227,14 +274,29 @@ def check(
         problems.append(
             f"{len(twice)} note(s)/message(s) on the timeline twice, e.g. {twice[0]}"
         )
-    sources = _query(database, "select source, count(*) from timeline where source is not null group by incident, source having count(*) > 1")  # fmt: skip
+    sources = _query(
+        database,
+        "select source, count(*) from timeline where source is not null group by incident, source having count(*) > 1",
+    )
     if sources:
         problems.append(f"{len(sources)} timeline source(s) appended twice")
     integrity = _query(database, "pragma integrity_check")[0][0]
     if integrity != "ok":
         problems.append(f"integrity_check: {integrity}")
-    verify = subprocess.run([sys.executable, "-m", "bot", "verify", f"INC-{number}", "--database", str(database)],
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    verify = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "verify",
+            f"INC-{number}",
+            "--database",
+            str(database),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if verify.returncode != 0:
         problems.append(
             f"warroom verify exited {verify.returncode}: {verify.stdout.strip()} {verify.stderr.strip()}"
@@ -245,9 +307,17 @@ def check(
     return problems, double_posts
 
 
-async def run_trials(workspace: SlackWorkspace, slack: RunningWorkspace, database: Path, *, trials: int,
-                     seed: int, concurrency: int = 20, kill_window: tuple[float, float] = (0.2, 1.5),
-                     report: bool = False) -> list[Trial]:  # fmt: skip
+async def run_trials(
+    workspace: SlackWorkspace,
+    slack: RunningWorkspace,
+    database: Path,
+    *,
+    trials: int,
+    seed: int,
+    concurrency: int = 20,
+    kill_window: tuple[float, float] = (0.2, 1.5),
+    report: bool = False,
+) -> list[Trial]:
     """Declare an incident, then run `trials` kill -9 trials against one database; return them."""
     rng = random.Random(seed)
     victim = Victim(slack, database)
@@ -317,10 +387,14 @@ async def run(args: argparse.Namespace) -> int:
     failed = [t for t in trials if not t.ok]
     acked = sum(t.acked for t in trials)
     doubled = sum(len(t.double_posts) for t in trials)
-    print(f"{len(trials) - len(failed)}/{len(trials)} trials ok; {acked} acknowledged requests across all trials, "
-          f"median recovery {sorted(t.recovery_s for t in trials)[len(trials) // 2]:.2f} s")  # fmt: skip
-    print(f"all trials at the end: {'; '.join(final) or 'every acknowledged request done once, database and chain ok'}; "
-          f"notes posted to Slack twice: {doubled}")  # fmt: skip
+    print(
+        f"{len(trials) - len(failed)}/{len(trials)} trials ok; {acked} acknowledged requests across all trials, "
+        f"median recovery {sorted(t.recovery_s for t in trials)[len(trials) // 2]:.2f} s"
+    )
+    print(
+        f"all trials at the end: {'; '.join(final) or 'every acknowledged request done once, database and chain ok'}; "
+        f"notes posted to Slack twice: {doubled}"
+    )
     return 1 if failed or final else 0
 
 

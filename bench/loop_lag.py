@@ -92,8 +92,10 @@ async def measure(seconds: float) -> list[float]:
 def figures(lags: list[float]) -> str:
     ordered = sorted(lags)
     p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)]
-    return (f"{len(ordered):7} {statistics.median(ordered) * 1000:8.1f} {p99 * 1000:8.1f} "
-            f"{ordered[-1] * 1000:8.1f}")  # fmt: skip
+    return (
+        f"{len(ordered):7} {statistics.median(ordered) * 1000:8.1f} {p99 * 1000:8.1f} "
+        f"{ordered[-1] * 1000:8.1f}"
+    )
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -104,8 +106,12 @@ async def run(args: argparse.Namespace) -> int:
         sandbox_aws_environment(aws_url),
     ):
         async with serve(workspace) as slack:
-            settings = make_settings(Path(tmp) / "warroom.db", slack, approvers=APPROVERS,
-                                     shutdown_drain_seconds=0.5)  # fmt: skip
+            settings = make_settings(
+                Path(tmp) / "warroom.db",
+                slack,
+                approvers=APPROVERS,
+                shutdown_drain_seconds=0.5,
+            )
             async with run_bot(settings, slack) as bot:
                 books = [
                     await start_runbook(bot, workspace, "database-failure")
@@ -134,8 +140,10 @@ async def run(args: argparse.Namespace) -> int:
                     driver.cancel()
                     await asyncio.gather(driver, return_exceptions=True)
                 throttled = len(seen)
-    print(f"event-loop lag while AWS throttles every call: {args.incidents} incidents x {len(STEPS)} read-only "
-          f"steps re-run for {args.seconds:.0f} s; {runs} step runs started, {throttled} AWS requests throttled")  # fmt: skip
+    print(
+        f"event-loop lag while AWS throttles every call: {args.incidents} incidents x {len(STEPS)} read-only "
+        f"steps re-run for {args.seconds:.0f} s; {runs} step runs started, {throttled} AWS requests throttled"
+    )
     print(f"{'phase':28} {'ticks':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     print(f"{'idle (same run)':28} {figures(idle)}")
     print(f"{'AWS throttling every call':28} {figures(busy)}")

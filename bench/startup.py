@@ -37,13 +37,28 @@ async def prepare(path: Path, incidents: int) -> None:
         start = datetime(2025, 1, 1, 9, 0, tzinfo=UTC)
         for n in range(incidents):
             at = start + timedelta(hours=8 * n)
-            draft = Incident(number=0, title=f"Past incident {n}: replica lag on db-primary", severity="SEV2",
-                             commander="UALICE", channel_name=f"inc-{n + 1}-past", channel_id=f"CPAST{n:06d}",
-                             declared_by="UALICE", declared_at=at, components=["database"])  # fmt: skip
+            draft = Incident(
+                number=0,
+                title=f"Past incident {n}: replica lag on db-primary",
+                severity="SEV2",
+                commander="UALICE",
+                channel_name=f"inc-{n + 1}-past",
+                channel_id=f"CPAST{n:06d}",
+                declared_by="UALICE",
+                declared_at=at,
+                components=["database"],
+            )
             incident = await storage.create_incident(draft, source=f"bench:{n}")
-            entries = [NewEntry(kind="message", actor="UBOB", text=f"update {k} on incident {n}",
-                                occurred_at=at + timedelta(minutes=k), source=f"bench:{n}:{k}")
-                       for k in range(ROWS_PER_INCIDENT)]  # fmt: skip
+            entries = [
+                NewEntry(
+                    kind="message",
+                    actor="UBOB",
+                    text=f"update {k} on incident {n}",
+                    occurred_at=at + timedelta(minutes=k),
+                    source=f"bench:{n}:{k}",
+                )
+                for k in range(ROWS_PER_INCIDENT)
+            ]
             await storage.append(incident.number, entries, now=at)
             await storage.update_incident(
                 incident.number,
@@ -96,8 +111,10 @@ async def run(args: argparse.Namespace) -> int:
                     copy = Path(tmp) / f"run-{run_no}-{name}.db"
                     shutil.copy(source, copy)
                     results[name].append(await start_once(slack, copy))
-    print(f"start-up to ready (`warroom run` until /readyz 200), median of {args.runs} starts; "
-          f"{args.incidents} past incidents x {ROWS_PER_INCIDENT} timeline rows prepared in {prepared:.1f} s")  # fmt: skip
+    print(
+        f"start-up to ready (`warroom run` until /readyz 200), median of {args.runs} starts; "
+        f"{args.incidents} past incidents x {ROWS_PER_INCIDENT} timeline rows prepared in {prepared:.1f} s"
+    )
     print(f"{'database':34} {'median s':>9} {'min s':>7} {'max s':>7}")
     labels = {
         "empty": "empty",

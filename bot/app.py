@@ -76,26 +76,44 @@ def build_services(
         cards: dict[str, str | None] = dict(await storage.card_timestamps(number))
         return {"channel": incident.channel_id, "card_ts": incident.card_ts, **cards}
 
-    outbox = Outbox(storage=storage, client=client, clock=clock,
-                    incident_fields=incident_fields, backoff_base=backoff_base)  # fmt: skip
+    outbox = Outbox(
+        storage=storage,
+        client=client,
+        clock=clock,
+        incident_fields=incident_fields,
+        backoff_base=backoff_base,
+    )
     announcer = SlackAnnouncer(outbox=outbox, settings=settings)
     incidents = IncidentService(
         storage=storage, settings=settings, clock=clock, announcer=announcer
     )
     announcer.bind(incidents)
     port = SlackCommsPort(outbox=outbox, client=client, settings=settings)
-    comms = build_communications(settings=settings, storage=storage, clock=clock, incidents=incidents,
-                                 port=port, backoff_scale=backoff_base)  # fmt: skip
+    comms = build_communications(
+        settings=settings,
+        storage=storage,
+        clock=clock,
+        incidents=incidents,
+        port=port,
+        backoff_scale=backoff_base,
+    )
     scenarios = load_all()
     authoriser = SlackAuthoriser(client=client, settings=settings)
     runbooks = RunbookService(
-        storage=storage, settings=settings, clock=clock, scenarios=scenarios, gateway=AwsGateway(),
+        storage=storage,
+        settings=settings,
+        clock=clock,
+        scenarios=scenarios,
+        gateway=AwsGateway(),
         authoriser=authoriser,
-        announcer=WatchingAnnouncer(SlackRunbookAnnouncer(outbox=outbox, storage=storage), comms.reminders),
-    )  # fmt: skip
+        announcer=WatchingAnnouncer(
+            SlackRunbookAnnouncer(outbox=outbox, storage=storage), comms.reminders
+        ),
+    )
     incident_scenarios = {k: s for k, s in scenarios.items() if s.kind is Kind.INCIDENT}
-    publisher = SlackPostmortemPublisher(client=client, outbox=outbox,
-                                         backoff_base=backoff_base)  # fmt: skip
+    publisher = SlackPostmortemPublisher(
+        client=client, outbox=outbox, backoff_base=backoff_base
+    )
     postmortems = PostmortemService(
         storage=storage, settings=settings, clock=clock, publisher=publisher
     )
@@ -133,9 +151,13 @@ def create_app(settings: Settings, services: Services) -> AsyncApp:
     client = AsyncWebClient(
         base_url=settings.slack_api_url, timeout=10
     )  # the token comes from `authorize`
-    app = AsyncApp(client=client, authorize=identity.authorizer(),
-                   signing_secret=secret or "socket-mode-has-no-signing-secret",
-                   request_verification_enabled=secret is not None, process_before_response=False)  # fmt: skip
+    app = AsyncApp(
+        client=client,
+        authorize=identity.authorizer(),
+        signing_secret=secret or "socket-mode-has-no-signing-secret",
+        request_verification_enabled=secret is not None,
+        process_before_response=False,
+    )
     IDENTITIES[app] = identity
     register_all(app, services)
     return app

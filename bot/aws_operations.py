@@ -32,15 +32,35 @@ from bot.templating import TEMPLATE
 _READ_PREFIXES = ("describe", "list", "get", "head")
 _READ_EXTRA = frozenset({"cloudtrail:lookupevents", "logs:filterlogevents"})
 # Reads that return secrets or customer data: they need approval like a change.
-_SECRET_READS = frozenset({
-    "secretsmanager:getsecretvalue", "secretsmanager:batchgetsecretvalue", "secretsmanager:getrandompassword",
-    "s3:getobject", "s3:getobjecttorrent", "kms:decrypt", "kms:getparametersforimport",
-    "ec2:getpassworddata", "ec2:getlaunchtemplatedata", "ecr:getauthorizationtoken",
-    "ecr:getdownloadurlforlayer", "ecr-public:getauthorizationtoken", "codeartifact:getauthorizationtoken",
-    "sts:getsessiontoken", "sts:getfederationtoken", "sso:getrolecredentials", "redshift:getclustercredentials",
-    "lambda:getfunction", "lambda:getfunctionconfiguration", "glacier:getjoboutput", "athena:getqueryresults",
-    "kinesis:getrecords", "dynamodb:getitem", "codecommit:getfile", "codecommit:getblob",
-})  # fmt: skip
+_SECRET_READS = frozenset(
+    {
+        "secretsmanager:getsecretvalue",
+        "secretsmanager:batchgetsecretvalue",
+        "secretsmanager:getrandompassword",
+        "s3:getobject",
+        "s3:getobjecttorrent",
+        "kms:decrypt",
+        "kms:getparametersforimport",
+        "ec2:getpassworddata",
+        "ec2:getlaunchtemplatedata",
+        "ecr:getauthorizationtoken",
+        "ecr:getdownloadurlforlayer",
+        "ecr-public:getauthorizationtoken",
+        "codeartifact:getauthorizationtoken",
+        "sts:getsessiontoken",
+        "sts:getfederationtoken",
+        "sso:getrolecredentials",
+        "redshift:getclustercredentials",
+        "lambda:getfunction",
+        "lambda:getfunctionconfiguration",
+        "glacier:getjoboutput",
+        "athena:getqueryresults",
+        "kinesis:getrecords",
+        "dynamodb:getitem",
+        "codecommit:getfile",
+        "codecommit:getblob",
+    }
+)
 # ssm reads are read-only only when the call says it does not decrypt.
 _DECRYPTING_READS = frozenset(
     {
@@ -190,9 +210,15 @@ def check_params(shape: Shape | None, value: Any, path: str) -> list[tuple[str, 
 def _check_scalar(shape: Shape, value: Any, path: str) -> list[tuple[str, str]]:
     kind = shape.type_name
     expected: tuple[type, ...] = {
-        "string": (str,), "blob": (str, bytes), "integer": (int,), "long": (int,), "float": (int, float),
-        "double": (int, float), "boolean": (bool,), "timestamp": (str, datetime, date),
-    }.get(kind, (object,))  # fmt: skip
+        "string": (str,),
+        "blob": (str, bytes),
+        "integer": (int,),
+        "long": (int,),
+        "float": (int, float),
+        "double": (int, float),
+        "boolean": (bool,),
+        "timestamp": (str, datetime, date),
+    }.get(kind, (object,))
     if (isinstance(value, bool) and bool not in expected) or not isinstance(
         value, expected
     ):

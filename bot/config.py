@@ -58,11 +58,32 @@ class Target(BaseModel):
 
 
 DEFAULT_SEVERITIES: list[SeverityLevel] = [
-    SeverityLevel(name="SEV1", description="Complete outage or data loss; all hands", pages=True, impact="High"),
-    SeverityLevel(name="SEV2", description="Major feature down or degraded for many users", pages=True, impact="High"),
-    SeverityLevel(name="SEV3", description="Partial degradation with a workaround", pages=False, impact="Medium"),
-    SeverityLevel(name="SEV4", description="Minor issue, no customer impact yet", pages=False, impact="Low", update_minutes=60),
-]  # fmt: skip
+    SeverityLevel(
+        name="SEV1",
+        description="Complete outage or data loss; all hands",
+        pages=True,
+        impact="High",
+    ),
+    SeverityLevel(
+        name="SEV2",
+        description="Major feature down or degraded for many users",
+        pages=True,
+        impact="High",
+    ),
+    SeverityLevel(
+        name="SEV3",
+        description="Partial degradation with a workaround",
+        pages=False,
+        impact="Medium",
+    ),
+    SeverityLevel(
+        name="SEV4",
+        description="Minor issue, no customer impact yet",
+        pages=False,
+        impact="Low",
+        update_minutes=60,
+    ),
+]
 
 DEFAULT_ROLES = ["commander", "communications", "operations", "scribe"]
 

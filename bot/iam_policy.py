@@ -69,8 +69,13 @@ def policy(scenarios: Iterable[Scenario]) -> dict[str, Any]:
     for action in required_actions(scenarios):
         by_service.setdefault(action.split(":", 1)[0], []).append(action)
     statements = [
-        {"Sid": "Warroom" + "".join(p.title() for p in service.replace("-", " ").split()), "Effect": "Allow",
-         "Action": actions, "Resource": "*"}
+        {
+            "Sid": "Warroom"
+            + "".join(p.title() for p in service.replace("-", " ").split()),
+            "Effect": "Allow",
+            "Action": actions,
+            "Resource": "*",
+        }
         for service, actions in sorted(by_service.items())
-    ]  # fmt: skip
+    ]
     return {"Version": "2012-10-17", "Statement": statements}

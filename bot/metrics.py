@@ -21,9 +21,12 @@ from prometheus_client import (
 REGISTRY = CollectorRegistry()
 
 ACK_SECONDS = Histogram(
-    "warroom_ack_seconds", "Time from a verified Slack request to its acknowledgement.", ["kind"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 3.0), registry=REGISTRY,
-)  # fmt: skip
+    "warroom_ack_seconds",
+    "Time from a verified Slack request to its acknowledgement.",
+    ["kind"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 3.0),
+    registry=REGISTRY,
+)
 DUPLICATES = Counter(
     "warroom_duplicate_deliveries_total",
     "Slack retries and replays recognised and not run again.",

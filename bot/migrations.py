@@ -138,10 +138,19 @@ def m001_core(db: Database) -> None:
 def m002_runbooks(db: Database) -> None:
     """Runbook instances, their inputs and Slack cards, the step ledger, approvals and switches."""
     db.table("runbooks").create(
-        {"id": int, "incident": int, "scenario": str, "created_by": str, "created_at": str,
-         "dry_run": int, "message_ts": str, "source": str},
-        pk="id", not_null={"incident", "scenario", "created_at"},
-    )  # fmt: skip
+        {
+            "id": int,
+            "incident": int,
+            "scenario": str,
+            "created_by": str,
+            "created_at": str,
+            "dry_run": int,
+            "message_ts": str,
+            "source": str,
+        },
+        pk="id",
+        not_null={"incident", "scenario", "created_at"},
+    )
     db.table("runbooks").create_index(["source"], unique=True)
     db.table("runbooks").create_index(["incident"])
     db.table("runbook_inputs").create(
@@ -152,22 +161,49 @@ def m002_runbooks(db: Database) -> None:
         {"runbook": int, "step": str, "ts": str}, pk=("runbook", "step")
     )
     db.table("step_runs").create(
-        {"id": int, "runbook": int, "incident": int, "step": str, "attempt": int, "state": str,
-         "requested_by": str, "plan": str, "plan_hash": str, "preview_current": str,
-         "preview_proposed": str, "required_approvals": int, "expires_at": str, "result": str,
-         "summary": str, "error": str, "reason": str, "dry_run": int, "created_at": str,
-         "updated_at": str, "source": str},
-        pk="id", not_null={"runbook", "incident", "step", "attempt", "state", "created_at"},
-    )  # fmt: skip
+        {
+            "id": int,
+            "runbook": int,
+            "incident": int,
+            "step": str,
+            "attempt": int,
+            "state": str,
+            "requested_by": str,
+            "plan": str,
+            "plan_hash": str,
+            "preview_current": str,
+            "preview_proposed": str,
+            "required_approvals": int,
+            "expires_at": str,
+            "result": str,
+            "summary": str,
+            "error": str,
+            "reason": str,
+            "dry_run": int,
+            "created_at": str,
+            "updated_at": str,
+            "source": str,
+        },
+        pk="id",
+        not_null={"runbook", "incident", "step", "attempt", "state", "created_at"},
+    )
     db.table("step_runs").create_index(
         ["incident", "runbook", "step", "attempt"], unique=True
     )
     db.table("step_runs").create_index(["state"])
     db.table("approvals").create(
-        {"id": int, "step_run": int, "user": str, "decision": str, "plan_hash": str,
-         "created_at": str, "source": str},
-        pk="id", not_null={"step_run", "user", "decision", "plan_hash", "created_at"},
-    )  # fmt: skip
+        {
+            "id": int,
+            "step_run": int,
+            "user": str,
+            "decision": str,
+            "plan_hash": str,
+            "created_at": str,
+            "source": str,
+        },
+        pk="id",
+        not_null={"step_run", "user", "decision", "plan_hash", "created_at"},
+    )
     db.table("approvals").create_index(["step_run", "user"], unique=True)
     db.table("switches").create(
         {"name": str, "value": str, "set_by": str, "set_at": str}, pk="name"
@@ -236,11 +272,35 @@ def m003_paging(db: Database) -> None:
 def m004_postmortems(db: Database) -> None:
     """Post-mortem drafts built (the documents are files; see Settings.postmortem_dir)."""
     db.table("postmortems").create(
-        {"id": int, "incident": int, "format": str, "path": str, "size": int, "sha256": str,
-         "head_hash": str, "rows": int, "chain_ok": int, "generated_at": str, "trigger": str,
-         "requested_by": str, "source": str, "slack_file_id": str, "uploaded_at": str, "error": str},
-        pk="id", not_null={"incident", "format", "path", "size", "sha256", "generated_at", "source"},
-    )  # fmt: skip
+        {
+            "id": int,
+            "incident": int,
+            "format": str,
+            "path": str,
+            "size": int,
+            "sha256": str,
+            "head_hash": str,
+            "rows": int,
+            "chain_ok": int,
+            "generated_at": str,
+            "trigger": str,
+            "requested_by": str,
+            "source": str,
+            "slack_file_id": str,
+            "uploaded_at": str,
+            "error": str,
+        },
+        pk="id",
+        not_null={
+            "incident",
+            "format",
+            "path",
+            "size",
+            "sha256",
+            "generated_at",
+            "source",
+        },
+    )
     db.table("postmortems").create_index(["source"], unique=True)
     db.table("postmortems").create_index(["incident"])
 

@@ -24,13 +24,49 @@ class Component(BaseModel):
 
 
 COMPONENTS: tuple[Component, ...] = (
-    Component(id="frontend", name="Frontend (Static)", rto=timedelta(minutes=5), rpo=timedelta(hours=1), priority="Critical"),
-    Component(id="api", name="API Service", rto=timedelta(minutes=15), rpo=timedelta(minutes=5), priority="Critical"),
-    Component(id="database", name="Database", rto=timedelta(minutes=30), rpo=timedelta(minutes=15), priority="Critical"),
-    Component(id="file-storage", name="File Storage", rto=timedelta(hours=1), rpo=timedelta(hours=1), priority="High"),
-    Component(id="processing-queue", name="Processing Queue", rto=timedelta(hours=2), rpo=timedelta(minutes=30), priority="Medium"),
-    Component(id="analytics", name="Analytics", rto=timedelta(hours=24), rpo=timedelta(hours=24), priority="Low"),
-)  # fmt: skip
+    Component(
+        id="frontend",
+        name="Frontend (Static)",
+        rto=timedelta(minutes=5),
+        rpo=timedelta(hours=1),
+        priority="Critical",
+    ),
+    Component(
+        id="api",
+        name="API Service",
+        rto=timedelta(minutes=15),
+        rpo=timedelta(minutes=5),
+        priority="Critical",
+    ),
+    Component(
+        id="database",
+        name="Database",
+        rto=timedelta(minutes=30),
+        rpo=timedelta(minutes=15),
+        priority="Critical",
+    ),
+    Component(
+        id="file-storage",
+        name="File Storage",
+        rto=timedelta(hours=1),
+        rpo=timedelta(hours=1),
+        priority="High",
+    ),
+    Component(
+        id="processing-queue",
+        name="Processing Queue",
+        rto=timedelta(hours=2),
+        rpo=timedelta(minutes=30),
+        priority="Medium",
+    ),
+    Component(
+        id="analytics",
+        name="Analytics",
+        rto=timedelta(hours=24),
+        rpo=timedelta(hours=24),
+        priority="Low",
+    ),
+)
 
 COMPONENT_IDS: frozenset[str] = frozenset(c.id for c in COMPONENTS)
 

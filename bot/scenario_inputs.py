@@ -58,18 +58,36 @@ BUILTIN_PATTERNS: dict[InputType, tuple[str, str]] = {
         r"^(arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition/)?[A-Za-z0-9_-]{1,255}(:\d+)?$",
         "a task definition family:revision or ARN, e.g. bodyscript-api:42",
     ),
-    InputType.REGION: (r"^[a-z]{2}(-gov)?-[a-z]+-\d$", "an AWS region name, e.g. us-west-2"),
-    InputType.ACCESS_KEY_ID: (r"^(AKIA|ASIA)[A-Z0-9]{16}$", "an access key id: AKIA and 16 capitals or digits"),
-    InputType.ARN: (r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+$", "an ARN, e.g. arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/bodyscript-api/0123456789abcdef"),
+    InputType.REGION: (
+        r"^[a-z]{2}(-gov)?-[a-z]+-\d$",
+        "an AWS region name, e.g. us-west-2",
+    ),
+    InputType.ACCESS_KEY_ID: (
+        r"^(AKIA|ASIA)[A-Z0-9]{16}$",
+        "an access key id: AKIA and 16 capitals or digits",
+    ),
+    InputType.ARN: (
+        r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12})?:.+$",
+        "an ARN, e.g. arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/bodyscript-api/0123456789abcdef",
+    ),
     # AWS's own ids start with Z, but the API documents only "up to 32 characters"; moto's do not.
-    InputType.HOSTED_ZONE_ID: (r"^(/hostedzone/)?[A-Z0-9]{5,32}$", "a Route 53 hosted zone id, e.g. Z123456"),
+    InputType.HOSTED_ZONE_ID: (
+        r"^(/hostedzone/)?[A-Z0-9]{5,32}$",
+        "a Route 53 hosted zone id, e.g. Z123456",
+    ),
     InputType.DNS_NAME: (
         r"^(?=.{1,253}\.?$)([A-Za-z0-9_](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}\.?$",
         "a DNS name, e.g. api.bodyscript.com",
     ),
-    InputType.NETWORK_ACL_ID: (r"^acl-[0-9a-f]{8,17}$", "a network ACL id, e.g. acl-0123456789abcdef0"),
-    InputType.SECURITY_GROUP_ID: (r"^sg-[0-9a-f]{8,17}$", "a security group id, e.g. sg-12345678"),
-}  # fmt: skip
+    InputType.NETWORK_ACL_ID: (
+        r"^acl-[0-9a-f]{8,17}$",
+        "a network ACL id, e.g. acl-0123456789abcdef0",
+    ),
+    InputType.SECURITY_GROUP_ID: (
+        r"^sg-[0-9a-f]{8,17}$",
+        "a security group id, e.g. sg-12345678",
+    ),
+}
 
 
 class Input(_Strict):

@@ -68,8 +68,14 @@ async def handle_readyz(request: web.Request) -> web.Response:
     counts = await services.storage.outbox_counts() if database else {}
     slack = "degraded" if counts.get("dead") or services.outbox.last_error else "ok"
     ready = database and lag < 5 and not state.get("stopping")
-    body = {"ready": ready, "database": database, "event_loop_lag_s": round(lag, 3), "slack": slack,
-            "outbox_pending": counts.get("pending", 0), "outbox_dead": counts.get("dead", 0)}  # fmt: skip
+    body = {
+        "ready": ready,
+        "database": database,
+        "event_loop_lag_s": round(lag, 3),
+        "slack": slack,
+        "outbox_pending": counts.get("pending", 0),
+        "outbox_dead": counts.get("dead", 0),
+    }
     body["pagerduty"] = services.comms.pager_state()
     return web.json_response(body, status=200 if ready else 503)
 
@@ -115,8 +121,10 @@ async def lifecycle(web_app: web.Application) -> AsyncIterator[None]:
             owner=owner, now=services.clock(), stale_after_s=0
         )
     stop = asyncio.Event()
-    tasks: list[asyncio.Task[Any]] = [asyncio.create_task(services.outbox.run(stop), name="outbox"),
-             asyncio.create_task(_heartbeat(services, owner, state, stop), name="heartbeat")]  # fmt: skip
+    tasks: list[asyncio.Task[Any]] = [
+        asyncio.create_task(services.outbox.run(stop), name="outbox"),
+        asyncio.create_task(_heartbeat(services, owner, state, stop), name="heartbeat"),
+    ]
     tasks += await services.comms.start(stop)
     await services.runbooks.recover()
     await services.postmortems.recover()  # automatic drafts a restart interrupted
@@ -152,8 +160,11 @@ async def replay_inbox(services: Services, bolt: AsyncApp) -> int:
     rows = await services.storage.inbox_pending()
     for row in rows:
         log.warning("replaying unfinished %s request %s", row["kind"], row["key"])
-        request = AsyncBoltRequest(body=row["body"], mode="socket_mode",
-                                   context={REPLAY: row["id"], "inbox_key": row["key"]})  # fmt: skip
+        request = AsyncBoltRequest(
+            body=row["body"],
+            mode="socket_mode",
+            context={REPLAY: row["id"], "inbox_key": row["key"]},
+        )
         await bolt.async_dispatch(request)
     return len(rows)
 

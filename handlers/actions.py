@@ -65,8 +65,12 @@ async def handle_card_timeline_action(
     )
     text = blocks.timeline_text(entries)
     # The click's response_url reaches the person who clicked, member of the channel or not.
-    await respond(text=blocks.cut(text, 3000), blocks=blocks.text_section(text), response_type="ephemeral",
-                  replace_original=False)  # fmt: skip
+    await respond(
+        text=blocks.cut(text, 3000),
+        blocks=blocks.text_section(text),
+        response_type="ephemeral",
+        replace_original=False,
+    )
 
 
 async def handle_home_declare_action(

@@ -49,14 +49,40 @@ class SlackAnnouncer:
         n, text = incident.number, self.initial_notification(incident)
         mine = self._in_channel
         await self.outbox.enqueue(
-            OutboxMessage(method="conversations.create", args={"name": incident.channel_name, "is_private": incident.private},
-                          channel_key=f"incident:{n}", dedup_key=f"inc-{n}:create", incident=n, purpose="channel-create"),
-            mine(incident, "conversations.invite", {"users": incident.declared_by}, f"invite:{incident.declared_by}"),
-            mine(incident, "conversations.setTopic", {"topic": blocks.cut(f"{incident.key} {incident.severity}: {incident.title}", 250)}, "topic"),
+            OutboxMessage(
+                method="conversations.create",
+                args={"name": incident.channel_name, "is_private": incident.private},
+                channel_key=f"incident:{n}",
+                dedup_key=f"inc-{n}:create",
+                incident=n,
+                purpose="channel-create",
+            ),
+            mine(
+                incident,
+                "conversations.invite",
+                {"users": incident.declared_by},
+                f"invite:{incident.declared_by}",
+            ),
+            mine(
+                incident,
+                "conversations.setTopic",
+                {
+                    "topic": blocks.cut(
+                        f"{incident.key} {incident.severity}: {incident.title}", 250
+                    )
+                },
+                "topic",
+            ),
             self._announce(incident, text, "announce-initial"),
             mine(incident, "chat.postMessage", {"text": text}, "initial"),
-            mine(incident, "chat.postMessage", self._card_args(incident), "card", purpose="card"),
-        )  # fmt: skip
+            mine(
+                incident,
+                "chat.postMessage",
+                self._card_args(incident),
+                "card",
+                purpose="card",
+            ),
+        )
 
     async def changed(self, incident: Incident, change: Change) -> None:
         key = change.source or uuid.uuid4().hex
@@ -104,13 +130,23 @@ class SlackAnnouncer:
         minutes = level.update_minutes if level else 15
         start = incident.impact_started_at or incident.declared_at
         drill = "[DRILL] " if incident.drill else ""
-        return drill + INITIAL_NOTIFICATION.format(
-            service=SERVICE_NAME, status="Investigating", impact=level.impact if level else "High",
-            start_time=_stamp(start), description=blocks.escape(incident.description or incident.title),
-            issue=blocks.escape(incident.title), update_minutes=minutes,
-            next_update=_stamp(incident.declared_at + timedelta(minutes=minutes)),
-            commander=blocks.user(incident.commander),
-        ) + f"\nChannel: <#{CHANNEL}>".replace(CHANNEL, incident.channel_id or incident.channel_name)  # fmt: skip
+        return (
+            drill
+            + INITIAL_NOTIFICATION.format(
+                service=SERVICE_NAME,
+                status="Investigating",
+                impact=level.impact if level else "High",
+                start_time=_stamp(start),
+                description=blocks.escape(incident.description or incident.title),
+                issue=blocks.escape(incident.title),
+                update_minutes=minutes,
+                next_update=_stamp(incident.declared_at + timedelta(minutes=minutes)),
+                commander=blocks.user(incident.commander),
+            )
+            + f"\nChannel: <#{CHANNEL}>".replace(
+                CHANNEL, incident.channel_id or incident.channel_name
+            )
+        )
 
     def resolution_notification(
         self, incident: Incident, *, root_cause: str = ""
@@ -118,10 +154,17 @@ class SlackAnnouncer:
         start = incident.impact_started_at or incident.declared_at
         end = incident.resolved_at or incident.declared_at
         drill = "[DRILL] " if incident.drill else ""
-        return drill + RESOLUTION_NOTIFICATION.format(
-            service=SERVICE_NAME, duration=duration_text(end - start),
-            root_cause=blocks.escape(root_cause or "To be determined in the post-mortem"),
-        ) + f"\nIncident: {incident.key}"  # fmt: skip
+        return (
+            drill
+            + RESOLUTION_NOTIFICATION.format(
+                service=SERVICE_NAME,
+                duration=duration_text(end - start),
+                root_cause=blocks.escape(
+                    root_cause or "To be determined in the post-mortem"
+                ),
+            )
+            + f"\nIncident: {incident.key}"
+        )
 
     def _change_line(self, change: Change) -> str:
         who, d = blocks.user(change.actor), change.detail
@@ -158,13 +201,24 @@ class SlackAnnouncer:
         purpose: str = "",
     ) -> OutboxMessage:
         n = incident.number
-        return OutboxMessage(method=method, args={"channel": CHANNEL, **args}, channel_key=f"incident:{n}",
-                             dedup_key=f"inc-{n}:{key}", incident=n, purpose=purpose)  # fmt: skip
+        return OutboxMessage(
+            method=method,
+            args={"channel": CHANNEL, **args},
+            channel_key=f"incident:{n}",
+            dedup_key=f"inc-{n}:{key}",
+            incident=n,
+            purpose=purpose,
+        )
 
     def _announce(self, incident: Incident, text: str, key: str) -> OutboxMessage:
         channel = self.settings.announcement_channel
-        return OutboxMessage(method="chat.postMessage", args={"channel": channel, "text": text},
-                             channel_key=channel, dedup_key=f"inc-{incident.number}:{key}", incident=incident.number)  # fmt: skip
+        return OutboxMessage(
+            method="chat.postMessage",
+            args={"channel": channel, "text": text},
+            channel_key=channel,
+            dedup_key=f"inc-{incident.number}:{key}",
+            incident=incident.number,
+        )
 
     def _service(self) -> IncidentService:
         if self.incidents is None:

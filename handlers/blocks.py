@@ -107,11 +107,24 @@ def incident_card(incident: Incident, settings: Settings) -> list[dict[str, Any]
             value=incident.status.value, label=incident.status.value.capitalize()
         )
         elements: list[Any] = [
-            StaticSelectElement(action_id=Action.CARD_STATUS, placeholder="Set status", options=_status_options(),
-                                initial_option=current),
-            ButtonElement(text="Resolve", action_id=Action.CARD_RESOLVE, value=str(incident.number), style="primary"),
-            ButtonElement(text="Timeline", action_id=Action.CARD_TIMELINE, value=str(incident.number)),
-        ]  # fmt: skip
+            StaticSelectElement(
+                action_id=Action.CARD_STATUS,
+                placeholder="Set status",
+                options=_status_options(),
+                initial_option=current,
+            ),
+            ButtonElement(
+                text="Resolve",
+                action_id=Action.CARD_RESOLVE,
+                value=str(incident.number),
+                style="primary",
+            ),
+            ButtonElement(
+                text="Timeline",
+                action_id=Action.CARD_TIMELINE,
+                value=str(incident.number),
+            ),
+        ]
         if war_room.startswith(("https://", "http://")):
             elements.append(
                 ButtonElement(
@@ -144,59 +157,135 @@ def declare_modal(
     drill: bool = False,
 ) -> dict[str, Any]:
     """The `/incident declare` form; `drill` marks what it declares as a drill (`/incident drill`)."""
-    severities = [Option(value=s.name, label=cut(f"{s.name} - {s.description}", 75),
-                         description=("pages on-call" if s.pages else "does not page")) for s in settings.severities]  # fmt: skip
+    severities = [
+        Option(
+            value=s.name,
+            label=cut(f"{s.name} - {s.description}", 75),
+            description=("pages on-call" if s.pages else "does not page"),
+        )
+        for s in settings.severities
+    ]
     blocks: list[Block] = [
-        InputBlock(block_id=Field.TITLE, label="Title", element=PlainTextInputElement(
-            action_id=VALUE, initial_value=cut(title, 150) or None, max_length=150, placeholder="API returns 500s")),
-        InputBlock(block_id=Field.SEVERITY, label="Severity", element=StaticSelectElement(
-            action_id=VALUE, options=severities, placeholder="Choose a severity")),
-    ]  # fmt: skip
+        InputBlock(
+            block_id=Field.TITLE,
+            label="Title",
+            element=PlainTextInputElement(
+                action_id=VALUE,
+                initial_value=cut(title, 150) or None,
+                max_length=150,
+                placeholder="API returns 500s",
+            ),
+        ),
+        InputBlock(
+            block_id=Field.SEVERITY,
+            label="Severity",
+            element=StaticSelectElement(
+                action_id=VALUE, options=severities, placeholder="Choose a severity"
+            ),
+        ),
+    ]
     if scenarios:
         options = [Option(value=sid, label=cut(name, 75)) for sid, name in scenarios][
             :100
         ]
         chosen = next((o for o in options if o.value == scenario), None)
-        blocks.append(InputBlock(block_id=Field.SCENARIO, label="Scenario", optional=True, hint="Posts its runbook",
-                                 element=StaticSelectElement(action_id=VALUE, options=options, placeholder="None",
-                                                             initial_option=chosen)))  # fmt: skip
+        blocks.append(
+            InputBlock(
+                block_id=Field.SCENARIO,
+                label="Scenario",
+                optional=True,
+                hint="Posts its runbook",
+                element=StaticSelectElement(
+                    action_id=VALUE,
+                    options=options,
+                    placeholder="None",
+                    initial_option=chosen,
+                ),
+            )
+        )
     components = [
         Option(value=c.id, label=f"{c.name} (RTO {c.rto}, RPO {c.rpo})")
         for c in COMPONENTS
     ]
     blocks += [
-        InputBlock(block_id=Field.COMPONENTS, label="Affected components", optional=True,
-                   element=StaticMultiSelectElement(action_id=VALUE, options=components, placeholder="Components")),
-        InputBlock(block_id=Field.IMPACT_STARTED, label="Impact started", optional=True,
-                   hint="Leave empty if unknown; recovery time then counts from declaration",
-                   element=DateTimePickerElement(action_id=VALUE)),
-        InputBlock(block_id=Field.DESCRIPTION, label="Description", optional=True,
-                   element=PlainTextInputElement(action_id=VALUE, multiline=True, max_length=2000)),
-    ]  # fmt: skip
-    view = View(type="modal", callback_id=Callback.DECLARE, title="Declare a drill" if drill else "Declare an incident",
-                submit="Declare", close="Cancel", blocks=blocks,
-                private_metadata=json.dumps({"drill": True}) if drill else None)  # fmt: skip
+        InputBlock(
+            block_id=Field.COMPONENTS,
+            label="Affected components",
+            optional=True,
+            element=StaticMultiSelectElement(
+                action_id=VALUE, options=components, placeholder="Components"
+            ),
+        ),
+        InputBlock(
+            block_id=Field.IMPACT_STARTED,
+            label="Impact started",
+            optional=True,
+            hint="Leave empty if unknown; recovery time then counts from declaration",
+            element=DateTimePickerElement(action_id=VALUE),
+        ),
+        InputBlock(
+            block_id=Field.DESCRIPTION,
+            label="Description",
+            optional=True,
+            element=PlainTextInputElement(
+                action_id=VALUE, multiline=True, max_length=2000
+            ),
+        ),
+    ]
+    view = View(
+        type="modal",
+        callback_id=Callback.DECLARE,
+        title="Declare a drill" if drill else "Declare an incident",
+        submit="Declare",
+        close="Cancel",
+        blocks=blocks,
+        private_metadata=json.dumps({"drill": True}) if drill else None,
+    )
     return view.to_dict()
 
 
 def resolve_modal(incident: Incident) -> dict[str, Any]:
     """The resolve form: a summary for the Resolution Notification and an optional root cause."""
     blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=cut(f"Resolve *{incident.key}*: {escape(incident.title)}", 3000))),
-        InputBlock(block_id=Field.SUMMARY, label="Summary", element=PlainTextInputElement(
-            action_id=VALUE, multiline=True, max_length=2000, placeholder="What happened and what fixed it")),
-        InputBlock(block_id=Field.ROOT_CAUSE, label="Root cause (brief)", optional=True,
-                   element=PlainTextInputElement(action_id=VALUE, max_length=500)),
-    ]  # fmt: skip
-    view = View(type="modal", callback_id=Callback.RESOLVE, title=cut(f"Resolve {incident.key}", 24),
-                submit="Resolve", close="Cancel", blocks=blocks,
-                private_metadata=json.dumps({"incident": incident.number}))  # fmt: skip
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=cut(f"Resolve *{incident.key}*: {escape(incident.title)}", 3000)
+            )
+        ),
+        InputBlock(
+            block_id=Field.SUMMARY,
+            label="Summary",
+            element=PlainTextInputElement(
+                action_id=VALUE,
+                multiline=True,
+                max_length=2000,
+                placeholder="What happened and what fixed it",
+            ),
+        ),
+        InputBlock(
+            block_id=Field.ROOT_CAUSE,
+            label="Root cause (brief)",
+            optional=True,
+            element=PlainTextInputElement(action_id=VALUE, max_length=500),
+        ),
+    ]
+    view = View(
+        type="modal",
+        callback_id=Callback.RESOLVE,
+        title=cut(f"Resolve {incident.key}", 24),
+        submit="Resolve",
+        close="Cancel",
+        blocks=blocks,
+        private_metadata=json.dumps({"incident": incident.number}),
+    )
     return view.to_dict()
 
 
 def timeline_text(entries: Sequence[TimelineEntry]) -> str:
-    lines = [f"`{e.occurred_at:%H:%M:%S}` *{e.kind}* {user(e.actor) if e.actor else ''} {escape(cut(e.text, 300))}"
-             for e in entries]  # fmt: skip
+    lines = [
+        f"`{e.occurred_at:%H:%M:%S}` *{e.kind}* {user(e.actor) if e.actor else ''} {escape(cut(e.text, 300))}"
+        for e in entries
+    ]
     return "\n".join(lines) or "_The timeline is empty._"
 
 
@@ -205,10 +294,11 @@ def incident_list_text(incidents: Sequence[Incident], *, now: datetime) -> str:
         return "No open incidents."
     return "\n".join(
         f"*{i.key}* {i.severity} · {i.status.value} · {escape(cut(i.title, 80))} · "
-        f"<#{i.channel_id}> · open {_elapsed(now - i.declared_at)}" if i.channel_id else
-        f"*{i.key}* {i.severity} · {i.status.value} · {escape(cut(i.title, 80))}"
+        f"<#{i.channel_id}> · open {_elapsed(now - i.declared_at)}"
+        if i.channel_id
+        else f"*{i.key}* {i.severity} · {i.status.value} · {escape(cut(i.title, 80))}"
         for i in incidents
-    )  # fmt: skip
+    )
 
 
 def _elapsed(delta: Any) -> str:

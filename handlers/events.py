@@ -33,17 +33,30 @@ def message_entry(event: dict[str, Any], source: str) -> NewEntry | None:
     if subtype == "message_changed":
         new, old = event.get("message") or {}, event.get("previous_message") or {}
         ts = str(new.get("ts") or "")
-        return NewEntry(kind="edit", actor=new.get("user"), text=str(new.get("text") or ""), slack_ts=ts,
-                        occurred_at=_at(event.get("event_ts") or event.get("ts")), permalink=permalink(channel, ts),
-                        data={"previous_text": old.get("text", "")}, source=source)  # fmt: skip
+        return NewEntry(
+            kind="edit",
+            actor=new.get("user"),
+            text=str(new.get("text") or ""),
+            slack_ts=ts,
+            occurred_at=_at(event.get("event_ts") or event.get("ts")),
+            permalink=permalink(channel, ts),
+            data={"previous_text": old.get("text", "")},
+            source=source,
+        )
     if subtype == "message_deleted":
         old, ts = (
             event.get("previous_message") or {},
             str(event.get("deleted_ts") or ""),
         )
-        return NewEntry(kind="delete", actor=old.get("user"), text=str(old.get("text") or ""), slack_ts=ts,
-                        occurred_at=_at(event.get("event_ts") or event.get("ts")), data={"deleted": True},
-                        source=source)  # fmt: skip
+        return NewEntry(
+            kind="delete",
+            actor=old.get("user"),
+            text=str(old.get("text") or ""),
+            slack_ts=ts,
+            occurred_at=_at(event.get("event_ts") or event.get("ts")),
+            data={"deleted": True},
+            source=source,
+        )
     if subtype in (
         "channel_join",
         "channel_leave",
@@ -62,8 +75,16 @@ def message_entry(event: dict[str, Any], source: str) -> NewEntry | None:
         data["thread_ts"] = event["thread_ts"]
     if event.get("bot_id"):
         data["bot_id"] = event["bot_id"]
-    return NewEntry(kind="message", actor=event.get("user") or event.get("bot_id"), text=str(event.get("text") or ""),
-                    slack_ts=ts, occurred_at=_at(ts), permalink=permalink(channel, ts), data=data, source=source)  # fmt: skip
+    return NewEntry(
+        kind="message",
+        actor=event.get("user") or event.get("bot_id"),
+        text=str(event.get("text") or ""),
+        slack_ts=ts,
+        occurred_at=_at(ts),
+        permalink=permalink(channel, ts),
+        data=data,
+        source=source,
+    )
 
 
 def inline_message(body: dict[str, Any], source: str) -> tuple[str, NewEntry] | None:
@@ -94,9 +115,15 @@ async def handle_pin_added_event(event: dict[str, Any], context: Any) -> None:
     services: Services = context["services"]
     message = (event.get("item") or {}).get("message") or {}
     ts = str(message.get("ts") or "")
-    entry = NewEntry(kind="pin", actor=event.get("user"), text=str(message.get("text") or ""), slack_ts=ts,
-                     key_event=True, permalink=permalink(event.get("channel_id", ""), ts),
-                     source=str(context.get("inbox_key")))  # fmt: skip
+    entry = NewEntry(
+        kind="pin",
+        actor=event.get("user"),
+        text=str(message.get("text") or ""),
+        slack_ts=ts,
+        key_event=True,
+        permalink=permalink(event.get("channel_id", ""), ts),
+        source=str(context.get("inbox_key")),
+    )
     await services.incidents.capture(
         channel_id=event.get("channel_id", ""), entry=entry
     )
@@ -107,9 +134,14 @@ async def handle_reaction_added_event(event: dict[str, Any], context: Any) -> No
     item = event.get("item") or {}
     if event.get("reaction") != "pushpin" or item.get("type") != "message":
         return
-    entry = NewEntry(kind="pushpin", actor=event.get("user"), slack_ts=item.get("ts"), key_event=True,
-                     permalink=permalink(item.get("channel", ""), str(item.get("ts"))),
-                     source=str(context.get("inbox_key")))  # fmt: skip
+    entry = NewEntry(
+        kind="pushpin",
+        actor=event.get("user"),
+        slack_ts=item.get("ts"),
+        key_event=True,
+        permalink=permalink(item.get("channel", ""), str(item.get("ts"))),
+        source=str(context.get("inbox_key")),
+    )
     await services.incidents.capture(channel_id=item.get("channel", ""), entry=entry)
 
 

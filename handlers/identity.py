@@ -33,8 +33,13 @@ class BotIdentity:
         async def authorize(
             enterprise_id: str | None, team_id: str | None
         ) -> AuthorizeResult:
-            return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id or self.team_id, bot_token=self.token,
-                                   bot_user_id=self.user_id, bot_id=self.bot_id)  # fmt: skip
+            return AuthorizeResult(
+                enterprise_id=enterprise_id,
+                team_id=team_id or self.team_id,
+                bot_token=self.token,
+                bot_user_id=self.user_id,
+                bot_id=self.bot_id,
+            )
 
         return authorize
 

@@ -98,10 +98,14 @@ def alarm_blocks(text: str) -> list[dict[str, Any]]:
 
 def reminder_text(incident: Incident, *, minutes: int, overdue: bool) -> str:
     if overdue:
-        return (f":alarm_clock: {user(incident.commander)} the status update for {incident.key} is *overdue*. "
-                "Post one with `/incident update`, or the commander will be paged.")  # fmt: skip
-    return (f":alarm_clock: {user(incident.commander)} time for a status update on {incident.key} "
-            f"(every {minutes} minutes). Use `/incident update`.")  # fmt: skip
+        return (
+            f":alarm_clock: {user(incident.commander)} the status update for {incident.key} is *overdue*. "
+            "Post one with `/incident update`, or the commander will be paged."
+        )
+    return (
+        f":alarm_clock: {user(incident.commander)} time for a status update on {incident.key} "
+        f"(every {minutes} minutes). Use `/incident update`."
+    )
 
 
 def reminder_blocks(
@@ -110,12 +114,28 @@ def reminder_blocks(
     """The reminder with a Snooze button and a button that opens the update form."""
     value = ReminderButton(incident=incident.number).model_dump_json()
     return [
-        SectionBlock(text=MarkdownTextObject(text=reminder_text(incident, minutes=minutes, overdue=overdue))).to_dict(),
-        ActionsBlock(block_id=f"reminder-{incident.number}", elements=[
-            ButtonElement(action_id=Action.REMINDER_UPDATE, text="Post update", value=value, style="primary"),
-            ButtonElement(action_id=Action.REMINDER_SNOOZE, text=f"Snooze {SNOOZE_MINUTES} min", value=value),
-        ]).to_dict(),
-    ]  # fmt: skip
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=reminder_text(incident, minutes=minutes, overdue=overdue)
+            )
+        ).to_dict(),
+        ActionsBlock(
+            block_id=f"reminder-{incident.number}",
+            elements=[
+                ButtonElement(
+                    action_id=Action.REMINDER_UPDATE,
+                    text="Post update",
+                    value=value,
+                    style="primary",
+                ),
+                ButtonElement(
+                    action_id=Action.REMINDER_SNOOZE,
+                    text=f"Snooze {SNOOZE_MINUTES} min",
+                    value=value,
+                ),
+            ],
+        ).to_dict(),
+    ]
 
 
 def status_update_text(
@@ -130,11 +150,16 @@ def status_update_text(
     minutes = level.update_minutes if level else 15
     drill = "[DRILL] " if incident.drill else ""
     return drill + STATUS_UPDATE.format(
-        key=incident.key, service=SERVICE_NAME, status=status.value.capitalize(),
-        impact=level.impact if level else "High", start_time=stamp(incident.impact_started_at or incident.declared_at),
-        message=escape(cut(message, 2000)), update_minutes=minutes, next_update=stamp(next_update),
+        key=incident.key,
+        service=SERVICE_NAME,
+        status=status.value.capitalize(),
+        impact=level.impact if level else "High",
+        start_time=stamp(incident.impact_started_at or incident.declared_at),
+        message=escape(cut(message, 2000)),
+        update_minutes=minutes,
+        next_update=stamp(next_update),
         commander=user(incident.commander),
-    )  # fmt: skip
+    )
 
 
 def head_hash_text(incident: Incident, head_hash: str) -> str:
@@ -150,16 +175,40 @@ def update_modal(incident: Incident, *, now: datetime, minutes: int) -> dict[str
     ]
     current = next((o for o in options if o.value == incident.status.value), options[0])
     blocks: list[Block] = [
-        SectionBlock(text=MarkdownTextObject(text=cut(
-            f"Status update for *{incident.key}*: {escape(incident.title)}\n"
-            f"Posted to the announcement channel and here. Next update due {stamp(now + timedelta(minutes=minutes))}.",
-            SECTION_LIMIT))),
-        InputBlock(block_id=F.UPDATE_STATUS, label="Status", element=StaticSelectElement(
-            action_id=VALUE, options=options, initial_option=current)),
-        InputBlock(block_id=F.UPDATE_MESSAGE, label="What changed", element=PlainTextInputElement(
-            action_id=VALUE, multiline=True, max_length=2000, placeholder="Failover to the replica is under way")),
-    ]  # fmt: skip
-    view = View(type="modal", callback_id=Callback.UPDATE, title=cut(f"Update {incident.key}", 24),
-                submit="Post", close="Cancel", blocks=blocks,
-                private_metadata=json.dumps({"incident": incident.number}))  # fmt: skip
+        SectionBlock(
+            text=MarkdownTextObject(
+                text=cut(
+                    f"Status update for *{incident.key}*: {escape(incident.title)}\n"
+                    f"Posted to the announcement channel and here. Next update due {stamp(now + timedelta(minutes=minutes))}.",
+                    SECTION_LIMIT,
+                )
+            )
+        ),
+        InputBlock(
+            block_id=F.UPDATE_STATUS,
+            label="Status",
+            element=StaticSelectElement(
+                action_id=VALUE, options=options, initial_option=current
+            ),
+        ),
+        InputBlock(
+            block_id=F.UPDATE_MESSAGE,
+            label="What changed",
+            element=PlainTextInputElement(
+                action_id=VALUE,
+                multiline=True,
+                max_length=2000,
+                placeholder="Failover to the replica is under way",
+            ),
+        ),
+    ]
+    view = View(
+        type="modal",
+        callback_id=Callback.UPDATE,
+        title=cut(f"Update {incident.key}", 24),
+        submit="Post",
+        close="Cancel",
+        blocks=blocks,
+        private_metadata=json.dumps({"incident": incident.number}),
+    )
     return view.to_dict()

@@ -38,13 +38,23 @@ class SlackCommsPort:
         self, incident: Incident, args: dict[str, Any], key: str
     ) -> OutboxMessage:
         n = incident.number
-        return OutboxMessage(method="chat.postMessage", args={"channel": CHANNEL, **args},
-                             channel_key=f"incident:{n}", dedup_key=f"inc-{n}:{key}", incident=n)  # fmt: skip
+        return OutboxMessage(
+            method="chat.postMessage",
+            args={"channel": CHANNEL, **args},
+            channel_key=f"incident:{n}",
+            dedup_key=f"inc-{n}:{key}",
+            incident=n,
+        )
 
     def _announcement(self, text: str, key: str, incident: int | None) -> OutboxMessage:
         channel = self.settings.announcement_channel
-        return OutboxMessage(method="chat.postMessage", args={"channel": channel, "text": text},
-                             channel_key=channel, dedup_key=f"comms:{key}", incident=incident)  # fmt: skip
+        return OutboxMessage(
+            method="chat.postMessage",
+            args={"channel": channel, "text": text},
+            channel_key=channel,
+            dedup_key=f"comms:{key}",
+            incident=incident,
+        )
 
     async def say(self, incident: Incident, text: str, *, key: str) -> None:
         await self.outbox.enqueue(self._post(incident, {"text": cut(text, 3000)}, key))
@@ -72,23 +82,39 @@ class SlackCommsPort:
 
     async def invite(self, incident: Incident, users: list[str], *, key: str) -> None:
         n = incident.number
-        await self.outbox.enqueue(*(
-            OutboxMessage(method="conversations.invite", args={"channel": CHANNEL, "users": u},
-                          channel_key=f"incident:{n}", dedup_key=f"inc-{n}:invite:{u}", incident=n)
-            for u in users
-        ))  # fmt: skip
+        await self.outbox.enqueue(
+            *(
+                OutboxMessage(
+                    method="conversations.invite",
+                    args={"channel": CHANNEL, "users": u},
+                    channel_key=f"incident:{n}",
+                    dedup_key=f"inc-{n}:invite:{u}",
+                    incident=n,
+                )
+                for u in users
+            )
+        )
 
     async def remind(
         self, incident: Incident, *, key: str, minutes: int, overdue: bool
     ) -> None:
-        args = {"text": pb.reminder_text(incident, minutes=minutes, overdue=overdue),
-                "blocks": pb.reminder_blocks(incident, minutes=minutes, overdue=overdue)}  # fmt: skip
+        args = {
+            "text": pb.reminder_text(incident, minutes=minutes, overdue=overdue),
+            "blocks": pb.reminder_blocks(incident, minutes=minutes, overdue=overdue),
+        }
         await self.outbox.enqueue(self._post(incident, args, key))
 
     async def status_update(
-        self, incident: Incident, *, status: Status, message: str, next_update: datetime,
-        head_hash: str, actor: str, key: str,
-    ) -> None:  # fmt: skip
+        self,
+        incident: Incident,
+        *,
+        status: Status,
+        message: str,
+        next_update: datetime,
+        head_hash: str,
+        actor: str,
+        key: str,
+    ) -> None:
         text = pb.status_update_text(
             incident,
             self.settings,

@@ -79,24 +79,37 @@ class SlackPostmortemPublisher:
         )
         file_id = str(ticket["file_id"])
         await self._call(lambda: self._send_bytes(str(ticket["upload_url"]), draft))
-        comment = (f":page_facing_up: Post-mortem draft for {incident.key} ({draft.rows} timeline entries, head hash "
-                   f"`{draft.head_hash}`{'' if draft.chain_ok else ', CHAIN BROKEN: run `warroom verify`'}). "
-                   "Fill in the sections marked *To write*.")  # fmt: skip
-        await self._call(lambda: self.client.files_completeUploadExternal(
-            files=[{"id": file_id, "title": title}], channel_id=incident.channel_id, initial_comment=comment))  # fmt: skip
+        comment = (
+            f":page_facing_up: Post-mortem draft for {incident.key} ({draft.rows} timeline entries, head hash "
+            f"`{draft.head_hash}`{'' if draft.chain_ok else ', CHAIN BROKEN: run `warroom verify`'}). "
+            "Fill in the sections marked *To write*."
+        )
+        await self._call(
+            lambda: self.client.files_completeUploadExternal(
+                files=[{"id": file_id, "title": title}],
+                channel_id=incident.channel_id,
+                initial_comment=comment,
+            )
+        )
         return file_id
 
     async def upload_failed(
         self, incident: Incident, draft: PostmortemRecord, error: str
     ) -> None:
-        text = (f":warning: The post-mortem draft for {incident.key} could not be uploaded ({blocks.escape(error)}). "
-                f"It is saved on the bot's host as `{draft.filename}`; `/incident postmortem` tries again, and "
-                f"`warroom export {incident.key}` writes it anew.")  # fmt: skip
-        await self.outbox.enqueue(OutboxMessage(
-            method="chat.postMessage", args={"channel": "{incident.channel}", "text": text},
-            channel_key=f"incident:{incident.number}", dedup_key=f"inc-{incident.number}:postmortem-failed:{draft.id}",
-            incident=incident.number,
-        ))  # fmt: skip
+        text = (
+            f":warning: The post-mortem draft for {incident.key} could not be uploaded ({blocks.escape(error)}). "
+            f"It is saved on the bot's host as `{draft.filename}`; `/incident postmortem` tries again, and "
+            f"`warroom export {incident.key}` writes it anew."
+        )
+        await self.outbox.enqueue(
+            OutboxMessage(
+                method="chat.postMessage",
+                args={"channel": "{incident.channel}", "text": text},
+                channel_key=f"incident:{incident.number}",
+                dedup_key=f"inc-{incident.number}:postmortem-failed:{draft.id}",
+                incident=incident.number,
+            )
+        )
 
     async def _send_bytes(self, url: str, draft: PostmortemRecord) -> None:
         timeout = aiohttp.ClientTimeout(total=300)
@@ -133,8 +146,12 @@ class SlackPostmortemPublisher:
             except _Retryable as exc:
                 failure = exc
             if attempt == ATTEMPTS:
-                raise ExternalServiceError(f"Slack upload failed: {failure.error}", service="slack",
-                                           code=failure.error, retryable=True)  # fmt: skip
+                raise ExternalServiceError(
+                    f"Slack upload failed: {failure.error}",
+                    service="slack",
+                    code=failure.error,
+                    retryable=True,
+                )
             await asyncio.sleep(
                 min(MAX_WAIT_S, failure.retry_after or self.backoff_base * 2**attempt)
             )

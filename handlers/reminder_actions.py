@@ -34,12 +34,17 @@ async def handle_reminder_snooze_action(
     if not await services.authoriser.is_responder(body["user"]["id"]):
         raise PermissionDenied("Only responders may snooze the reminder.")
     due = await services.comms.reminders.snooze(
-        number=button.incident, minutes=button.minutes, actor=body["user"]["id"],
+        number=button.incident,
+        minutes=button.minutes,
+        actor=body["user"]["id"],
         source=str(context.get("inbox_key")),
-    )  # fmt: skip
+    )
     channel = (body.get("channel") or {}).get("id") or body["user"]["id"]
-    await client.chat_postEphemeral(channel=channel, user=body["user"]["id"],
-                                    text=f"Snoozed until {paging_blocks.stamp(due)}.")  # fmt: skip
+    await client.chat_postEphemeral(
+        channel=channel,
+        user=body["user"]["id"],
+        text=f"Snoozed until {paging_blocks.stamp(due)}.",
+    )
 
 
 async def handle_reminder_update_action(

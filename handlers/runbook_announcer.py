@@ -40,8 +40,14 @@ class SlackRunbookAnnouncer:
         purpose: str = "",
     ) -> OutboxMessage:
         n = view.incident.number
-        return OutboxMessage(method=method, args={"channel": "{incident.channel}", **args}, channel_key=f"incident:{n}",
-                             dedup_key=f"inc-{n}:rb-{view.runbook.id}:{key}", incident=n, purpose=purpose)  # fmt: skip
+        return OutboxMessage(
+            method=method,
+            args={"channel": "{incident.channel}", **args},
+            channel_key=f"incident:{n}",
+            dedup_key=f"inc-{n}:rb-{view.runbook.id}:{key}",
+            incident=n,
+            purpose=purpose,
+        )
 
     async def runbook_posted(self, view: RunbookView) -> None:
         rb = view.runbook.id
@@ -58,8 +64,15 @@ class SlackRunbookAnnouncer:
         for item in view.steps:
             if item.actionable:
                 text, blocks = runbook_blocks.step_card(view, item.step.id)
-                messages.append(self._message(view, "chat.postMessage", {"text": text, "blocks": blocks},
-                                              f"card:{item.step.id}", PURPOSE))  # fmt: skip
+                messages.append(
+                    self._message(
+                        view,
+                        "chat.postMessage",
+                        {"text": text, "blocks": blocks},
+                        f"card:{item.step.id}",
+                        PURPOSE,
+                    )
+                )
         del rb
         await self.outbox.enqueue(*messages)
 
@@ -70,14 +83,32 @@ class SlackRunbookAnnouncer:
         messages = []
         if view.step(step_id).actionable:
             text, blocks = runbook_blocks.step_card(view, step_id)
-            messages.append(self._message(view, "chat.update", {"ts": placeholder(rb, step_id), "text": text, "blocks": blocks},
-                                          f"{key}:update:{step_id}"))  # fmt: skip
+            messages.append(
+                self._message(
+                    view,
+                    "chat.update",
+                    {"ts": placeholder(rb, step_id), "text": text, "blocks": blocks},
+                    f"{key}:update:{step_id}",
+                )
+            )
             if reply:
-                messages.append(self._message(view, "chat.postMessage", {"thread_ts": placeholder(rb, step_id), "text": reply[:3000]},
-                                              f"{key}:reply:{step_id}"))  # fmt: skip
+                messages.append(
+                    self._message(
+                        view,
+                        "chat.postMessage",
+                        {"thread_ts": placeholder(rb, step_id), "text": reply[:3000]},
+                        f"{key}:reply:{step_id}",
+                    )
+                )
         text, blocks = runbook_blocks.runbook_message(view)
-        messages.append(self._message(view, "chat.update", {"ts": placeholder(rb, ""), "text": text, "blocks": blocks},
-                                      f"{key}:overview"))  # fmt: skip
+        messages.append(
+            self._message(
+                view,
+                "chat.update",
+                {"ts": placeholder(rb, ""), "text": text, "blocks": blocks},
+                f"{key}:overview",
+            )
+        )
         await self.outbox.enqueue(*messages)
 
     async def _card_sent(self, row: OutboxRow, result: dict[str, Any]) -> None:

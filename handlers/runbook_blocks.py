@@ -21,13 +21,23 @@ from handlers.blocks import cut, escape, user
 from handlers.ids import VALUE, Action, Callback, Field
 
 ICONS = {
-    StepState.PENDING: ":white_circle:", StepState.AWAITING_APPROVAL: ":hourglass:",
-    StepState.APPROVED: ":ballot_box_with_check:", StepState.EXECUTING: ":arrows_counterclockwise:",
-    StepState.SUCCEEDED: ":white_check_mark:", StepState.FAILED: ":x:", StepState.OUTCOME_UNKNOWN: ":question:",
-    StepState.SKIPPED: ":fast_forward:", StepState.DONE: ":white_check_mark:", StepState.CANCELLED: ":white_circle:",
-}  # fmt: skip
-RISK = {Risk.READ_ONLY: "read-only", Risk.MUTATING: ":warning: mutating (1 approver)",
-        Risk.DESTRUCTIVE: ":rotating_light: destructive (2 approvers)", Risk.MANUAL: "manual"}  # fmt: skip
+    StepState.PENDING: ":white_circle:",
+    StepState.AWAITING_APPROVAL: ":hourglass:",
+    StepState.APPROVED: ":ballot_box_with_check:",
+    StepState.EXECUTING: ":arrows_counterclockwise:",
+    StepState.SUCCEEDED: ":white_check_mark:",
+    StepState.FAILED: ":x:",
+    StepState.OUTCOME_UNKNOWN: ":question:",
+    StepState.SKIPPED: ":fast_forward:",
+    StepState.DONE: ":white_check_mark:",
+    StepState.CANCELLED: ":white_circle:",
+}
+RISK = {
+    Risk.READ_ONLY: "read-only",
+    Risk.MUTATING: ":warning: mutating (1 approver)",
+    Risk.DESTRUCTIVE: ":rotating_light: destructive (2 approvers)",
+    Risk.MANUAL: "manual",
+}
 
 
 class StepRef(BaseModel):
@@ -54,8 +64,12 @@ def _context(text: str) -> dict[str, Any]:
 def _button(
     label: str, action: str, ref: StepRef, style: str | None = None
 ) -> dict[str, Any]:
-    button: dict[str, Any] = {"type": "button", "text": {"type": "plain_text", "text": label},
-                              "action_id": action, "value": ref.model_dump_json()}  # fmt: skip
+    button: dict[str, Any] = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": label},
+        "action_id": action,
+        "value": ref.model_dump_json(),
+    }
     if style:
         button["style"] = style
     return button
@@ -119,8 +133,12 @@ def _select(label: str, action: str, steps: list[StepView]) -> dict[str, Any]:
         }
         for s in steps[:100]
     ]
-    return {"type": "static_select", "action_id": action, "placeholder": {"type": "plain_text", "text": label},
-            "options": options}  # fmt: skip
+    return {
+        "type": "static_select",
+        "action_id": action,
+        "placeholder": {"type": "plain_text", "text": label},
+        "options": options,
+    }
 
 
 def _plan_text(item: StepView) -> str:
@@ -144,8 +162,12 @@ def step_card(view: RunbookView, step_id: str) -> tuple[str, list[dict[str, Any]
     """One AWS or action step: the exact call, its risk, preview, state, approvals, result, buttons."""
     item = view.step(step_id)
     state, run = item.state, item.run
-    blocks = [_section(f"{ICONS[state]} *{escape(item.step.title)}*  ·  {RISK[item.risk]}  ·  _{state.value}_"),
-              _section(_plan_text(item))]  # fmt: skip
+    blocks = [
+        _section(
+            f"{ICONS[state]} *{escape(item.step.title)}*  ·  {RISK[item.risk]}  ·  _{state.value}_"
+        ),
+        _section(_plan_text(item)),
+    ]
     if (run and run.preview_current is not None) or (
         run and run.preview_proposed is not None
     ):
@@ -186,8 +208,12 @@ def step_card(view: RunbookView, step_id: str) -> tuple[str, list[dict[str, Any]
         blocks.append(_section(escape(cut(run.summary, 2900))))
     if run and run.error and state in (StepState.FAILED, StepState.OUTCOME_UNKNOWN):
         error = run.error
-        blocks.append(_section(f":x: *{escape(str(error.get('code', '')))}*: {escape(cut(str(error.get('message', '')), 1500))}\n"
-                               f"*Next:* {escape(str(error.get('next_step', '')))}"))  # fmt: skip
+        blocks.append(
+            _section(
+                f":x: *{escape(str(error.get('code', '')))}*: {escape(cut(str(error.get('message', '')), 1500))}\n"
+                f"*Next:* {escape(str(error.get('next_step', '')))}"
+            )
+        )
     buttons = _buttons(view, item)
     if buttons:
         blocks.append(
@@ -210,8 +236,11 @@ def _buttons(view: RunbookView, item: StepView) -> list[dict[str, Any]]:
     )
     state = item.state
     if state is StepState.AWAITING_APPROVAL:
-        return [_button("Approve", Action.RUNBOOK_APPROVE, ref, "primary"), _button("Reject", Action.RUNBOOK_REJECT, ref, "danger"),
-                _button("Cancel", Action.RUNBOOK_CANCEL, ref)]  # fmt: skip
+        return [
+            _button("Approve", Action.RUNBOOK_APPROVE, ref, "primary"),
+            _button("Reject", Action.RUNBOOK_REJECT, ref, "danger"),
+            _button("Cancel", Action.RUNBOOK_CANCEL, ref),
+        ]
     if (
         state is StepState.APPROVED
     ):  # approved but held back (e.g. AWS was switched off)
@@ -257,19 +286,38 @@ def inputs_modal(
         element: dict[str, Any] = {"type": "plain_text_input", "action_id": VALUE}
         if values.get(name) is not None:
             element["initial_value"] = cut(str(values[name]), 3000)
-        block: dict[str, Any] = {"type": "input", "block_id": name, "label": {"type": "plain_text", "text": cut(spec.label, 2000)},
-                                 "element": element}  # fmt: skip
+        block: dict[str, Any] = {
+            "type": "input",
+            "block_id": name,
+            "label": {"type": "plain_text", "text": cut(spec.label, 2000)},
+            "element": element,
+        }
         hint = spec.help or f"Type: {spec.type.value}"
         block["hint"] = {"type": "plain_text", "text": cut(hint, 2000)}
         blocks.append(block)
-    return {"type": "modal", "callback_id": Callback.RUNBOOK_INPUTS, "private_metadata": ref.model_dump_json(),
-            "title": {"type": "plain_text", "text": "Step inputs"}, "submit": {"type": "plain_text", "text": "Save"},
-            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}  # fmt: skip
+    return {
+        "type": "modal",
+        "callback_id": Callback.RUNBOOK_INPUTS,
+        "private_metadata": ref.model_dump_json(),
+        "title": {"type": "plain_text", "text": "Step inputs"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": blocks,
+    }
 
 
 def skip_modal(title: str, ref: StepRef) -> dict[str, Any]:
-    block = {"type": "input", "block_id": Field.SKIP_REASON, "label": {"type": "plain_text", "text": "Why skip it?"},
-             "element": {"type": "plain_text_input", "action_id": VALUE, "max_length": 500}}  # fmt: skip
-    return {"type": "modal", "callback_id": Callback.RUNBOOK_SKIP, "private_metadata": ref.model_dump_json(),
-            "title": {"type": "plain_text", "text": "Skip a step"}, "submit": {"type": "plain_text", "text": "Skip"},
-            "blocks": [_section(f"Skip *{escape(cut(title, 200))}*"), block]}  # fmt: skip
+    block = {
+        "type": "input",
+        "block_id": Field.SKIP_REASON,
+        "label": {"type": "plain_text", "text": "Why skip it?"},
+        "element": {"type": "plain_text_input", "action_id": VALUE, "max_length": 500},
+    }
+    return {
+        "type": "modal",
+        "callback_id": Callback.RUNBOOK_SKIP,
+        "private_metadata": ref.model_dump_json(),
+        "title": {"type": "plain_text", "text": "Skip a step"},
+        "submit": {"type": "plain_text", "text": "Skip"},
+        "blocks": [_section(f"Skip *{escape(cut(title, 200))}*"), block],
+    }

@@ -86,8 +86,15 @@ async def handle_runbook_skip_submission(
         )
         return
     await ack()
-    await services.runbooks.mark(runbook=ref.rb, step=ref.step, attempt=ref.attempt, user=body["user"]["id"],
-                                 source=str(context.get("inbox_key")), skip=True, reason=reason)  # fmt: skip
+    await services.runbooks.mark(
+        runbook=ref.rb,
+        step=ref.step,
+        attempt=ref.attempt,
+        user=body["user"]["id"],
+        source=str(context.get("inbox_key")),
+        skip=True,
+        reason=reason,
+    )
 
 
 def register(app: AsyncApp) -> None:

@@ -49,9 +49,12 @@ async def handle_update_submission(
         return
     await ack()
     await services.comms.updates.post(
-        number=number, status=Status(raw_status), message=message,
-        actor=body["user"]["id"], source=str(context.get("inbox_key")),
-    )  # fmt: skip
+        number=number,
+        status=Status(raw_status),
+        message=message,
+        actor=body["user"]["id"],
+        source=str(context.get("inbox_key")),
+    )
 
 
 def register(app: AsyncApp) -> None:

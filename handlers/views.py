@@ -56,8 +56,17 @@ def validate_declare(
     values: dict[str, Any], services: Services
 ) -> tuple[DeclareForm | None, dict[str, str]]:
     """Return the form, or an error for every bad field at once, keyed by block id."""
-    raw = {name: _value(values, name) for name in (F.TITLE, F.SEVERITY, F.SCENARIO, F.COMPONENTS,
-                                                  F.IMPACT_STARTED, F.DESCRIPTION)}  # fmt: skip
+    raw = {
+        name: _value(values, name)
+        for name in (
+            F.TITLE,
+            F.SEVERITY,
+            F.SCENARIO,
+            F.COMPONENTS,
+            F.IMPACT_STARTED,
+            F.DESCRIPTION,
+        )
+    }
     errors: dict[str, str] = {}
     form: DeclareForm | None = None
     try:
@@ -102,17 +111,27 @@ async def handle_declare_submission(
         return
     await ack()
     incident = await services.incidents.declare(
-        source=str(context.get("inbox_key")), title=form.title, severity=form.severity, declared_by=body["user"]["id"],
-        scenario=form.scenario, components=form.components, impact_started_at=form.impact_started_at,
-        description=form.description, private=form.scenario in services.private_scenarios,
+        source=str(context.get("inbox_key")),
+        title=form.title,
+        severity=form.severity,
+        declared_by=body["user"]["id"],
+        scenario=form.scenario,
+        components=form.components,
+        impact_started_at=form.impact_started_at,
+        description=form.description,
+        private=form.scenario in services.private_scenarios,
         drill=_is_drill(body["view"]),
-    )  # fmt: skip
+    )
     if (
         form.scenario
     ):  # queued behind the channel's creation, so it lands in the new channel
-        await services.runbooks.start(incident=incident.number, scenario=form.scenario, user=body["user"]["id"],
-                                      source=f"{context.get('inbox_key')}:runbook",
-                                      dry_run=incident.drill and services.settings.drill_dry_run)  # fmt: skip
+        await services.runbooks.start(
+            incident=incident.number,
+            scenario=form.scenario,
+            user=body["user"]["id"],
+            source=f"{context.get('inbox_key')}:runbook",
+            dry_run=incident.drill and services.settings.drill_dry_run,
+        )
 
 
 async def handle_resolve_submission(
@@ -141,9 +160,12 @@ async def handle_resolve_submission(
         return
     await ack()
     await services.incidents.resolve(
-        number=number, summary=summary, root_cause=str(_value(values, F.ROOT_CAUSE) or ""),
-        actor=body["user"]["id"], source=str(context.get("inbox_key")),
-    )  # fmt: skip
+        number=number,
+        summary=summary,
+        root_cause=str(_value(values, F.ROOT_CAUSE) or ""),
+        actor=body["user"]["id"],
+        source=str(context.get("inbox_key")),
+    )
 
 
 def register(app: AsyncApp) -> None:

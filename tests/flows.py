@@ -58,9 +58,14 @@ async def open_view(
 
 
 async def declare(
-    bot: RunningBot, slack: SlackWorkspace, *, user: str = "UALICE", title: str = "Database connection errors",
-    severity: str = "SEV1", **extra: dict[str, Any],
-) -> Incident:  # fmt: skip
+    bot: RunningBot,
+    slack: SlackWorkspace,
+    *,
+    user: str = "UALICE",
+    title: str = "Database connection errors",
+    severity: str = "SEV1",
+    **extra: dict[str, Any],
+) -> Incident:
     """Declare through the modal and wait until the incident's channel exists and its card is pinned."""
     view_id = await open_view(bot, slack, f"declare {title}", user)
     response = await bot.sender.submit_view(

@@ -103,13 +103,25 @@ async def ref(bot: RunningBot, rb: int, step: str) -> StepRef:
     )
 
 
-async def click(bot: RunningBot, incident: Incident, rb: int, step: str, action: Action, user: str = "UALICE",
-                value: StepRef | None = None) -> Any:  # fmt: skip
+async def click(
+    bot: RunningBot,
+    incident: Incident,
+    rb: int,
+    step: str,
+    action: Action,
+    user: str = "UALICE",
+    value: StepRef | None = None,
+) -> Any:
     chosen = value or await ref(bot, rb, step)
     cards = await bot.services.storage.card_timestamps(incident.number)
-    response = await bot.sender.action(action_id=action, value=chosen.model_dump_json(), user_id=user,
-                                       channel_id=incident.channel_id, message_ts=cards.get(f"card:{rb}:{step}"),
-                                       block_id=f"step-{rb}-{step}")  # fmt: skip
+    response = await bot.sender.action(
+        action_id=action,
+        value=chosen.model_dump_json(),
+        user_id=user,
+        channel_id=incident.channel_id,
+        message_ts=cards.get(f"card:{rb}:{step}"),
+        block_id=f"step-{rb}-{step}",
+    )
     assert response.status == 200, response.text
     return response
 
@@ -149,8 +161,13 @@ async def submit_inputs(
                     values.get(name, block["element"].get("initial_value"))
                 )
             }
-    return await bot.sender.submit_view(callback_id=Callback.RUNBOOK_INPUTS, values=state, view_id=view["id"],
-                                        private_metadata=view.get("private_metadata", ""), user_id=user)  # fmt: skip
+    return await bot.sender.submit_view(
+        callback_id=Callback.RUNBOOK_INPUTS,
+        values=state,
+        view_id=view["id"],
+        private_metadata=view.get("private_metadata", ""),
+        user_id=user,
+    )
 
 
 def ephemeral_texts(slack: SlackWorkspace, user: str) -> list[str]:
@@ -186,8 +203,14 @@ async def request_restore(
     await until_state(bot, rb, "restore-from-snapshot", StepState.AWAITING_APPROVAL)
 
 
-async def set_inputs(bot: RunningBot, slack: SlackWorkspace, incident: Incident, rb: int, step: str,
-                     values: dict[str, str]) -> None:  # fmt: skip
+async def set_inputs(
+    bot: RunningBot,
+    slack: SlackWorkspace,
+    incident: Incident,
+    rb: int,
+    step: str,
+    values: dict[str, str],
+) -> None:
     """Open a step's Inputs… modal from its card and submit `values` (the rest keep their defaults)."""
     before = len(slack.calls_to("views.open"))
     await click(bot, incident, rb, step, Action.RUNBOOK_INPUTS)

@@ -31,8 +31,11 @@ async def test_unanswered_approval_is_escalated_and_answered_one_is_not(
     await until_state(bot, rb, "restore-from-snapshot", StepState.AWAITING_APPROVAL)
     run = (await bot.services.runbooks.view(rb)).step("restore-from-snapshot").run
     assert run is not None
-    watches = [r for r in await bot.services.storage.reminders_active(incident=incident.number)
-               if r.key == f"approval:step-run-{run.id}"]  # fmt: skip
+    watches = [
+        r
+        for r in await bot.services.storage.reminders_active(incident=incident.number)
+        if r.key == f"approval:step-run-{run.id}"
+    ]
     assert len(watches) == 1
 
     reminders = bot.services.comms.reminders

@@ -198,9 +198,15 @@ async def test_aws_gateway_ec2_unauthorized_operation_proves_not_run(
     aws_proxy.deny("ec2:AuthorizeSecurityGroupIngress")
     params = {
         "GroupId": "sg-0a1b2c3d4e5f60718",
-        "IpPermissions": [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
-                           "UserIdGroupPairs": [{"GroupId": "sg-0f1e2d3c4b5a69788"}]}],
-    }  # fmt: skip
+        "IpPermissions": [
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "UserIdGroupPairs": [{"GroupId": "sg-0f1e2d3c4b5a69788"}],
+            }
+        ],
+    }
     with pytest.raises(AwsCallError) as caught:
         await aws_gateway.call(
             service="ec2",

@@ -24,9 +24,12 @@ def announcements(slack: SlackWorkspace) -> list[str]:
 
 
 async def test_backup_checks_pass_quietly_and_report_a_missing_backup(
-    tmp_path: Path, slack_server: RunningWorkspace, slack_workspace: SlackWorkspace,
-    estate: Estate, aws_env: str,
-):  # fmt: skip
+    tmp_path: Path,
+    slack_server: RunningWorkspace,
+    slack_workspace: SlackWorkspace,
+    estate: Estate,
+    aws_env: str,
+):
     settings = make_settings(
         tmp_path / "warroom.db", slack_server, backup_check_time="06:30"
     )

@@ -33,8 +33,18 @@ NASTY = st.one_of(
 
 
 def incident(title: str, number: int = 1, **extra) -> Incident:
-    return Incident(number=number, title=title, severity="SEV1", commander="UALICE", channel_name="inc-1",
-                    channel_id="C1", declared_by="UALICE", declared_at=NOW, roles={"commander": "UALICE"}, **extra)  # fmt: skip
+    return Incident(
+        number=number,
+        title=title,
+        severity="SEV1",
+        commander="UALICE",
+        channel_name="inc-1",
+        channel_id="C1",
+        declared_by="UALICE",
+        declared_at=NOW,
+        roles={"commander": "UALICE"},
+        **extra,
+    )
 
 
 @settings(max_examples=200, deadline=None)

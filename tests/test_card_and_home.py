@@ -32,10 +32,16 @@ async def test_card_status_select_and_buttons(
         Action.CARD_TIMELINE,
     }
 
-    body = payloads.block_actions(user_id="UBOB", action_id=Action.CARD_STATUS, value="identified",
-                                  block_id=actions["block_id"], action_type="static_select",
-                                  channel_id=incident.channel_id, message_ts=incident.card_ts,
-                                  workspace=slack_workspace)  # fmt: skip
+    body = payloads.block_actions(
+        user_id="UBOB",
+        action_id=Action.CARD_STATUS,
+        value="identified",
+        block_id=actions["block_id"],
+        action_type="static_select",
+        channel_id=incident.channel_id,
+        message_ts=incident.card_ts,
+        workspace=slack_workspace,
+    )
     assert (
         await bot.sender.send(body, content_type="application/x-www-form-urlencoded")
     ).status == 200
@@ -45,8 +51,14 @@ async def test_card_status_select_and_buttons(
         return stored and stored.status is Status.IDENTIFIED
 
     assert await eventually(identified)
-    await bot.sender.action(action_id=Action.CARD_TIMELINE, value=str(incident.number), user_id="UBOB",
-                            block_id=actions["block_id"], channel_id=incident.channel_id, message_ts=incident.card_ts)  # fmt: skip
+    await bot.sender.action(
+        action_id=Action.CARD_TIMELINE,
+        value=str(incident.number),
+        user_id="UBOB",
+        block_id=actions["block_id"],
+        channel_id=incident.channel_id,
+        message_ts=incident.card_ts,
+    )
     timeline = await slack_workspace.wait_for(
         "response_url", lambda c: "status" in str(c.args.get("text"))
     )
@@ -54,8 +66,14 @@ async def test_card_status_select_and_buttons(
     assert any(
         e.user == "UBOB" and "status" in e.text for e in slack_workspace.ephemerals
     )
-    await bot.sender.action(action_id=Action.CARD_RESOLVE, value=str(incident.number), user_id="UBOB",
-                            block_id=actions["block_id"], channel_id=incident.channel_id, message_ts=incident.card_ts)  # fmt: skip
+    await bot.sender.action(
+        action_id=Action.CARD_RESOLVE,
+        value=str(incident.number),
+        user_id="UBOB",
+        block_id=actions["block_id"],
+        channel_id=incident.channel_id,
+        message_ts=incident.card_ts,
+    )
     opened = await slack_workspace.wait_for(
         "views.open", lambda c: c.args["view"]["callback_id"] == Callback.RESOLVE
     )

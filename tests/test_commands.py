@@ -138,10 +138,13 @@ async def test_declare_with_components_and_impact_start(
 ):
     started = int((datetime.now(UTC) - timedelta(minutes=20)).timestamp())
     incident = await declare(
-        bot, slack_workspace, title="Uploads failing", severity="SEV3",
+        bot,
+        slack_workspace,
+        title="Uploads failing",
+        severity="SEV3",
         components=payloads.multi_static_select_value(["file-storage", "api"]),
         impact_started_at=payloads.datetimepicker_value(started),
-    )  # fmt: skip
+    )
     assert incident.components == ["file-storage", "api"]
     assert incident.impact_started_at == datetime.fromtimestamp(started, UTC)
     alert = await slack_workspace.wait_for(
@@ -181,8 +184,10 @@ async def test_responders_from_a_user_group_may_act_and_others_are_refused(
         await command_in(bot, incident, "status monitoring", user="UCAROL")
 
         async def refused() -> bool:
-            return any("Only responders may use `/incident status`" in e.text
-                       for e in slack_workspace.ephemerals_for("UCAROL"))  # fmt: skip
+            return any(
+                "Only responders may use `/incident status`" in e.text
+                for e in slack_workspace.ephemerals_for("UCAROL")
+            )
 
         async def changes() -> list[tuple[str | None, str]]:
             entries = await bot.services.storage.timeline(incident.number)

@@ -27,8 +27,13 @@ from tests.aws_fault_proxy import AwsFaultProxy
 from tests.flows import declare_values, eventually, open_view
 from tests.plugins.bot import RunningBot
 
-SCENARIOS = ("complete-site-outage", "database-failure", "regional-aws-failure", "data-corruption",
-             "security-incident")  # fmt: skip
+SCENARIOS = (
+    "complete-site-outage",
+    "database-failure",
+    "regional-aws-failure",
+    "data-corruption",
+    "security-incident",
+)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,11 +52,23 @@ def drills(
     base = tmp_path_factory.mktemp("drills")
     running = {
         scenario: subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "drill", scenario, "--dir", str(base / scenario)],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8",
+            [
+                sys.executable,
+                "-m",
+                "bot.cli",
+                "drill",
+                scenario,
+                "--dir",
+                str(base / scenario),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            encoding="utf-8",
         )
         for scenario in SCENARIOS
-    }  # fmt: skip
+    }
     yield running
     for process in running.values():
         if process.poll() is None:
@@ -74,8 +91,14 @@ async def test_a_dry_run_drill_sends_no_mutating_aws_call(
     estate: Estate,
 ):
     lines: list[str] = []
-    code = await run_drill("database-failure", directory=tmp_path, dry_run=True, out=lines.append,
-                           aws_endpoint=aws_proxy.endpoint_url, estate=estate)  # fmt: skip
+    code = await run_drill(
+        "database-failure",
+        directory=tmp_path,
+        dry_run=True,
+        out=lines.append,
+        aws_endpoint=aws_proxy.endpoint_url,
+        estate=estate,
+    )
     transcript = "\n".join(lines)
     assert code == 0, transcript[-3000:]
     calls = (
@@ -109,8 +132,14 @@ def test_every_scenario_drills_end_to_end(
     assert name.startswith("drill-1-")
     assert drill == 1
     assert f"Channel: #{name}" in transcript
-    notices = [line for line in transcript.splitlines()
-               if any(n in line for n in ("INCIDENT ALERT", "INCIDENT UPDATE", "INCIDENT RESOLVED"))]  # fmt: skip
+    notices = [
+        line
+        for line in transcript.splitlines()
+        if any(
+            n in line
+            for n in ("INCIDENT ALERT", "INCIDENT UPDATE", "INCIDENT RESOLVED")
+        )
+    ]
     assert len(notices) >= 3
     assert all("[DRILL]" in line for line in notices), notices
     draft = Path(transcript.rsplit("Post-mortem draft: ", 1)[1].strip())
@@ -149,9 +178,11 @@ async def test_incident_drill_opens_the_declare_form_marked_as_a_drill(
     view = slack_workspace.views[view_id].payload
     assert view["title"]["text"] == "Declare a drill"
     response = await bot.sender.submit_view(
-        callback_id=Callback.DECLARE, values=declare_values("Database failure"), view_id=view_id,
+        callback_id=Callback.DECLARE,
+        values=declare_values("Database failure"),
+        view_id=view_id,
         private_metadata=view["private_metadata"],
-    )  # fmt: skip
+    )
     assert response.status == 200, response.text
 
     async def declared() -> bool:

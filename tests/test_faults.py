@@ -17,8 +17,14 @@ from tests.plugins.bot import RunningBot
 async def test_kill_9_under_load_loses_no_acknowledged_request_and_does_nothing_twice(
     tmp_path: Path, slack_server: RunningWorkspace, slack_workspace: SlackWorkspace
 ):
-    trials = await run_trials(slack_workspace, slack_server, tmp_path / "kill9.db", trials=3, seed=7,
-                              kill_window=(0.2, 0.8))  # fmt: skip
+    trials = await run_trials(
+        slack_workspace,
+        slack_server,
+        tmp_path / "kill9.db",
+        trials=3,
+        seed=7,
+        kill_window=(0.2, 0.8),
+    )
     # Lost, undone or repeated work, a broken database or chain: none, ever.
     assert [t.problems for t in trials] == [[], [], []]
     assert sum(t.acked for t in trials) > 0  # the kills did land under load
@@ -49,8 +55,11 @@ async def test_slack_429_then_503_loses_no_post_honours_retry_after_and_keeps_or
 
     texts = await eventually(delivered, within=15)
     assert [t.rsplit(" ", 1)[-1] for t in texts] == ["0", "1", "2", "3", "4", "5"]
-    posts = [c for c in slack_workspace.calls_to("chat.postMessage")
-             if c.args.get("channel") == incident.channel_id]  # fmt: skip
+    posts = [
+        c
+        for c in slack_workspace.calls_to("chat.postMessage")
+        if c.args.get("channel") == incident.channel_id
+    ]
     statuses = [c.status for c in posts]
     assert statuses.count(429) == 3, statuses
     assert statuses.count(503) == 2, statuses

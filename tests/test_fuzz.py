@@ -98,9 +98,14 @@ def aws_calls(
     in_incident=st.booleans(),
 )
 async def test_slash_command_text_never_escapes_as_a_traceback(
-    aws_calls: AwsFaultProxy, bot: RunningBot, slack_workspace: SlackWorkspace, incident: Incident,
-    name: str, text: str, in_incident: bool,
-) -> None:  # fmt: skip
+    aws_calls: AwsFaultProxy,
+    bot: RunningBot,
+    slack_workspace: SlackWorkspace,
+    incident: Incident,
+    name: str,
+    text: str,
+    in_incident: bool,
+) -> None:
     channel = incident.channel_id if in_incident else "C00000001"
     assert channel
     response = await bot.sender.command(
@@ -136,10 +141,16 @@ EPOCHS = st.integers(min_value=-(10**14), max_value=10**14)
     metadata=st.sampled_from(["", '{"drill": true}', "{", "[]", '"x"', "null"]) | NASTY,
 )
 async def test_declare_modal_values_give_field_errors_or_an_incident_never_a_500(
-    bot: RunningBot, slack_workspace: SlackWorkspace, title: str | None, severity: str | None,
-    components: list[str] | None, scenario: str | None, impact: int | None, description: str | None,
+    bot: RunningBot,
+    slack_workspace: SlackWorkspace,
+    title: str | None,
+    severity: str | None,
+    components: list[str] | None,
+    scenario: str | None,
+    impact: int | None,
+    description: str | None,
     metadata: str,
-) -> None:  # fmt: skip
+) -> None:
     values: dict[str, dict[str, dict[str, Any]]] = {}
     if title is not None:
         values[Field.TITLE] = {"value": payloads.plain_text_value(title)}
@@ -156,8 +167,12 @@ async def test_declare_modal_values_give_field_errors_or_an_incident_never_a_500
     if description is not None:
         values[Field.DESCRIPTION] = {"value": payloads.plain_text_value(description)}
     before = len(await bot.services.storage.incidents())
-    response = await bot.sender.submit_view(callback_id=Callback.DECLARE, values=values, view_id="VFUZZ0001",
-                                            private_metadata=metadata)  # fmt: skip
+    response = await bot.sender.submit_view(
+        callback_id=Callback.DECLARE,
+        values=values,
+        view_id="VFUZZ0001",
+        private_metadata=metadata,
+    )
     assert response.status == 200, response.text
     assert "Traceback" not in response.text
     event("field errors" if response.text else "declared")
@@ -258,21 +273,35 @@ async def runbook(
     metadata=st.none() | NASTY,
 )
 async def test_runbook_input_values_give_field_errors_and_never_reach_aws(
-    aws_via_proxy: AwsFaultProxy, rbot: RunningBot, slack_workspace: SlackWorkspace,
-    runbook: tuple[Incident, int], fuzzed: str, text: str, then: str, step: str, metadata: str | None,
-) -> None:  # fmt: skip
+    aws_via_proxy: AwsFaultProxy,
+    rbot: RunningBot,
+    slack_workspace: SlackWorkspace,
+    runbook: tuple[Incident, int],
+    fuzzed: str,
+    text: str,
+    then: str,
+    step: str,
+    metadata: str | None,
+) -> None:
     _, rb = runbook
     if metadata is None:
         attempt = (await ref(rbot, rb, "restore-from-snapshot")).attempt
         metadata = StepRef(
             rb=rb, step=step, attempt=attempt, then=then
         ).model_dump_json()
-    raw = {"snapshot_id": "bodyscript-production-snapshot-20240924", "region": "us-east-1",
-           "restored_instance_id": "bodyscript-production-restored"} | ({fuzzed: text} if fuzzed else {})  # fmt: skip
+    raw = {
+        "snapshot_id": "bodyscript-production-snapshot-20240924",
+        "region": "us-east-1",
+        "restored_instance_id": "bodyscript-production-restored",
+    } | ({fuzzed: text} if fuzzed else {})
     values = {name: {"value": payloads.plain_text_value(v)} for name, v in raw.items()}
     before = len(aws_via_proxy.calls)
-    response = await rbot.sender.submit_view(callback_id=Callback.RUNBOOK_INPUTS, values=values,
-                                             view_id="VFUZZ0003", private_metadata=metadata)  # fmt: skip
+    response = await rbot.sender.submit_view(
+        callback_id=Callback.RUNBOOK_INPUTS,
+        values=values,
+        view_id="VFUZZ0003",
+        private_metadata=metadata,
+    )
     assert response.status == 200, response.text
     event("field errors" if response.text else "accepted")
     if response.text:

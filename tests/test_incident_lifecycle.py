@@ -116,10 +116,18 @@ async def test_resolve_posts_resolution_notification_with_duration(
     )
     view = slack_workspace.views[view_id]
     response = await bot.sender.submit_view(
-        callback_id=Callback.RESOLVE, view_id=view_id, private_metadata=view.payload["private_metadata"],
-        values={Field.SUMMARY: {"value": payloads.plain_text_value("Failed over to the replica")},
-                Field.ROOT_CAUSE: {"value": payloads.plain_text_value("Disk full on primary")}},
-    )  # fmt: skip
+        callback_id=Callback.RESOLVE,
+        view_id=view_id,
+        private_metadata=view.payload["private_metadata"],
+        values={
+            Field.SUMMARY: {
+                "value": payloads.plain_text_value("Failed over to the replica")
+            },
+            Field.ROOT_CAUSE: {
+                "value": payloads.plain_text_value("Disk full on primary")
+            },
+        },
+    )
     assert response.status == 200
     assert response.text == ""
 

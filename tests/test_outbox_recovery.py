@@ -31,8 +31,10 @@ async def declare_disk_full(slack: SlackSender, workspace: SlackWorkspace) -> No
     """Send `/incident declare` and submit its form: "Disk full", SEV3."""
     await slack.command("declare Disk full")
     opened = await workspace.wait_for("views.open", lambda c: c.status == 200)
-    values = {Field.TITLE: {"value": payloads.plain_text_value("Disk full")},
-              Field.SEVERITY: {"value": payloads.static_select_value("SEV3")}}  # fmt: skip
+    values = {
+        Field.TITLE: {"value": payloads.plain_text_value("Disk full")},
+        Field.SEVERITY: {"value": payloads.static_select_value("SEV3")},
+    }
     await slack.submit_view(
         callback_id=Callback.DECLARE,
         values=values,

@@ -14,17 +14,33 @@ NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
 def incident(**changes: object) -> Incident:
-    base = Incident(number=7, title="DB <!channel> down", severity="SEV1", commander="UALICE",
-                    channel_name="inc-7-db", declared_by="UALICE", declared_at=NOW)  # fmt: skip
+    base = Incident(
+        number=7,
+        title="DB <!channel> down",
+        severity="SEV1",
+        commander="UALICE",
+        channel_name="inc-7-db",
+        declared_by="UALICE",
+        declared_at=NOW,
+    )
     return base.model_copy(update=changes)
 
 
 def test_pages_blocks_oncall_text_is_cut_to_the_section_limit_and_escapes_names():
     entries = [
-        OnCall(name=f"<Person {i}>", email=f"p{i}@example.com", user_id=f"P{i}", escalation_level=1,
-               policy_id="PEP", policy_name="Ops & Co", schedule_name=None, start=None, end=NOW)
+        OnCall(
+            name=f"<Person {i}>",
+            email=f"p{i}@example.com",
+            user_id=f"P{i}",
+            escalation_level=1,
+            policy_id="PEP",
+            policy_name="Ops & Co",
+            schedule_name=None,
+            start=None,
+            end=NOW,
+        )
         for i in range(200)
-    ]  # fmt: skip
+    ]
     text = pb.oncall_text("INC-7", entries, {"p1@example.com": "UBOB"})
     assert len(text) <= pb.SECTION_LIMIT
     assert "<@UBOB>" in text
@@ -44,9 +60,12 @@ def test_pages_blocks_reminder_buttons_carry_a_model_not_a_split_string():
 
 def test_pages_blocks_status_update_follows_the_plan_template_and_escapes_text():
     text = pb.status_update_text(
-        incident(), Settings(), status=Status.IDENTIFIED, message="<!here> fixed soon",
+        incident(),
+        Settings(),
+        status=Status.IDENTIFIED,
+        message="<!here> fixed soon",
         next_update=NOW + timedelta(minutes=15),
-    )  # fmt: skip
+    )
     assert "Service: BodyScript Production" in text
     assert "Status: Identified" in text
     assert "Impact: High" in text

@@ -83,9 +83,11 @@ async def test_pages_update_modal_posts_to_both_channels_with_the_head_hash(
         Field.UPDATE_MESSAGE: {"value": payloads.plain_text_value("Replica promoted")},
     }
     response = await bot.sender.submit_view(
-        callback_id=Callback.UPDATE, values=values, view_id=view_id,
+        callback_id=Callback.UPDATE,
+        values=values,
+        view_id=view_id,
         private_metadata=json.dumps({"incident": incident.number}),
-    )  # fmt: skip
+    )
     assert response.status == 200
     assert response.text == "", response.text
 
@@ -119,9 +121,11 @@ async def test_pages_update_modal_rejects_an_empty_message(
         Field.UPDATE_MESSAGE: {"value": payloads.plain_text_value(" ")},
     }
     response = await bot.sender.submit_view(
-        callback_id=Callback.UPDATE, values=values, view_id=view_id,
+        callback_id=Callback.UPDATE,
+        values=values,
+        view_id=view_id,
         private_metadata=json.dumps({"incident": incident.number}),
-    )  # fmt: skip
+    )
     assert json.loads(response.text)["errors"] == {
         Field.UPDATE_MESSAGE: "Write what changed since the last update."
     }

@@ -179,9 +179,12 @@ async def test_pages_events_api_mode_triggers_and_resolves_with_the_dedup_key(
     pagerduty_standin: Any,
 ):
     overrides = pagerduty_settings(
-        pagerduty_standin, pagerduty_api_key=None, pagerduty_from_email=None,
-        pagerduty_routing_key=SecretStr(ROUTING_KEY), pagerduty_routes={},
-    )  # fmt: skip
+        pagerduty_standin,
+        pagerduty_api_key=None,
+        pagerduty_from_email=None,
+        pagerduty_routing_key=SecretStr(ROUTING_KEY),
+        pagerduty_routes={},
+    )
     settings = make_settings(tmp_path / "warroom.db", slack_server, **overrides)
     async with run_bot(settings, slack_server) as bot:
         await declare(bot, slack_workspace, severity="SEV1")

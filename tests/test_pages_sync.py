@@ -38,10 +38,14 @@ async def test_pages_acknowledgement_polled_lands_on_timeline_and_sets_acknowled
 
 
 async def _post_webhook(bot: RunningBot, body: bytes, headers: dict[str, str]) -> int:
-    async with aiohttp.ClientSession() as session, session.post(
-        f"{bot.base_url}/pagerduty/webhook", data=body,
-        headers={"Content-Type": "application/json", **headers},
-    ) as response:  # fmt: skip
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{bot.base_url}/pagerduty/webhook",
+            data=body,
+            headers={"Content-Type": "application/json", **headers},
+        ) as response,
+    ):
         return response.status
 
 

@@ -65,22 +65,55 @@ async def complete_incident(
     """Declare, page, acknowledge, run approved steps with a restore, verify, pin, resolve."""
     clock.at(0)
     incident = await declare(
-        bot, slack, title="Database connection errors", severity="SEV2",
+        bot,
+        slack,
+        title="Database connection errors",
+        severity="SEV2",
         components=payloads.multi_static_select_value(["database", "api"]),
-        impact_started_at=payloads.datetimepicker_value(int((T0 - timedelta(minutes=12)).timestamp())),
-        description=payloads.plain_text_value("API returns 500s: the primary database refuses connections"),
-    )  # fmt: skip
+        impact_started_at=payloads.datetimepicker_value(
+            int((T0 - timedelta(minutes=12)).timestamp())
+        ),
+        description=payloads.plain_text_value(
+            "API returns 500s: the primary database refuses connections"
+        ),
+    )
     storage, n = bot.services.storage, incident.number
     await _rows(bot, incident, "role")
     clock.at(1)
-    await storage.append(n, [NewEntry(kind="page", actor="UALICE", text="Paged DevOps on-call (escalation policy PDEVOPS)",
-                                      data={"page": "page", "target_kind": "escalation_policy", "target": "PDEVOPS",
-                                            "mode": "rest", "delivered": True, "pd_incident_id": "Q1ABC"},
-                                      source="golden:page")], now=clock())  # fmt: skip
+    await storage.append(
+        n,
+        [
+            NewEntry(
+                kind="page",
+                actor="UALICE",
+                text="Paged DevOps on-call (escalation policy PDEVOPS)",
+                data={
+                    "page": "page",
+                    "target_kind": "escalation_policy",
+                    "target": "PDEVOPS",
+                    "mode": "rest",
+                    "delivered": True,
+                    "pd_incident_id": "Q1ABC",
+                },
+                source="golden:page",
+            )
+        ],
+        now=clock(),
+    )
     clock.at(4)
-    await storage.append(n, [NewEntry(kind="pd_acknowledged", text="PagerDuty incident Q1ABC acknowledged by Dana Ops",
-                                      key_event=True, data={"pd_incident_id": "Q1ABC", "by": "Dana Ops", "via": "poll"},
-                                      source="golden:ack")], now=clock())  # fmt: skip
+    await storage.append(
+        n,
+        [
+            NewEntry(
+                kind="pd_acknowledged",
+                text="PagerDuty incident Q1ABC acknowledged by Dana Ops",
+                key_event=True,
+                data={"pd_incident_id": "Q1ABC", "by": "Dana Ops", "via": "poll"},
+                source="golden:ack",
+            )
+        ],
+        now=clock(),
+    )
     await storage.update_incident(n, acknowledged_at=clock())
     clock.at(5)
     await command_in(bot, incident, "assign operations <@UBOB|bob>")
@@ -116,10 +149,20 @@ async def complete_incident(
     clock.at(45)
     view_id = await open_view(bot, slack, "resolve", channel_id=incident.channel_id)
     response = await bot.sender.submit_view(
-        callback_id=Callback.RESOLVE, view_id=view_id, private_metadata=slack.views[view_id].payload["private_metadata"],
-        values={Field.SUMMARY: {"value": payloads.plain_text_value("Restored the database from the 09:30 snapshot")},
-                Field.ROOT_CAUSE: {"value": payloads.plain_text_value("Primary disk filled with WAL files")}},
-    )  # fmt: skip
+        callback_id=Callback.RESOLVE,
+        view_id=view_id,
+        private_metadata=slack.views[view_id].payload["private_metadata"],
+        values={
+            Field.SUMMARY: {
+                "value": payloads.plain_text_value(
+                    "Restored the database from the 09:30 snapshot"
+                )
+            },
+            Field.ROOT_CAUSE: {
+                "value": payloads.plain_text_value("Primary disk filled with WAL files")
+            },
+        },
+    )
     assert response.status == 200
     await _rows(bot, incident, "resolved")
     return await bot.services.incidents.get(n)
@@ -128,40 +171,99 @@ async def complete_incident(
 async def _ledger(bot: RunningBot, incident: Incident, clock: ManualClock) -> None:
     """Runbook steps as the runbook service records them: a read, an approved restore, a checklist item."""
     storage, n = bot.services.storage, incident.number
-    runbook, _ = await storage.create_runbook(incident=n, scenario="database-failure", created_by="UALICE",
-                                              dry_run=False, now=clock.at(9), source="golden:runbook")  # fmt: skip
+    runbook, _ = await storage.create_runbook(
+        incident=n,
+        scenario="database-failure",
+        created_by="UALICE",
+        dry_run=False,
+        now=clock.at(9),
+        source="golden:runbook",
+    )
     check = await storage.insert_step_run(
-        runbook=runbook.id, incident=n, step="check-rds-instance", attempt=1, state=StepState.EXECUTING, now=clock.at(9),
-        source="golden:s1", requested_by="UBOB",
-        plan=Plan(kind="aws", service="rds", operation="describe_db_instances", region="us-east-1",
-                  params={"DBInstanceIdentifier": "bodyscript-production"}),
-    )  # fmt: skip
+        runbook=runbook.id,
+        incident=n,
+        step="check-rds-instance",
+        attempt=1,
+        state=StepState.EXECUTING,
+        now=clock.at(9),
+        source="golden:s1",
+        requested_by="UBOB",
+        plan=Plan(
+            kind="aws",
+            service="rds",
+            operation="describe_db_instances",
+            region="us-east-1",
+            params={"DBInstanceIdentifier": "bodyscript-production"},
+        ),
+    )
     assert check is not None
-    await storage.transition(check.id, from_states={StepState.EXECUTING}, to=StepState.SUCCEEDED, now=clock.at(9.5),
-                             summary="bodyscript-production is storage-full", result={"request_id": "req-describe-1"})  # fmt: skip
+    await storage.transition(
+        check.id,
+        from_states={StepState.EXECUTING},
+        to=StepState.SUCCEEDED,
+        now=clock.at(9.5),
+        summary="bodyscript-production is storage-full",
+        result={"request_id": "req-describe-1"},
+    )
     restore = await storage.insert_step_run(
-        runbook=runbook.id, incident=n, step="restore-from-snapshot", attempt=1, state=StepState.AWAITING_APPROVAL,
-        now=clock.at(10), source="golden:s2", requested_by="UBOB", required_approvals=2,
-        plan=Plan(kind="aws", service="rds", operation="restore_db_instance_from_db_snapshot", region="us-east-1",
-                  params={"DBInstanceIdentifier": "bodyscript-restored", "DBSnapshotIdentifier": "rds:bodyscript-0930"}),
-    )  # fmt: skip
+        runbook=runbook.id,
+        incident=n,
+        step="restore-from-snapshot",
+        attempt=1,
+        state=StepState.AWAITING_APPROVAL,
+        now=clock.at(10),
+        source="golden:s2",
+        requested_by="UBOB",
+        required_approvals=2,
+        plan=Plan(
+            kind="aws",
+            service="rds",
+            operation="restore_db_instance_from_db_snapshot",
+            region="us-east-1",
+            params={
+                "DBInstanceIdentifier": "bodyscript-restored",
+                "DBSnapshotIdentifier": "rds:bodyscript-0930",
+            },
+        ),
+    )
     assert restore is not None
     for user, minute in (("UALICE", 14), ("UCAROL", 16)):
-        await storage.add_approval(step_run=restore.id, user=user, decision="approve", plan_hash="h",
-                                   now=clock.at(minute), source=f"golden:a:{user}")  # fmt: skip
+        await storage.add_approval(
+            step_run=restore.id,
+            user=user,
+            decision="approve",
+            plan_hash="h",
+            now=clock.at(minute),
+            source=f"golden:a:{user}",
+        )
     await storage.transition(
         restore.id,
         from_states={StepState.AWAITING_APPROVAL},
         to=StepState.EXECUTING,
         now=clock(),
     )
-    await storage.transition(restore.id, from_states={StepState.EXECUTING}, to=StepState.SUCCEEDED, now=clock.at(28),
-                             summary="bodyscript-restored is available",
-                             result={"restore_point": "2026-01-05T09:30:00+00:00",
-                                     "response": {"ResponseMetadata": {"RequestId": "req-restore-7"}}})  # fmt: skip
-    done = await storage.insert_step_run(runbook=runbook.id, incident=n, step="verify-frontend-loads", attempt=1,
-                                         state=StepState.DONE, now=clock.at(30), source="golden:s3",
-                                         requested_by="UCAROL", summary="home page 200 in 0.8s")  # fmt: skip
+    await storage.transition(
+        restore.id,
+        from_states={StepState.EXECUTING},
+        to=StepState.SUCCEEDED,
+        now=clock.at(28),
+        summary="bodyscript-restored is available",
+        result={
+            "restore_point": "2026-01-05T09:30:00+00:00",
+            "response": {"ResponseMetadata": {"RequestId": "req-restore-7"}},
+        },
+    )
+    done = await storage.insert_step_run(
+        runbook=runbook.id,
+        incident=n,
+        step="verify-frontend-loads",
+        attempt=1,
+        state=StepState.DONE,
+        now=clock.at(30),
+        source="golden:s3",
+        requested_by="UCAROL",
+        summary="home page 200 in 0.8s",
+    )
     assert done is not None
 
 
@@ -187,8 +289,14 @@ async def test_postmortem_of_a_complete_incident_matches_golden_markdown_and_jso
     texts = {}
     for fmt in ("md", "json"):
         out = io.StringIO()
-        report = export_to(out, database=settings.database_path, number=incident.number, fmt=fmt, settings=settings,
-                           now=generated)  # fmt: skip
+        report = export_to(
+            out,
+            database=settings.database_path,
+            number=incident.number,
+            fmt=fmt,
+            settings=settings,
+            now=generated,
+        )
         assert report.ok
         texts[fmt] = out.getvalue()
     _check_golden("postmortem-complete.md", texts["md"])
@@ -201,8 +309,11 @@ async def test_postmortem_of_a_complete_incident_matches_golden_markdown_and_jso
         c.args.get("user") for c in slack_workspace.calls_to("users.info")
     )
     assert looked_up == ["UBOB", "UCAROL"]
-    assert document["durations_s"] == {"time_to_acknowledge": 240.0, "time_to_mitigate": 43 * 60.0,
-                                       "time_to_resolve": 57 * 60.0}  # fmt: skip
+    assert document["durations_s"] == {
+        "time_to_acknowledge": 240.0,
+        "time_to_mitigate": 43 * 60.0,
+        "time_to_resolve": 57 * 60.0,
+    }
     database = next(
         o for o in document["recovery_objectives"] if o["component"] == "database"
     )

@@ -22,10 +22,18 @@ MESSAGE_LIMIT = 4000  # Slack truncates message text beyond 40,000 characters; t
 async def _resolve(bot: RunningBot, slack: SlackWorkspace, incident: Incident) -> None:
     view_id = await open_view(bot, slack, "resolve", channel_id=incident.channel_id)
     response = await bot.sender.submit_view(
-        callback_id=Callback.RESOLVE, view_id=view_id, private_metadata=slack.views[view_id].payload["private_metadata"],
-        values={Field.SUMMARY: {"value": payloads.plain_text_value("Failed over to the replica")},
-                Field.ROOT_CAUSE: {"value": payloads.plain_text_value("Disk full on primary")}},
-    )  # fmt: skip
+        callback_id=Callback.RESOLVE,
+        view_id=view_id,
+        private_metadata=slack.views[view_id].payload["private_metadata"],
+        values={
+            Field.SUMMARY: {
+                "value": payloads.plain_text_value("Failed over to the replica")
+            },
+            Field.ROOT_CAUSE: {
+                "value": payloads.plain_text_value("Disk full on primary")
+            },
+        },
+    )
     assert response.status == 200
 
 
@@ -86,8 +94,15 @@ async def test_big_postmortem_is_uploaded_as_a_file_never_a_message(
 ):
     incident = await declare(bot, slack_workspace)
     now = datetime.now(UTC)
-    notes = [NewEntry(kind="note", actor="UBOB", text=f"{i:04d} " + "replica lag rising " * 50, source=f"bulk:{i}")
-             for i in range(400)]  # fmt: skip
+    notes = [
+        NewEntry(
+            kind="note",
+            actor="UBOB",
+            text=f"{i:04d} " + "replica lag rising " * 50,
+            source=f"bulk:{i}",
+        )
+        for i in range(400)
+    ]
     await bot.services.storage.append(incident.number, notes, now=now)
 
     await command_in(bot, incident, "postmortem")
@@ -157,13 +172,26 @@ async def _stats_db(path) -> None:
         ]
         for i, (sev, scenario, ack, mit, res, components, drill) in enumerate(specs):
             declared = t0 + timedelta(days=i)
-            draft = Incident(number=0, title=f"incident {i}", severity=sev, scenario=scenario, components=components,
-                             commander="UALICE", channel_name=f"inc-{i}", declared_by="UALICE", declared_at=declared,
-                             drill=drill)  # fmt: skip
+            draft = Incident(
+                number=0,
+                title=f"incident {i}",
+                severity=sev,
+                scenario=scenario,
+                components=components,
+                commander="UALICE",
+                channel_name=f"inc-{i}",
+                declared_by="UALICE",
+                declared_at=declared,
+                drill=drill,
+            )
             made = await storage.create_incident(draft, source=f"stats:{i}")
-            await storage.update_incident(made.number, acknowledged_at=declared + timedelta(minutes=ack),
-                                          mitigated_at=declared + timedelta(minutes=mit),
-                                          resolved_at=declared + timedelta(minutes=res), status=Status.RESOLVED)  # fmt: skip
+            await storage.update_incident(
+                made.number,
+                acknowledged_at=declared + timedelta(minutes=ack),
+                mitigated_at=declared + timedelta(minutes=mit),
+                resolved_at=declared + timedelta(minutes=res),
+                status=Status.RESOLVED,
+            )
     finally:
         await storage.close()
 

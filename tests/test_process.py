@@ -41,9 +41,15 @@ def bot_env(database: Path, slack: RunningWorkspace, port: int) -> dict[str, str
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))
     }
-    env.update(SLACK_BOT_TOKEN=FAKE_BOT_TOKEN, SLACK_SIGNING_SECRET=FAKE_SIGNING_SECRET,
-               WARROOM_SLACK_API_URL=slack.api_url, WARROOM_DATABASE_PATH=str(database),
-               WARROOM_HTTP_HOST="127.0.0.1", WARROOM_HTTP_PORT=str(port), WARROOM_SHUTDOWN_DRAIN_SECONDS="2")  # fmt: skip
+    env.update(
+        SLACK_BOT_TOKEN=FAKE_BOT_TOKEN,
+        SLACK_SIGNING_SECRET=FAKE_SIGNING_SECRET,
+        WARROOM_SLACK_API_URL=slack.api_url,
+        WARROOM_DATABASE_PATH=str(database),
+        WARROOM_HTTP_HOST="127.0.0.1",
+        WARROOM_HTTP_PORT=str(port),
+        WARROOM_SHUTDOWN_DRAIN_SECONDS="2",
+    )
     return env
 
 
@@ -99,9 +105,14 @@ async def test_a_second_process_refuses_the_same_database(
     database = tmp_path / "w.db"
     async with warroom_process(bot_env(database, slack_server, free_port())):
         second = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", env=bot_env(database, slack_server, free_port()),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            env=bot_env(database, slack_server, free_port()),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         output, _ = await asyncio.wait_for(second.communicate(), timeout=60)
     assert second.returncode != 0
     assert "another warroom is running" in output.decode()

@@ -77,13 +77,19 @@ async def test_reminders_snooze_button_pushes_the_reminder_back(
     await reminders.tick(t0 + timedelta(minutes=15))
     [message] = await wait_reminders(slack_workspace, incident.channel_id, 1)
     snooze = next(
-        e for b in message.blocks if b["type"] == "actions" for e in b["elements"]
+        e
+        for b in message.blocks
+        if b["type"] == "actions"
+        for e in b["elements"]
         if e["action_id"] == Action.REMINDER_SNOOZE
-    )  # fmt: skip
+    )
     response = await bot.sender.action(
-        action_id=Action.REMINDER_SNOOZE, value=snooze["value"], user_id="UALICE",
-        channel_id=incident.channel_id, message_ts=message.ts,
-    )  # fmt: skip
+        action_id=Action.REMINDER_SNOOZE,
+        value=snooze["value"],
+        user_id="UALICE",
+        channel_id=incident.channel_id,
+        message_ts=message.ts,
+    )
     assert response.status == 200
 
     async def snoozed() -> Any:
@@ -134,9 +140,11 @@ async def test_reminders_unanswered_approval_pages_the_approvers_on_call(
         minutes=10
     )  # requested before the first update is due
     await reminders.schedule_approval_escalation(
-        incident=incident.number, approval_id="ap-1", summary="Restore the newest RDS snapshot",
+        incident=incident.number,
+        approval_id="ap-1",
+        summary="Restore the newest RDS snapshot",
         requested_at=now,
-    )  # fmt: skip
+    )
     await reminders.schedule_approval_escalation(
         incident=incident.number,
         approval_id="ap-2",

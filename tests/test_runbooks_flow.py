@@ -41,8 +41,14 @@ async def _select(
     action: str,
     step: str,
 ) -> None:
-    raw = payloads.block_actions(user_id="UALICE", action_id=action, block_id=f"runbook-{rb}", action_type="static_select",
-                                 channel_id=incident.channel_id, workspace=slack.workspace)  # fmt: skip
+    raw = payloads.block_actions(
+        user_id="UALICE",
+        action_id=action,
+        block_id=f"runbook-{rb}",
+        action_type="static_select",
+        channel_id=incident.channel_id,
+        workspace=slack.workspace,
+    )
     payload = json.loads(parse_qs(raw)["payload"][0])
     payload["actions"][0]["selected_option"] = {
         "text": {"type": "plain_text", "text": step},
@@ -83,11 +89,23 @@ async def test_runbook_manual_steps_done_and_skipped_update_progress(
         "views.open", lambda c: len(slack.calls_to("views.open")) > opened
     )
     view = slack.calls_to("views.open")[-1].response["view"]
-    empty = await bot.sender.submit_view(callback_id=Callback.RUNBOOK_SKIP, view_id=view["id"], private_metadata=view["private_metadata"],
-                                         values={Field.SKIP_REASON: {"value": payloads.plain_text_value("")}})  # fmt: skip
+    empty = await bot.sender.submit_view(
+        callback_id=Callback.RUNBOOK_SKIP,
+        view_id=view["id"],
+        private_metadata=view["private_metadata"],
+        values={Field.SKIP_REASON: {"value": payloads.plain_text_value("")}},
+    )
     assert Field.SKIP_REASON in empty.text
-    await bot.sender.submit_view(callback_id=Callback.RUNBOOK_SKIP, view_id=view["id"], private_metadata=view["private_metadata"],
-                                 values={Field.SKIP_REASON: {"value": payloads.plain_text_value("no gallery in this release")}})  # fmt: skip
+    await bot.sender.submit_view(
+        callback_id=Callback.RUNBOOK_SKIP,
+        view_id=view["id"],
+        private_metadata=view["private_metadata"],
+        values={
+            Field.SKIP_REASON: {
+                "value": payloads.plain_text_value("no gallery in this release")
+            }
+        },
+    )
     assert (
         await until_state(bot, rb, "verify-gallery", StepState.SKIPPED)
         is StepState.SKIPPED
@@ -177,11 +195,29 @@ async def test_runbook_command_lists_refuses_unknown_and_posts(
 def test_runbook_blocks_stay_within_slack_limits(scenario: str):
     chosen = load_all()[scenario]
     now = datetime.now(UTC)
-    incident = Incident(number=1, title="<!channel> & " + "x" * 300, severity="SEV1", commander="UALICE", channel_name="inc-1",
-                        declared_by="UALICE", declared_at=now, channel_id="C1")  # fmt: skip
-    view = build_view(runbook=Runbook(id=1, incident=1, scenario=scenario, created_by="UALICE", created_at=now),
-                      scenario=chosen, incident=incident, stored={}, runs=[], approvals={}, now=now,
-                      aws_enabled=False, dry_run=True)  # fmt: skip
+    incident = Incident(
+        number=1,
+        title="<!channel> & " + "x" * 300,
+        severity="SEV1",
+        commander="UALICE",
+        channel_name="inc-1",
+        declared_by="UALICE",
+        declared_at=now,
+        channel_id="C1",
+    )
+    view = build_view(
+        runbook=Runbook(
+            id=1, incident=1, scenario=scenario, created_by="UALICE", created_at=now
+        ),
+        scenario=chosen,
+        incident=incident,
+        stored={},
+        runs=[],
+        approvals={},
+        now=now,
+        aws_enabled=False,
+        dry_run=True,
+    )
     _, blocks = runbook_blocks.runbook_message(view)
     assert len(blocks) <= 50
     cards = [

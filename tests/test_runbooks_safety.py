@@ -90,8 +90,13 @@ async def test_runbook_slack_retry_of_a_click_is_ignored(
     from bot.sandbox import payloads
     from bot.sandbox.signing import FORM
 
-    raw = payloads.block_actions(user_id="UALICE", action_id=Action.RUNBOOK_RUN, value=value, channel_id=incident.channel_id,
-                                 workspace=slack_server.workspace)  # fmt: skip
+    raw = payloads.block_actions(
+        user_id="UALICE",
+        action_id=Action.RUNBOOK_RUN,
+        value=value,
+        channel_id=incident.channel_id,
+        workspace=slack_server.workspace,
+    )
     for retry in (None, 1, 2):
         response = await bot.sender.send(raw, content_type=FORM, retry_num=retry)
         assert response.status == 200

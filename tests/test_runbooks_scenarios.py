@@ -157,8 +157,12 @@ async def test_regional_dns_switch_is_not_sent_before_the_dr_database_exists(
 ):
     bot, slack, proxy = rbot, slack_workspace, aws_via_proxy
     incident, rb = await start_runbook(bot, slack, "regional-aws-failure")
-    values = {"region": "us-east-1", "hosted_zone_id": estate.hosted_zone_id,
-              "record_name": estate.record_name, "dr_target": "dr.bodyscript.com"}  # fmt: skip
+    values = {
+        "region": "us-east-1",
+        "hosted_zone_id": estate.hosted_zone_id,
+        "record_name": estate.record_name,
+        "dr_target": "dr.bodyscript.com",
+    }
     await set_inputs(bot, slack, incident, rb, "update-route53", values)
 
     state = await approved_run(bot, incident, rb, "update-route53", *TWO)

@@ -56,8 +56,12 @@ async def test_security_incident_steps_run_and_no_secret_leaves(
     assert slack.channels[incident.channel_id].is_private
 
     # A canary planted in an AWS error message: redacted everywhere.
-    proxy.error("iam:ListAccessKeys", code="InvalidInput", times=1,
-                message=f"bad key {CANARY_KEY} secret_access_key={CANARY_SECRET} token {CANARY_TOKEN}")  # fmt: skip
+    proxy.error(
+        "iam:ListAccessKeys",
+        code="InvalidInput",
+        times=1,
+        message=f"bad key {CANARY_KEY} secret_access_key={CANARY_SECRET} token {CANARY_TOKEN}",
+    )
     assert await run_step(bot, incident, rb, "list-access-keys") is StepState.FAILED
     assert await run_step(bot, incident, rb, "list-access-keys") is StepState.SUCCEEDED
 
@@ -210,8 +214,14 @@ def test_iam_policy_command_prints_exactly_the_operations_used(
     policy = json.loads(capsys.readouterr().out)
     actions = [a for s in policy["Statement"] for a in s["Action"]]
     assert len(actions) == len(set(actions))
-    for needed in ("rds:RestoreDBInstanceFromDBSnapshot", "ecs:UpdateService", "iam:CreateAccessKey",
-                   "secretsmanager:PutSecretValue", "ec2:CreateNetworkAclEntry", "s3:ListBucket"):  # fmt: skip
+    for needed in (
+        "rds:RestoreDBInstanceFromDBSnapshot",
+        "ecs:UpdateService",
+        "iam:CreateAccessKey",
+        "secretsmanager:PutSecretValue",
+        "ec2:CreateNetworkAclEntry",
+        "s3:ListBucket",
+    ):
         assert needed in actions
     assert not any(a.endswith(":*") or a == "*" for a in actions)
 

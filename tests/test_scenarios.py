@@ -47,25 +47,93 @@ BROKEN = Path(__file__).parent / "fixtures" / "broken_scenarios"
 # `aws configure set region us-west-2` is absent on purpose: it edits the local CLI profile and is no
 # AWS call; regional-aws-failure's `region` input (default us-west-2) replaces it.
 PLAN_AWS_COMMANDS: dict[str, tuple[str, str, str]] = {
-    "aws cloudwatch get-metric-statistics --namespace AWS/ECS --metric-name RunningTaskCount": ("complete-site-outage", "cloudwatch", "get_metric_statistics"),
-    "aws elbv2 describe-target-health --target-group-arn ...": ("complete-site-outage", "elbv2", "describe_target_health"),
-    "aws rds describe-db-instances --db-instance-identifier bodyscript-production": ("database-failure", "rds", "describe_db_instances"),
-    "aws rds describe-db-snapshots --db-instance-identifier bodyscript-production": ("database-failure", "rds", "describe_db_snapshots"),
-    "aws rds restore-db-instance-from-db-snapshot ...": ("database-failure", "rds", "restore_db_instance_from_db_snapshot"),
-    "aws s3 sync s3://bodyscript-backup-us-west-2/latest/ s3://bodyscript-production-us-west-2/": ("regional-aws-failure", "action", "s3_copy_backup_prefix"),
-    "aws route53 change-resource-record-sets --hosted-zone-id Z123456 ...": ("regional-aws-failure", "route53", "change_resource_record_sets"),
-    "aws ecs update-service --cluster bodyscript-production --service bodyscript-api --desired-count 0": ("data-corruption", "ecs", "update_service"),
-    "aws rds restore-db-instance-to-point-in-time ...": ("data-corruption", "rds", "restore_db_instance_to_point_in_time"),
+    "aws cloudwatch get-metric-statistics --namespace AWS/ECS --metric-name RunningTaskCount": (
+        "complete-site-outage",
+        "cloudwatch",
+        "get_metric_statistics",
+    ),
+    "aws elbv2 describe-target-health --target-group-arn ...": (
+        "complete-site-outage",
+        "elbv2",
+        "describe_target_health",
+    ),
+    "aws rds describe-db-instances --db-instance-identifier bodyscript-production": (
+        "database-failure",
+        "rds",
+        "describe_db_instances",
+    ),
+    "aws rds describe-db-snapshots --db-instance-identifier bodyscript-production": (
+        "database-failure",
+        "rds",
+        "describe_db_snapshots",
+    ),
+    "aws rds restore-db-instance-from-db-snapshot ...": (
+        "database-failure",
+        "rds",
+        "restore_db_instance_from_db_snapshot",
+    ),
+    "aws s3 sync s3://bodyscript-backup-us-west-2/latest/ s3://bodyscript-production-us-west-2/": (
+        "regional-aws-failure",
+        "action",
+        "s3_copy_backup_prefix",
+    ),
+    "aws route53 change-resource-record-sets --hosted-zone-id Z123456 ...": (
+        "regional-aws-failure",
+        "route53",
+        "change_resource_record_sets",
+    ),
+    "aws ecs update-service --cluster bodyscript-production --service bodyscript-api --desired-count 0": (
+        "data-corruption",
+        "ecs",
+        "update_service",
+    ),
+    "aws rds restore-db-instance-to-point-in-time ...": (
+        "data-corruption",
+        "rds",
+        "restore_db_instance_to_point_in_time",
+    ),
     # The plan's authorize-security-group-ingress opens access; a network ACL deny rule blocks it.
-    "aws ec2 authorize-security-group-ingress --group-id sg-12345678 ...": ("security-incident", "ec2", "create_network_acl_entry"),
-    "aws iam create-access-key --user-name bodyscript-api": ("security-incident", "action", "iam_rotate_access_key"),
-    "aws iam delete-access-key --user-name bodyscript-api --access-key-id OLDKEY": ("security-incident", "iam", "delete_access_key"),
-    "aws logs put-retention-policy --log-group-name /aws/ecs/bodyscript-production --retention-in-days 30": ("security-incident", "logs", "put_retention_policy"),
-    "aws cloudtrail start-logging --name bodyscript-security-trail": ("security-incident", "cloudtrail", "start_logging"),
-    "aws s3 ls s3://bodyscript-backups/daily/ --recursive | tail -1": ("daily-backup-checks", "s3", "list_objects_v2"),
-    "aws s3api head-object --bucket bodyscript-backups --key daily/backup-$(date +%Y%m%d).tar.gz": ("daily-backup-checks", "s3", "head_object"),
-    "aws s3 ls s3://bodyscript-backups-us-west-2/daily/ --recursive | tail -1": ("daily-backup-checks", "s3", "list_objects_v2"),
-}  # fmt: skip
+    "aws ec2 authorize-security-group-ingress --group-id sg-12345678 ...": (
+        "security-incident",
+        "ec2",
+        "create_network_acl_entry",
+    ),
+    "aws iam create-access-key --user-name bodyscript-api": (
+        "security-incident",
+        "action",
+        "iam_rotate_access_key",
+    ),
+    "aws iam delete-access-key --user-name bodyscript-api --access-key-id OLDKEY": (
+        "security-incident",
+        "iam",
+        "delete_access_key",
+    ),
+    "aws logs put-retention-policy --log-group-name /aws/ecs/bodyscript-production --retention-in-days 30": (
+        "security-incident",
+        "logs",
+        "put_retention_policy",
+    ),
+    "aws cloudtrail start-logging --name bodyscript-security-trail": (
+        "security-incident",
+        "cloudtrail",
+        "start_logging",
+    ),
+    "aws s3 ls s3://bodyscript-backups/daily/ --recursive | tail -1": (
+        "daily-backup-checks",
+        "s3",
+        "list_objects_v2",
+    ),
+    "aws s3api head-object --bucket bodyscript-backups --key daily/backup-$(date +%Y%m%d).tar.gz": (
+        "daily-backup-checks",
+        "s3",
+        "head_object",
+    ),
+    "aws s3 ls s3://bodyscript-backups-us-west-2/daily/ --recursive | tail -1": (
+        "daily-backup-checks",
+        "s3",
+        "list_objects_v2",
+    ),
+}
 
 # Every non-AWS command of the plan, kept verbatim as a manual step's command.
 PLAN_MANUAL_COMMANDS: dict[str, str] = {
@@ -77,7 +145,7 @@ PLAN_MANUAL_COMMANDS: dict[str, str] = {
     "./deploy/rollback.sh staging --version $(date -d '7 days ago' +%Y%m%d)": "daily-backup-checks",
     "python scripts/verify-backup-integrity.py --environment staging": "daily-backup-checks",
     "./scripts/test-dr-failover.sh --dry-run": "daily-backup-checks",
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +221,16 @@ def test_plan_shell_command__is_a_manual_step(
 
 def test_plan_resource_names__are_used(scenarios: dict[str, Any]) -> None:
     text = json.dumps([s.model_dump(mode="json") for s in scenarios.values()])
-    for name in ("bodyscript-production", "bodyscript-api", "bodyscript-backups", "bodyscript-backups-us-west-2", "bodyscript-backup-us-west-2", "bodyscript-production-us-west-2", "bodyscript-security-trail", "/aws/ecs/bodyscript-production"):  # fmt: skip
+    for name in (
+        "bodyscript-production",
+        "bodyscript-api",
+        "bodyscript-backups",
+        "bodyscript-backups-us-west-2",
+        "bodyscript-backup-us-west-2",
+        "bodyscript-production-us-west-2",
+        "bodyscript-security-trail",
+        "/aws/ecs/bodyscript-production",
+    ):
         assert name in text
 
 
@@ -573,16 +650,32 @@ GUARD = """          - operation: describe_db_snapshots
 @pytest.mark.parametrize(
     ("old", "new", "field", "words"),
     [
-        (GUARD, GUARD.replace("describe_db_snapshots", "delete_db_snapshot"),
-         "guards[0].operation", "must be read-only"),
-        (GUARD, GUARD.replace("inputs.snapshot_id", "inputs.snapshot"), "guards[0].params",
-         "{{ inputs.snapshot }}"),
-        ('query: "DBSnapshots[0].Status"', 'query: "DBSnapshots[0.Status"', "guards[0]",
-         "invalid JMESPath"),
-        ("operation: restore_db_instance_from_db_snapshot", "operation: describe_db_snapshots",
-         "guards", "only a step that changes something"),
+        (
+            GUARD,
+            GUARD.replace("describe_db_snapshots", "delete_db_snapshot"),
+            "guards[0].operation",
+            "must be read-only",
+        ),
+        (
+            GUARD,
+            GUARD.replace("inputs.snapshot_id", "inputs.snapshot"),
+            "guards[0].params",
+            "{{ inputs.snapshot }}",
+        ),
+        (
+            'query: "DBSnapshots[0].Status"',
+            'query: "DBSnapshots[0.Status"',
+            "guards[0]",
+            "invalid JMESPath",
+        ),
+        (
+            "operation: restore_db_instance_from_db_snapshot",
+            "operation: describe_db_snapshots",
+            "guards",
+            "only a step that changes something",
+        ),
     ],
-)  # fmt: skip
+)
 def test_lint__guards_are_read_only_well_formed_and_only_on_changes(
     tmp_path: Path, old: str, new: str, field: str, words: str
 ) -> None:

@@ -33,9 +33,14 @@ def inbox_rows(bot: RunningBot) -> int:
 async def test_forged_or_stale_requests_get_401_and_record_nothing(
     bot: RunningBot, slack_workspace, tamper
 ):
-    body = payloads.slash_command(text="declare forged", user_id="UALICE", user_name="alice",
-                                  channel_id="C00000001", channel_name="incident-response",
-                                  response_url="http://127.0.0.1:9/hook")  # fmt: skip
+    body = payloads.slash_command(
+        text="declare forged",
+        user_id="UALICE",
+        user_name="alice",
+        channel_id="C00000001",
+        channel_name="incident-response",
+        response_url="http://127.0.0.1:9/hook",
+    )
     headers = {"Content-Type": FORM, **sign("test-signing-secret", body)}
     if tamper == "wrong-signature":
         headers = {"Content-Type": FORM, **sign("not-the-secret", body)}
@@ -65,9 +70,14 @@ async def test_exact_replay_of_a_signed_command_runs_once(
     bot: RunningBot, slack_workspace: SlackWorkspace
 ):
     incident = await declare(bot, slack_workspace)
-    body = payloads.slash_command(text="note replayed once", user_id="UALICE", user_name="alice",
-                                  channel_id=incident.channel_id, channel_name=incident.channel_name,
-                                  response_url="http://127.0.0.1:9/hook")  # fmt: skip
+    body = payloads.slash_command(
+        text="note replayed once",
+        user_id="UALICE",
+        user_name="alice",
+        channel_id=incident.channel_id,
+        channel_name=incident.channel_name,
+        response_url="http://127.0.0.1:9/hook",
+    )
     timestamp = int(time.time())
     first = await bot.sender.send(body, content_type=FORM, timestamp=timestamp)
     second = await bot.sender.send(body, content_type=FORM, timestamp=timestamp)

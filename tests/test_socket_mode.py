@@ -21,9 +21,14 @@ async def test_socket_mode_acks_frames_and_journals(
     tmp_path, slack_server: RunningWorkspace, slack_workspace: SlackWorkspace
 ):
     port = free_port()
-    env = {"SLACK_BOT_TOKEN": FAKE_BOT_TOKEN, "SLACK_APP_TOKEN": "xapp-test-1-socket-mode",
-           "WARROOM_SLACK_API_URL": slack_server.api_url, "WARROOM_DATABASE_PATH": str(tmp_path / "w.db"),
-           "WARROOM_HTTP_HOST": "127.0.0.1", "WARROOM_HTTP_PORT": str(port)}  # fmt: skip
+    env = {
+        "SLACK_BOT_TOKEN": FAKE_BOT_TOKEN,
+        "SLACK_APP_TOKEN": "xapp-test-1-socket-mode",
+        "WARROOM_SLACK_API_URL": slack_server.api_url,
+        "WARROOM_DATABASE_PATH": str(tmp_path / "w.db"),
+        "WARROOM_HTTP_HOST": "127.0.0.1",
+        "WARROOM_HTTP_PORT": str(port),
+    }
     env = {
         **{
             k: v
@@ -33,9 +38,18 @@ async def test_socket_mode_acks_frames_and_journals(
         **env,
     }
     async with warroom_process(env):
-        command = dict(parse_qsl(payloads.slash_command(text="explode", user_id="UALICE", user_name="alice",
-                                                        channel_id="C00000001", channel_name="incident-response",
-                                                        response_url=slack_server.response_url("s1"))))  # fmt: skip
+        command = dict(
+            parse_qsl(
+                payloads.slash_command(
+                    text="explode",
+                    user_id="UALICE",
+                    user_name="alice",
+                    channel_id="C00000001",
+                    channel_name="incident-response",
+                    response_url=slack_server.response_url("s1"),
+                )
+            )
+        )
         ack = await slack_workspace.sockets.send("slash_commands", command, within=20)
         assert "Unknown subcommand" in ack["payload"]["text"]
         event = {

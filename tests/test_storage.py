@@ -26,9 +26,19 @@ async def test_an_older_database_upgrades_itself_and_keeps_its_rows(tmp_path):
     with closing(sqlite3.connect(path)) as conn:
         old = Database(conn)
         migrations.apply(old, stop_before=names[1])  # a database from the first release
-        old.table("incidents").insert({"number": 1, "title": "old", "severity": "SEV2", "status": "resolved",
-                                       "commander": "U1", "channel_name": "inc-1-old", "declared_by": "U1",
-                                       "declared_at": "2025-01-01T00:00:00.000000Z", "source": "s"})  # fmt: skip
+        old.table("incidents").insert(
+            {
+                "number": 1,
+                "title": "old",
+                "severity": "SEV2",
+                "status": "resolved",
+                "commander": "U1",
+                "channel_name": "inc-1-old",
+                "declared_by": "U1",
+                "declared_at": "2025-01-01T00:00:00.000000Z",
+                "source": "s",
+            }
+        )
         conn.commit()
     storage = Storage(path)
     await storage.open()
@@ -46,8 +56,15 @@ async def test_pruning_removes_old_journal_rows_and_never_the_timeline(tmp_path)
     storage = Storage(tmp_path / "w.db")
     await storage.open()
     try:
-        draft = Incident(number=0, title="t", severity="SEV1", commander="U1", channel_name="c", declared_by="U1",
-                         declared_at=NOW)  # fmt: skip
+        draft = Incident(
+            number=0,
+            title="t",
+            severity="SEV1",
+            commander="U1",
+            channel_name="c",
+            declared_by="U1",
+            declared_at=NOW,
+        )
         await storage.create_incident(draft, source="x")
         await storage.append(
             1,

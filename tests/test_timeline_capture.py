@@ -57,8 +57,15 @@ async def test_messages_edits_deletions_files_and_key_events_are_captured(
         2:
     ]  # after "declared" and the commander role
     assert [e.kind for e in entries] == [
-        "message", "message", "edit", "pin", "pushpin", "message", "message", "delete"
-    ]  # fmt: skip
+        "message",
+        "message",
+        "edit",
+        "pin",
+        "pushpin",
+        "message",
+        "message",
+        "delete",
+    ]
     message, reply, edit, pin, pushpin, with_file, doomed_entry, deletion = entries
     assert (message.actor, message.slack_ts) == ("UBOB", ts)
     assert (

@@ -32,8 +32,15 @@ async def _chained_db(path: Path, notes: int = 6) -> Path:
     storage = Storage(path)
     await storage.open()
     try:
-        incident = Incident(number=0, title="Database down", severity="SEV1", commander="UALICE",
-                            channel_name="inc-1-database-down", declared_by="UALICE", declared_at=T0)  # fmt: skip
+        incident = Incident(
+            number=0,
+            title="Database down",
+            severity="SEV1",
+            commander="UALICE",
+            channel_name="inc-1-database-down",
+            declared_by="UALICE",
+            declared_at=T0,
+        )
         created = await storage.create_incident(incident, source="test:declare")
         for i in range(notes):
             entry = NewEntry(
@@ -124,8 +131,10 @@ async def test_verify_inserted_row_with_a_valid_hash_is_named(tmp_path, capsys):
         forged.pop("id")
         forged["source"] = "forged"
         forged["hash"] = row_hash(forged)
-        conn.execute(f"insert into timeline ({', '.join(forged)}) values ({', '.join('?' * len(forged))})",
-                     list(forged.values()))  # fmt: skip
+        conn.execute(
+            f"insert into timeline ({', '.join(forged)}) values ({', '.join('?' * len(forged))})",
+            list(forged.values()),
+        )
     code, out = _verify(db, capsys)
     assert code == 1
     assert "row seq 3 (id 7, note): inserted" in out
@@ -137,9 +146,16 @@ async def test_verify_inserted_row_at_the_end_fails_its_hash(tmp_path, capsys):
         head = conn.execute(
             "select hash from timeline order by seq desc limit 1"
         ).fetchone()[0]
-        conn.execute("insert into timeline (incident, seq, kind, text, data, occurred_at, recorded_at,"
-                     " key_event, prev_hash, hash) values (1, 7, 'note', 'late', '{}', ?, ?, 0, ?, ?)",
-                     ["2026-01-05T11:00:00.000000Z", "2026-01-05T11:00:00.000000Z", head, "f" * 64])  # fmt: skip
+        conn.execute(
+            "insert into timeline (incident, seq, kind, text, data, occurred_at, recorded_at,"
+            " key_event, prev_hash, hash) values (1, 7, 'note', 'late', '{}', ?, ?, 0, ?, ?)",
+            [
+                "2026-01-05T11:00:00.000000Z",
+                "2026-01-05T11:00:00.000000Z",
+                head,
+                "f" * 64,
+            ],
+        )
     code, out = _verify(db, capsys)
     assert code == 1
     assert "row seq 7 (id 7, note): its content does not match its hash" in out
@@ -147,8 +163,12 @@ async def test_verify_inserted_row_at_the_end_fails_its_hash(tmp_path, capsys):
 
 async def test_verify_reordered_rows_are_named(tmp_path, capsys):
     db = await _chained_db(tmp_path / "w.db")
-    _sql(db, "update timeline set seq = -3 where seq = 3", "update timeline set seq = 3 where seq = 4",
-         "update timeline set seq = 4 where seq = -3")  # fmt: skip
+    _sql(
+        db,
+        "update timeline set seq = -3 where seq = 3",
+        "update timeline set seq = 3 where seq = 4",
+        "update timeline set seq = 4 where seq = -3",
+    )
     code, out = _verify(db, capsys)
     assert code == 1
     assert (
@@ -213,9 +233,14 @@ async def test_verify_after_a_real_incident_runs_as_a_subprocess(
 async def _warroom(*args: str) -> tuple[int | None, str, str]:
     """Run `python -m bot ...` as a separate process, as an operator would."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", *args, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(process.communicate(), timeout=60)
     return process.returncode, out.decode(), err.decode()
 
@@ -230,9 +255,21 @@ async def _warroom(*args: str) -> tuple[int | None, str, str]:
     corrects=st.none() | st.integers(min_value=1, max_value=10**6),
 )
 def test_values_hash_equals_row_hash(text, actor, data, seq, corrects):
-    row = {"id": 1, "incident": 3, "seq": seq, "kind": "note", "actor": actor, "text": text,
-           "data": json.dumps(data, sort_keys=True), "occurred_at": "2026-01-05T10:00:00.000000Z",
-           "recorded_at": "2026-01-05T10:00:01.000000Z", "slack_ts": None, "permalink": None, "key_event": 1,
-           "corrects": corrects, "prev_hash": GENESIS}  # fmt: skip
+    row = {
+        "id": 1,
+        "incident": 3,
+        "seq": seq,
+        "kind": "note",
+        "actor": actor,
+        "text": text,
+        "data": json.dumps(data, sort_keys=True),
+        "occurred_at": "2026-01-05T10:00:00.000000Z",
+        "recorded_at": "2026-01-05T10:00:01.000000Z",
+        "slack_ts": None,
+        "permalink": None,
+        "key_event": 1,
+        "corrects": corrects,
+        "prev_hash": GENESIS,
+    }
     row["hash"] = row_hash(row)
     assert values_hash(tuple(row[c] for c in TIMELINE_COLUMNS)) == row["hash"]

@@ -74,8 +74,11 @@ class Console:
         line = line.strip()
         self.out(f"\n{self.name(self.user)}@{self.channel_name()}> {line}")
         if line.startswith("/incident"):
-            response = await self.sender.command(line.removeprefix("/incident").strip(), user_id=self.user,
-                                                 channel_id=self.channel)  # fmt: skip
+            response = await self.sender.command(
+                line.removeprefix("/incident").strip(),
+                user_id=self.user,
+                channel_id=self.channel,
+            )
             if response.text and response.status == 200:
                 self.out(_indent(f"(only you) {plain(response.text)}"))
             elif response.status != 200:
@@ -99,8 +102,11 @@ class Console:
     ) -> None:
         """Click a numbered choice, or the newest one whose label contains `choice` (on a message containing `on`)."""
         if isinstance(choice, str):
-            matching = [n for n, (c, _, _, text) in enumerate(self.choices, 1)
-                        if choice.lower() in c.label.lower() and (on is None or on in text)]  # fmt: skip
+            matching = [
+                n
+                for n, (c, _, _, text) in enumerate(self.choices, 1)
+                if choice.lower() in c.label.lower() and (on is None or on in text)
+            ]
             if not matching:
                 raise LookupError(
                     f"no choice like {choice!r}"
@@ -126,14 +132,25 @@ class Console:
         if picked.url:
             self.out(_indent(f"(opens {picked.url})"))
         await self.sender.send(
-            payloads.block_actions(user_id=self.user, action_id=picked.action_id, value=value,
-                                   block_id=picked.block_id, action_type=picked.kind, text=label,
-                                   channel_id=channel, message_ts=ts, workspace=self.workspace,
-                                   response_url=self.slack.response_url(f"c{ts}{self.user}{len(self.choices)}",
-                                                                        channel_id=channel, user_id=self.user,
-                                                                        message_ts=ts)),
+            payloads.block_actions(
+                user_id=self.user,
+                action_id=picked.action_id,
+                value=value,
+                block_id=picked.block_id,
+                action_type=picked.kind,
+                text=label,
+                channel_id=channel,
+                message_ts=ts,
+                workspace=self.workspace,
+                response_url=self.slack.response_url(
+                    f"c{ts}{self.user}{len(self.choices)}",
+                    channel_id=channel,
+                    user_id=self.user,
+                    message_ts=ts,
+                ),
+            ),
             content_type="application/x-www-form-urlencoded",
-        )  # fmt: skip
+        )
         await self.settle()
         await self.show()
 
@@ -228,9 +245,13 @@ class Console:
         while todo:
             for block in todo:
                 values[block["block_id"]] = {"value": await self._prompt(block)}
-            response = await self.sender.submit_view(callback_id=view.get("callback_id", ""), values=values,
-                                                     view_id=view_id, user_id=self.user,
-                                                     private_metadata=view.get("private_metadata", ""))  # fmt: skip
+            response = await self.sender.submit_view(
+                callback_id=view.get("callback_id", ""),
+                values=values,
+                view_id=view_id,
+                user_id=self.user,
+                private_metadata=view.get("private_metadata", ""),
+            )
             errors = (
                 json.loads(response.text).get("errors", {})
                 if response.text.startswith("{")

@@ -152,8 +152,12 @@ async def _script(demo: Demo, scenario: str) -> None:
     await demo.step(
         "The on-call rotation is paged (log-only pager: no PagerDuty here)", check=paged
     )
-    await demo.step("Bob reports what he sees", "as bob", "say RDS shows connection issues since 10:02",
-                    check=demo.timeline_has("message"))  # fmt: skip
+    await demo.step(
+        "Bob reports what he sees",
+        "as bob",
+        "say RDS shows connection issues since 10:02",
+        check=demo.timeline_has("message"),
+    )
 
     demo.out("\n### Alice runs the read-only checks")
     await demo.console.type("as alice")
@@ -209,10 +213,14 @@ async def _script(demo: Demo, scenario: str) -> None:
         return None
 
     await demo.step(
-        "Alice resolves it; the post-mortem draft is written and uploaded", "/incident resolve",
-        answers=("Restored the database from the newest snapshot", "Storage filled up on the primary"),
+        "Alice resolves it; the post-mortem draft is written and uploaded",
+        "/incident resolve",
+        answers=(
+            "Restored the database from the newest snapshot",
+            "Storage filled up on the primary",
+        ),
         check=resolved,
-    )  # fmt: skip
+    )
 
 
 def main(scenario: str = "database-failure", directory: str | None = None) -> int:
@@ -224,7 +232,9 @@ def main(scenario: str = "database-failure", directory: str | None = None) -> in
     if scenario != "database-failure":
         from bot.sandbox.drill import run_drill
 
-        print(f"The narrated demo is written for database-failure; {scenario} is played end to end by the"
-              " generic driver, as a drill (every read-only step run, every change approved and run).")  # fmt: skip
+        print(
+            f"The narrated demo is written for database-failure; {scenario} is played end to end by the"
+            " generic driver, as a drill (every read-only step run, every change approved and run)."
+        )
         return asyncio.run(run_drill(scenario, directory=folder))
     return asyncio.run(run_demo(scenario, directory=folder))

@@ -55,8 +55,15 @@ class Outcome:
 class Drill(DrillState):
     """The script: declare, every step in order, monitoring, an update, resolve, the score."""
 
-    def __init__(self, world: World, console: Console, scenario: Scenario, *,
-                 dry_run: bool, out: Callable[[str], None]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        world: World,
+        console: Console,
+        scenario: Scenario,
+        *,
+        dry_run: bool,
+        out: Callable[[str], None],
+    ) -> None:
         super().__init__(world, console)
         self.scenario, self.dry_run, self.out = scenario, dry_run, out
         if world.estate is None:
@@ -89,8 +96,16 @@ class Drill(DrillState):
     async def declare(self) -> None:
         scenario = self.scenario
         self.out(f"\n### Alice declares a drill of {scenario.title}")
-        self.console.answers.extend(("", scenario.default_severity or "SEV2", scenario.id,
-                                     ",".join(scenario.components), "", f"Drill: {scenario.summary}"))  # fmt: skip
+        self.console.answers.extend(
+            (
+                "",
+                scenario.default_severity or "SEV2",
+                scenario.id,
+                ",".join(scenario.components),
+                "",
+                f"Drill: {scenario.summary}",
+            )
+        )
         await self.console.type(f"/incident drill {scenario.id}")
         incident = await self.until("the drill's channel and runbook", self._declared)
         self.console.channel = incident.channel_id or self.console.channel
@@ -176,7 +191,7 @@ class Drill(DrillState):
             if wanted is not None and str(wanted) != str(current):
                 changed[name] = str(wanted)
             answers.append(str(wanted if wanted is not None else current))
-        return answers, changed  # fmt: skip
+        return answers, changed
 
     async def approve(self, step_id: str, card: str) -> None:
         # Found as Alice: the others may not be members of the channel, so they are not shown its updates.
@@ -205,7 +220,10 @@ class Drill(DrillState):
             (run.error.get("message") or run.summary) if run else "it did not finish"
         )
         if self.dry_run and self.unsent and missing(str(error)):
-            reason, ok = f"dry run: it reads what an unsent step would have made ({error})", True  # fmt: skip
+            reason, ok = (
+                f"dry run: it reads what an unsent step would have made ({error})",
+                True,
+            )
         else:
             reason, ok = f"the sandbox could not run it: {error}", False
         mark = "↷" if ok else "✘"
@@ -226,8 +244,10 @@ class Drill(DrillState):
         for line in score_table(self.targets):
             self.out(line)
         if self.unsent:
-            self.out("  (dry run: nothing was changed; recovery time is the drill's, and data loss is not "
-                     "measured because nothing was restored)")  # fmt: skip
+            self.out(
+                "  (dry run: nothing was changed; recovery time is the drill's, and data loss is not "
+                "measured because nothing was restored)"
+            )
 
     def _record(
         self, item: StepView, state: StepState | None, ok: bool, note: str = ""
@@ -253,15 +273,19 @@ async def run_drill(
 
     Without `dry_run` the sandbox executes every approved step (drills are dry runs anywhere else);
     with it, nothing mutating is sent. `aws_endpoint` and `estate` use an AWS stand-in seeded elsewhere.
-    """  # fmt: skip
+    """
     mode = (
         "dry run: no mutating AWS call is sent"
         if dry_run
         else "the sandbox executes approved steps"
     )
     out(f"warroom drill: scenario {scenario} ({mode}), working in {directory}")
-    async with local_world(directory, aws_endpoint=aws_endpoint, estate=estate, drill_dry_run=dry_run) as world, \
-            world.console(out=out) as console:  # fmt: skip
+    async with (
+        local_world(
+            directory, aws_endpoint=aws_endpoint, estate=estate, drill_dry_run=dry_run
+        ) as world,
+        world.console(out=out) as console,
+    ):
         try:
             chosen = world.services.runbooks.scenario(scenario)
         except NotFound as exc:
@@ -288,7 +312,7 @@ async def run_drill(
     )
     for outcome in drill.outcomes:
         if outcome.note:
-            out(f"  {outcome.state}: {outcome.title}: {outcome.note}")  # fmt: skip
+            out(f"  {outcome.state}: {outcome.title}: {outcome.note}")
     for problem in problems:
         out(f"  ✘ {problem}")
     if missed or problems:
@@ -296,8 +320,10 @@ async def run_drill(
             f"\nDRILL FAILED: {len(missed)} step(s) did not succeed, {len(problems)} marking problem(s)"
         )
         return 1
-    out(f"\nDrill finished: every step {'succeeded, was done or planned' if dry_run else 'succeeded or was done'}."
-        f"\nChannel: #{incident.channel_name if incident else '?'}\nPost-mortem draft: {drill.postmortem}")  # fmt: skip
+    out(
+        f"\nDrill finished: every step {'succeeded, was done or planned' if dry_run else 'succeeded or was done'}."
+        f"\nChannel: #{incident.channel_name if incident else '?'}\nPost-mortem draft: {drill.postmortem}"
+    )
     return 0
 
 

@@ -18,8 +18,15 @@ from bot.sandbox.console import Console
 from bot.sandbox.local import World
 from bot.services.runbook_plans import RunbookView
 
-ENDED = frozenset({StepState.SUCCEEDED, StepState.DONE, StepState.SKIPPED,
-                   StepState.FAILED, StepState.OUTCOME_UNKNOWN})  # fmt: skip
+ENDED = frozenset(
+    {
+        StepState.SUCCEEDED,
+        StepState.DONE,
+        StepState.SKIPPED,
+        StepState.FAILED,
+        StepState.OUTCOME_UNKNOWN,
+    }
+)
 
 
 class DrillFailed(Exception):
@@ -41,8 +48,13 @@ class DrillState:
     async def state(self, step_id: str) -> StepState:
         return (await self.view()).step(step_id).state
 
-    async def settled(self, step_id: str, *, within: float,
-                      also: frozenset[StepState] | set[StepState] = frozenset()) -> StepState | None:  # fmt: skip
+    async def settled(
+        self,
+        step_id: str,
+        *,
+        within: float,
+        also: frozenset[StepState] | set[StepState] = frozenset(),
+    ) -> StepState | None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within
         while loop.time() < deadline:
@@ -103,8 +115,11 @@ class DrillState:
         incident = await self.incident()
         if not incident or incident.status is not Status.RESOLVED:
             return None
-        drafts = [d for d in await self.services.storage.postmortems_of(incident.number)
-                  if d.path.suffix == ".md" and d.path.exists()]  # fmt: skip
+        drafts = [
+            d
+            for d in await self.services.storage.postmortems_of(incident.number)
+            if d.path.suffix == ".md" and d.path.exists()
+        ]
         self.postmortem = drafts[-1].path if drafts else None
         return self.postmortem
 
@@ -160,4 +175,4 @@ class DrillState:
         )
         if "DRILL" not in first:
             problems.append("the post-mortem draft does not say DRILL")
-        return problems  # fmt: skip
+        return problems

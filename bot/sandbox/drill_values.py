@@ -92,8 +92,21 @@ def score_table(targets: Sequence[TargetResult]) -> list[str]:
     rows = [
         ("Component", "RTO target", "Recovery", "RTO", "RPO target", "Data loss", "RPO")
     ]
-    rows += [(f"{t.name} ({t.component})", span(t.rto), span(t.recovery), verdict(t.rto_met),
-              span(t.rpo), span(t.data_loss), verdict(t.rpo_met)) for t in targets]  # fmt: skip
+    rows += [
+        (
+            f"{t.name} ({t.component})",
+            span(t.rto),
+            span(t.recovery),
+            verdict(t.rto_met),
+            span(t.rpo),
+            span(t.data_loss),
+            verdict(t.rpo_met),
+        )
+        for t in targets
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-            for row in rows]  # fmt: skip
+    return [
+        "  "
+        + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]

@@ -17,11 +17,17 @@ from bot.sandbox.estate import ACCOUNT_ID, API, DR_REGION, NAME, Clients, Snapsh
 def seed_rds(client: Clients, days: list[datetime]) -> dict[str, Any]:
     rds = client("rds")
     db_arn = rds.create_db_instance(
-        DBInstanceIdentifier=NAME, Engine="postgres", EngineVersion="16.3",
-        DBInstanceClass="db.t3.medium", AllocatedStorage=100, DBName="bodyscript",
-        MasterUsername="bodyscript", MasterUserPassword="fake-password-not-real",
-        BackupRetentionPeriod=7, MultiAZ=True,
-    )["DBInstance"]["DBInstanceArn"]  # fmt: skip
+        DBInstanceIdentifier=NAME,
+        Engine="postgres",
+        EngineVersion="16.3",
+        DBInstanceClass="db.t3.medium",
+        AllocatedStorage=100,
+        DBName="bodyscript",
+        MasterUsername="bodyscript",
+        MasterUserPassword="fake-password-not-real",
+        BackupRetentionPeriod=7,
+        MultiAZ=True,
+    )["DBInstance"]["DBInstanceArn"]
     snapshots = []
     # Oldest first: moto stamps each SnapshotCreateTime with "now", so creation order keeps
     # "sort by time, take the last" pointing at the newest date.
@@ -51,16 +57,23 @@ def seed_storage(
         west.create_bucket(Bucket=bucket, CreateBucketConfiguration=location)
         for key in keys:
             west.put_object(Bucket=bucket, Key=key, Body=b"replicated backup\n" * 64)
-        for name in ("manifest.json", "uploads/sample-001.mp4", "poses/sample-001.json"):  # fmt: skip
+        for name in (
+            "manifest.json",
+            "uploads/sample-001.mp4",
+            "poses/sample-001.json",
+        ):
             west.put_object(Bucket=bucket, Key=f"latest/{name}", Body=b"{}\n")
     west.create_bucket(
         Bucket="bodyscript-production-us-west-2",
         CreateBucketConfiguration=location,
     )
     return dict(
-        backup_bucket="bodyscript-backups", backup_keys=keys, dr_backup_buckets=dr_buckets,
-        dr_target_bucket="bodyscript-production-us-west-2", **_seed_audit(client, now),
-    )  # fmt: skip
+        backup_bucket="bodyscript-backups",
+        backup_keys=keys,
+        dr_backup_buckets=dr_buckets,
+        dr_target_bucket="bodyscript-production-us-west-2",
+        **_seed_audit(client, now),
+    )
 
 
 def seed_iam(client: Clients) -> dict[str, Any]:
@@ -111,11 +124,19 @@ def _seed_audit(client: Clients, now: datetime) -> dict[str, Any]:
         {"Name": "ServiceName", "Value": API},
     ]
     points = [
-        dict(MetricName=metric, Dimensions=dims, Timestamp=now - timedelta(minutes=ago),
-             Value=value + ago * (metric == "CPUUtilization"), Unit=unit)
+        dict(
+            MetricName=metric,
+            Dimensions=dims,
+            Timestamp=now - timedelta(minutes=ago),
+            Value=value + ago * (metric == "CPUUtilization"),
+            Unit=unit,
+        )
         for ago in range(30, 0, -5)
-        for metric, value, unit in (("RunningTaskCount", 3.0, "Count"), ("CPUUtilization", 35.0, "Percent"))
-    ]  # fmt: skip
+        for metric, value, unit in (
+            ("RunningTaskCount", 3.0, "Count"),
+            ("CPUUtilization", 35.0, "Percent"),
+        )
+    ]
     cw.put_metric_data(Namespace="AWS/ECS", MetricData=points)
     return dict(
         trail_arn=trail_arn, trail_bucket=trail_bucket, log_group_name=log_group

@@ -51,34 +51,52 @@ def seed_network(client: Clients) -> dict[str, Any]:
         "NetworkAcls"
     ]
     instances = ec2.run_instances(
-        ImageId=_FAKE_AMI, MinCount=2, MaxCount=2, InstanceType="t3.medium",
-        SubnetId=subnet_ids[0], SecurityGroupIds=[api_sg],
-    )["Instances"]  # fmt: skip
+        ImageId=_FAKE_AMI,
+        MinCount=2,
+        MaxCount=2,
+        InstanceType="t3.medium",
+        SubnetId=subnet_ids[0],
+        SecurityGroupIds=[api_sg],
+    )["Instances"]
     instance_ids = tuple(i["InstanceId"] for i in instances)
 
     elb = client("elbv2")
     lb = elb.create_load_balancer(
-        Name="bodyscript-alb", Subnets=list(subnet_ids), SecurityGroups=[alb_sg],
-        Type="application", Scheme="internet-facing",
-    )["LoadBalancers"][0]  # fmt: skip
+        Name="bodyscript-alb",
+        Subnets=list(subnet_ids),
+        SecurityGroups=[alb_sg],
+        Type="application",
+        Scheme="internet-facing",
+    )["LoadBalancers"][0]
     tg_arn = elb.create_target_group(
-        Name=API, Protocol="HTTP", Port=8000, VpcId=vpc_id, TargetType="instance",
+        Name=API,
+        Protocol="HTTP",
+        Port=8000,
+        VpcId=vpc_id,
+        TargetType="instance",
         HealthCheckPath="/api/health",
-    )["TargetGroups"][0]["TargetGroupArn"]  # fmt: skip
+    )["TargetGroups"][0]["TargetGroupArn"]
     # Moto reports registered running instances as `healthy`; it cannot produce `unhealthy`.
     elb.register_targets(
         TargetGroupArn=tg_arn, Targets=[{"Id": i, "Port": 8000} for i in instance_ids]
     )
     elb.create_listener(
-        LoadBalancerArn=lb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg_arn}],
-    )  # fmt: skip
+    )
     return dict(
-        vpc_id=vpc_id, subnet_ids=subnet_ids, security_group_id=api_sg,
-        alb_security_group_id=alb_sg, network_acl_id=acls[0]["NetworkAclId"],
-        instance_ids=instance_ids, load_balancer_arn=lb["LoadBalancerArn"],
-        alb_dns=lb["DNSName"], target_group_arn=tg_arn,
-    )  # fmt: skip
+        vpc_id=vpc_id,
+        subnet_ids=subnet_ids,
+        security_group_id=api_sg,
+        alb_security_group_id=alb_sg,
+        network_acl_id=acls[0]["NetworkAclId"],
+        instance_ids=instance_ids,
+        load_balancer_arn=lb["LoadBalancerArn"],
+        alb_dns=lb["DNSName"],
+        target_group_arn=tg_arn,
+    )
 
 
 def seed_ecs(client: Clients, network: dict[str, Any]) -> dict[str, Any]:
@@ -96,9 +114,13 @@ def seed_ecs(client: Clients, network: dict[str, Any]) -> dict[str, Any]:
             portMappings=[{"containerPort": 8000}],
         )
         arn = ecs.register_task_definition(
-            family=API, networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
-            cpu="512", memory="1024", containerDefinitions=[container],
-        )["taskDefinition"]["taskDefinitionArn"]  # fmt: skip
+            family=API,
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu="512",
+            memory="1024",
+            containerDefinitions=[container],
+        )["taskDefinition"]["taskDefinitionArn"]
         if revision in TASK_REVISIONS:
             arns[revision] = arn
         else:
@@ -113,10 +135,14 @@ def seed_ecs(client: Clients, network: dict[str, Any]) -> dict[str, Any]:
         securityGroups=[network["security_group_id"]],
     )
     service_arn = ecs.create_service(
-        cluster=NAME, serviceName=API, taskDefinition=arns[TASK_REVISIONS[-1]], desiredCount=3,
-        launchType="FARGATE", loadBalancers=[target],
+        cluster=NAME,
+        serviceName=API,
+        taskDefinition=arns[TASK_REVISIONS[-1]],
+        desiredCount=3,
+        launchType="FARGATE",
+        loadBalancers=[target],
         networkConfiguration={"awsvpcConfiguration": vpc},
-    )["service"]["serviceArn"]  # fmt: skip
+    )["service"]["serviceArn"]
     # Moto leaves a new service at running=0 until an update, then jumps to the desired count
     # (no gradual rollout), so one update makes the healthy steady state of 3 running tasks.
     ecs.update_service(cluster=NAME, service=API, desiredCount=3)

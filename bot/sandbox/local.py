@@ -46,13 +46,24 @@ class World:
 @contextmanager
 def sandbox_aws_environment(endpoint_url: str) -> Iterator[None]:
     """Point boto3 at moto with visibly fake credentials (boto3 reads these itself); restore on exit."""
-    names = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION", "AWS_PROFILE",
-             "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")  # fmt: skip
+    names = (
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_DEFAULT_REGION",
+        "AWS_PROFILE",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+    )
     saved = {name: os.environ.get(name) for name in names}
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
         os.environ.pop(name, None)
-    os.environ.update(AWS_ENDPOINT_URL=endpoint_url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-                      AWS_DEFAULT_REGION="us-east-1")  # fmt: skip
+    os.environ.update(
+        AWS_ENDPOINT_URL=endpoint_url,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+    )
     try:
         yield
     finally:
@@ -93,9 +104,14 @@ async def local_world(
         estate = seed_estate(endpoint_url=endpoint)
     try:
         async with serve(SlackWorkspace()) as slack:
-            settings = Settings(slack_bot_token=SecretStr(SANDBOX_BOT_TOKEN),
-                                slack_signing_secret=SecretStr(SANDBOX_SIGNING_SECRET), slack_api_url=slack.api_url,
-                                database_path=directory / "warroom.db", shutdown_drain_seconds=2, **overrides)  # fmt: skip
+            settings = Settings(
+                slack_bot_token=SecretStr(SANDBOX_BOT_TOKEN),
+                slack_signing_secret=SecretStr(SANDBOX_SIGNING_SECRET),
+                slack_api_url=slack.api_url,
+                database_path=directory / "warroom.db",
+                shutdown_drain_seconds=2,
+                **overrides,
+            )
             services = build_services(settings, backoff_base=0.2)
             runner = web.AppRunner(
                 create_web_app(settings, services, create_app(settings, services))

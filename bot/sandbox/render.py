@@ -82,8 +82,16 @@ def render_blocks(
 def _choices(element: dict[str, Any], block_id: str) -> list[Choice]:
     action_id = str(element.get("action_id", ""))
     if element.get("type") == "button":
-        return [Choice(_text(element.get("text")), action_id, block_id, str(element.get("value", "")), "button",
-                       element.get("url"))]  # fmt: skip
+        return [
+            Choice(
+                _text(element.get("text")),
+                action_id,
+                block_id,
+                str(element.get("value", "")),
+                "button",
+                element.get("url"),
+            )
+        ]
     if element.get("type") == "static_select":
         options = tuple(
             (str(o.get("value", "")), _text(o.get("text")))

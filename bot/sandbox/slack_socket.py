@@ -34,8 +34,14 @@ class SocketHub:
         """Push an envelope to the first connection; return the app's ack frame."""
         await asyncio.wait_for(self.connected.wait(), within)
         envelope_id = str(uuid.uuid4())
-        envelope = {"envelope_id": envelope_id, "type": kind, "payload": payload, "accepts_response_payload": kind != "events_api",
-                    "retry_attempt": retry_attempt, "retry_reason": "timeout" if retry_attempt else ""}  # fmt: skip
+        envelope = {
+            "envelope_id": envelope_id,
+            "type": kind,
+            "payload": payload,
+            "accepts_response_payload": kind != "events_api",
+            "retry_attempt": retry_attempt,
+            "retry_reason": "timeout" if retry_attempt else "",
+        }
         waiter: asyncio.Future[dict[str, Any]] = (
             asyncio.get_running_loop().create_future()
         )

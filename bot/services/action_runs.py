@@ -110,19 +110,37 @@ class ActionRunner:
             )
         current = str(found[0]["taskDefinition"])
         family, revision = current.rsplit("/", 1)[-1].rsplit(":", 1)
-        listed = await self._read("ecs", "list_task_definitions", region, familyPrefix=family,
-                                  status="ACTIVE", sort="DESC")  # fmt: skip
+        listed = await self._read(
+            "ecs",
+            "list_task_definitions",
+            region,
+            familyPrefix=family,
+            status="ACTIVE",
+            sort="DESC",
+        )
         older = [
-            arn for arn in listed.get("taskDefinitionArns", [])
-            if _short(arn).rsplit(":", 1)[0] == family and (m := _REVISION.search(arn)) and int(m.group(1)) < int(revision)
-        ]  # fmt: skip
+            arn
+            for arn in listed.get("taskDefinitionArns", [])
+            if _short(arn).rsplit(":", 1)[0] == family
+            and (m := _REVISION.search(arn))
+            and int(m.group(1)) < int(revision)
+        ]
         if not older:
             raise UsageError(
                 f"{family}:{revision} has no older ACTIVE revision to roll back to."
             )
         previous = max(older, key=lambda arn: int(_REVISION.search(arn).group(1)))  # type: ignore[union-attr]
-        plan = Plan(kind="action", service="ecs", operation="ecs_rollback", region=region,
-                    params={**p, "current_task_definition": current, "previous_task_definition": previous})  # fmt: skip
+        plan = Plan(
+            kind="action",
+            service="ecs",
+            operation="ecs_rollback",
+            region=region,
+            params={
+                **p,
+                "current_task_definition": current,
+                "previous_task_definition": previous,
+            },
+        )
         return ActionPlanned(plan, _short(current), _short(previous))
 
     async def _plan_rds_restore_newest_snapshot(
@@ -142,11 +160,22 @@ class ActionRunner:
                 f"No available snapshot of {p['source_db_instance']} in {region}."
             )
         newest = max(available, key=lambda s: str(s.get("SnapshotCreateTime", "")))
-        plan = Plan(kind="action", service="rds", operation="rds_restore_newest_snapshot", region=region,
-                    params={**p, "snapshot_id": newest["DBSnapshotIdentifier"],
-                            "snapshot_time": str(newest.get("SnapshotCreateTime", ""))})  # fmt: skip
-        return ActionPlanned(plan, "no instance " + p["target_db_instance"],
-                             f"{p['target_db_instance']} from {newest['DBSnapshotIdentifier']}")  # fmt: skip
+        plan = Plan(
+            kind="action",
+            service="rds",
+            operation="rds_restore_newest_snapshot",
+            region=region,
+            params={
+                **p,
+                "snapshot_id": newest["DBSnapshotIdentifier"],
+                "snapshot_time": str(newest.get("SnapshotCreateTime", "")),
+            },
+        )
+        return ActionPlanned(
+            plan,
+            "no instance " + p["target_db_instance"],
+            f"{p['target_db_instance']} from {newest['DBSnapshotIdentifier']}",
+        )
 
     async def _plan_s3_copy_backup_prefix(
         self, region: str, p: dict[str, Any]
@@ -163,8 +192,13 @@ class ActionRunner:
             raise UsageError(
                 f"Nothing under s3://{p['source_bucket']}/{p['source_prefix']} to copy."
             )
-        plan = Plan(kind="action", service="s3", operation="s3_copy_backup_prefix", region=region,
-                    params={**p, "keys": keys[:1000]})  # fmt: skip
+        plan = Plan(
+            kind="action",
+            service="s3",
+            operation="s3_copy_backup_prefix",
+            region=region,
+            params={**p, "keys": keys[:1000]},
+        )
         target = f"s3://{p['destination_bucket']}/{p['destination_prefix']}"
         return ActionPlanned(
             plan,
@@ -203,20 +237,35 @@ class ActionRunner:
         return outcome
 
     async def _run_ecs_rollback(self, region: str, p: dict[str, Any]) -> Outcome:
-        response = await self._write("ecs", "update_service", region, cluster=p["cluster"], service=p["service"],
-                                     taskDefinition=p["previous_task_definition"])  # fmt: skip
+        response = await self._write(
+            "ecs",
+            "update_service",
+            region,
+            cluster=p["cluster"],
+            service=p["service"],
+            taskDefinition=p["previous_task_definition"],
+        )
         outputs = {
             k: _short(p[k])
             for k in ("current_task_definition", "previous_task_definition")
         }
-        return Outcome(f"{p['service']} now runs {outputs['previous_task_definition']} "
-                       f"(was {outputs['current_task_definition']})", outputs, response)  # fmt: skip
+        return Outcome(
+            f"{p['service']} now runs {outputs['previous_task_definition']} "
+            f"(was {outputs['current_task_definition']})",
+            outputs,
+            response,
+        )
 
     async def _run_rds_restore_newest_snapshot(
         self, region: str, p: dict[str, Any]
     ) -> Outcome:
-        response = await self._write("rds", "restore_db_instance_from_db_snapshot", region,
-                                     DBInstanceIdentifier=p["target_db_instance"], DBSnapshotIdentifier=p["snapshot_id"])  # fmt: skip
+        response = await self._write(
+            "rds",
+            "restore_db_instance_from_db_snapshot",
+            region,
+            DBInstanceIdentifier=p["target_db_instance"],
+            DBSnapshotIdentifier=p["snapshot_id"],
+        )
         outputs = {
             "snapshot_id": p["snapshot_id"],
             "snapshot_time": p["snapshot_time"],
@@ -234,8 +283,14 @@ class ActionRunner:
         copied, size = 0, 0
         for key in p["keys"]:
             target = p["destination_prefix"] + key[len(p["source_prefix"]) :]
-            await self._write("s3", "copy_object", region, Bucket=p["destination_bucket"], Key=target,
-                              CopySource={"Bucket": p["source_bucket"], "Key": key})  # fmt: skip
+            await self._write(
+                "s3",
+                "copy_object",
+                region,
+                Bucket=p["destination_bucket"],
+                Key=target,
+                CopySource={"Bucket": p["source_bucket"], "Key": key},
+            )
             head = await self._read(
                 "s3", "head_object", region, Bucket=p["destination_bucket"], Key=target
             )
@@ -299,8 +354,11 @@ class ActionRunner:
             f"{_tail(str(k['AccessKeyId']))} {k.get('Status', '')} created {k.get('CreateDate', '')}"
             for k in keys
         )
-        return Verified(False, f"{p['user_name']} has {len(keys)} key(s): {lines or 'none'}. If the newest key is not in "
-                               f"{p['secret_name']}, it is an orphan: delete it.")  # fmt: skip
+        return Verified(
+            False,
+            f"{p['user_name']} has {len(keys)} key(s): {lines or 'none'}. If the newest key is not in "
+            f"{p['secret_name']}, it is an orphan: delete it.",
+        )
 
     async def _verify_instance(self, region: str, instance: str) -> Verified:
         try:

@@ -109,9 +109,16 @@ class AwsGateway:
     ) -> AwsResult:
         """Run one boto3 operation (snake_case `operation`) off the event loop."""
         return await asyncio.to_thread(
-            self._call_sync, service, operation, region, params, mutating,
-            role_arn, session_tags, session_name,
-        )  # fmt: skip
+            self._call_sync,
+            service,
+            operation,
+            region,
+            params,
+            mutating,
+            role_arn,
+            session_tags,
+            session_name,
+        )
 
     async def wait(
         self,
@@ -140,10 +147,15 @@ class AwsGateway:
                 await asyncio.sleep(delay)
         raise AwsWaitError(
             f"AWS {service} waiter {waiter} in {region} gave up after {max_attempts} attempts",
-            timed_out=True, service=service, operation=waiter, region=region,
-            code="WaiterTimeout", proves_not_run=False, retryable=True,
+            timed_out=True,
+            service=service,
+            operation=waiter,
+            region=region,
+            code="WaiterTimeout",
+            proves_not_run=False,
+            retryable=True,
             next_step="the change may still be in progress; check its status, then verify again",
-        )  # fmt: skip
+        )
 
     async def create_access_key_into_secret(
         self,
@@ -157,8 +169,13 @@ class AwsGateway:
         """Create an IAM access key and store it in Secrets Manager; the secret never comes back."""
         return await asyncio.to_thread(
             rotate_access_key_into_secret,
-            self._clients, user_name, secret_id, region, role_arn, session_tags,
-        )  # fmt: skip
+            self._clients,
+            user_name,
+            secret_id,
+            region,
+            role_arn,
+            session_tags,
+        )
 
     async def ping(self, *, region: str | None = None) -> bool:
         """Return whether STS answers GetCallerIdentity (readiness; short timeouts, no retries)."""
@@ -198,10 +215,15 @@ class AwsGateway:
         api: str | None = mapping.get(operation)
         if api is None:
             raise AwsCallError(
-                f"AWS {service} has no operation {operation}", service=service, operation=operation,
-                region=region, code="UnknownOperation", proves_not_run=True, retryable=False,
+                f"AWS {service} has no operation {operation}",
+                service=service,
+                operation=operation,
+                region=region,
+                code="UnknownOperation",
+                proves_not_run=True,
+                retryable=False,
                 next_step="fix the step: the operation name is the boto3 snake_case method name",
-            )  # fmt: skip
+            )
         # A call that does not look read-only is sent once even if the caller says otherwise.
         mutating = mutating or not api.startswith(READ_PREFIXES)
         identity = self._clients.identity(role_arn, tags, session_name, region)
@@ -217,8 +239,13 @@ class AwsGateway:
             )
             logger.warning(
                 "aws %s:%s in %s failed: %s (request %s, proves_not_run=%s)",
-                service, api, region, error.code, error.request_id or "-", error.proves_not_run,
-            )  # fmt: skip
+                service,
+                api,
+                region,
+                error.code,
+                error.request_id or "-",
+                error.proves_not_run,
+            )
             outcome = (
                 "throttled"
                 if error.code in THROTTLING_CODES
@@ -241,8 +268,13 @@ class AwsGateway:
         }
         logger.info(
             "aws %s:%s in %s -> %s (request %s, %.3fs)",
-            service, api, region, status, request_id or "-", duration,
-        )  # fmt: skip
+            service,
+            api,
+            region,
+            status,
+            request_id or "-",
+            duration,
+        )
         return AwsResult(response, request_id, status, duration)
 
     def _wait_once(
@@ -262,10 +294,16 @@ class AwsGateway:
         )
         if waiter not in client.waiter_names:
             raise AwsWaitError(
-                f"AWS {service} has no waiter {waiter}", timed_out=False, service=service,
-                operation=waiter, region=region, code="UnknownWaiter", proves_not_run=True,
-                retryable=False, next_step="fix the step: use one of the service's boto3 waiters",
-            )  # fmt: skip
+                f"AWS {service} has no waiter {waiter}",
+                timed_out=False,
+                service=service,
+                operation=waiter,
+                region=region,
+                code="UnknownWaiter",
+                proves_not_run=True,
+                retryable=False,
+                next_step="fix the step: use one of the service's boto3 waiters",
+            )
         try:
             client.get_waiter(waiter).wait(
                 **params, WaiterConfig={"Delay": 0, "MaxAttempts": 1}
@@ -275,10 +313,15 @@ class AwsGateway:
                 return False
             raise AwsWaitError(
                 f"AWS {service} waiter {waiter} in {region} failed: {exc.kwargs.get('reason', '')}",
-                timed_out=False, service=service, operation=waiter, region=region,
-                code="WaiterFailed", proves_not_run=False, retryable=False,
+                timed_out=False,
+                service=service,
+                operation=waiter,
+                region=region,
+                code="WaiterFailed",
+                proves_not_run=False,
+                retryable=False,
                 next_step="the resource reached a failure state; inspect it before going on",
-            ) from None  # fmt: skip
+            ) from None
         except (ClientError, BotoCoreError) as exc:
             raise _translate(exc, service, waiter, region, mutating=False) from None
         return True

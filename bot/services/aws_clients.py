@@ -121,9 +121,11 @@ class AwsClients:
                 creds = identity.credentials or {}
                 client = self._session.client(
                     service,  # type: ignore[call-overload]
-                    region_name=region, endpoint_url=self.endpoint_url,
-                    config=self._configs[kind], **creds,
-                )  # fmt: skip
+                    region_name=region,
+                    endpoint_url=self.endpoint_url,
+                    config=self._configs[kind],
+                    **creds,
+                )
                 identity.clients[key] = client
             return client
 
@@ -150,9 +152,10 @@ class AwsClients:
             sts = self.client("sts", region, "read", self.base)
             try:
                 creds = sts.assume_role(
-                    RoleArn=role_arn, RoleSessionName=name,
+                    RoleArn=role_arn,
+                    RoleSessionName=name,
                     Tags=[{"Key": k, "Value": v} for k, v in clean.items()],
-                )["Credentials"]  # fmt: skip
+                )["Credentials"]
             except (ClientError, BotoCoreError) as exc:
                 # Whatever STS says, the operation itself was never sent.
                 raise _translate(
@@ -165,7 +168,7 @@ class AwsClients:
                     "aws_session_token": creds["SessionToken"],
                 },
                 expires_at=creds["Expiration"],
-            )  # fmt: skip
+            )
             old = self._roles.pop(key, None)
             if old is not None:
                 # Another thread may still be mid-call on the old clients: close them at close().

@@ -134,29 +134,46 @@ def _translate(
         refused = throttled or 400 <= status < 500 or code == "DryRunOperation"
         refused = refused or (status == 0 and code in _REFUSALS)
         return AwsCallError(
-            f"{where} failed: {code}: {message}", service=service, operation=operation,
-            region=region, code=code, aws_message=message,
-            request_id=str(meta.get("RequestId", "")), http_status=status,
-            proves_not_run=refused or not_sent, retryable=throttled or status >= 500,
-            next_step=_advice(code, status, action, region, mutating, refused or not_sent),
-        )  # fmt: skip
+            f"{where} failed: {code}: {message}",
+            service=service,
+            operation=operation,
+            region=region,
+            code=code,
+            aws_message=message,
+            request_id=str(meta.get("RequestId", "")),
+            http_status=status,
+            proves_not_run=refused or not_sent,
+            retryable=throttled or status >= 500,
+            next_step=_advice(
+                code, status, action, region, mutating, refused or not_sent
+            ),
+        )
     if isinstance(exc, _NOT_SENT):
         bad_params = isinstance(exc, ParamValidationError)
         advice = "the bot has no usable AWS credentials; check its role or environment"
         return AwsCallError(
             f"{where} was not sent: {_QUOTED_VALUE.sub('value: [hidden]', str(exc))}",
-            service=service, operation=operation, region=region, proves_not_run=True,
-            code="ParamValidation" if bad_params else "NoCredentials", retryable=False,
+            service=service,
+            operation=operation,
+            region=region,
+            proves_not_run=True,
+            code="ParamValidation" if bad_params else "NoCredentials",
+            retryable=False,
             next_step="fix the step's parameters" if bad_params else advice,
-        )  # fmt: skip
+        )
     # Timeouts, refused or dropped connections, unparseable answers: AWS may have acted.
     transport = isinstance(exc, BotoConnectionError | HTTPClientError)
     code = type(exc).__name__
     return AwsCallError(
-        f"{where} got no answer: {code}: {exc}", service=service, operation=operation,
-        region=region, code=code, proves_not_run=not_sent, retryable=transport,
+        f"{where} got no answer: {code}: {exc}",
+        service=service,
+        operation=operation,
+        region=region,
+        code=code,
+        proves_not_run=not_sent,
+        retryable=transport,
         next_step=_advice(code, 0, action, region, mutating, not_sent),
-    )  # fmt: skip
+    )
 
 
 def _advice(

@@ -72,11 +72,17 @@ def rotate_access_key_into_secret(
         raise OrphanKeyError(
             f"created access key {key_id} for {user_name} but could not store it in"
             f" Secrets Manager ({cause.code}); its secret is lost",
-            access_key_id=key_id, service="iam", operation="create_access_key",
-            region=region, code=cause.code, request_id=cause.request_id,
-            http_status=cause.http_status, proves_not_run=False, retryable=False,
+            access_key_id=key_id,
+            service="iam",
+            operation="create_access_key",
+            region=region,
+            code=cause.code,
+            request_id=cause.request_id,
+            http_status=cause.http_status,
+            proves_not_run=False,
+            retryable=False,
             next_step=f"delete the orphan key {key_id} of {user_name} and rotate again",
-        ) from None  # fmt: skip
+        ) from None
     logger.info("aws iam:CreateAccessKey for %s stored in %s", user_name, stored["ARN"])
     meta = stored.get("ResponseMetadata", {})
     return KeyRotation(

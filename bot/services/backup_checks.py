@@ -72,9 +72,10 @@ class BackupCheckService:
     def steps(self) -> list[AwsStep]:
         """The scenario's read-only AWS steps (manual steps are for people, not the schedule)."""
         return [
-            step for _, step in self.scenario.steps()
+            step
+            for _, step in self.scenario.steps()
             if isinstance(step, AwsStep) and is_read_only(step.service, step.operation)
-        ]  # fmt: skip
+        ]
 
     async def run_checks(self, *, now: datetime) -> list[CheckResult]:
         """Run every check once; failures are results, not exceptions."""
@@ -85,9 +86,12 @@ class BackupCheckService:
                 params = render(step.params, context)
                 region = str(render(step.region, context))
                 result = await self.aws.call(
-                    service=step.service, operation=step.operation, region=region,
-                    params=params, mutating=False,
-                )  # fmt: skip
+                    service=step.service,
+                    operation=step.operation,
+                    region=region,
+                    params=params,
+                    mutating=False,
+                )
                 values = {
                     name: capture(expr, result.response)
                     for name, expr in step.captures.items()
@@ -145,9 +149,13 @@ class BackupCheckService:
             and existing.data.get("at") == wanted_time
         )
         return await self.storage.reminder_set(
-            key=KEY, kind=KEY, due_at=next_run(now, wanted_time), now=now,
-            data={"at": wanted_time}, only_if_new=keep,
-        )  # fmt: skip
+            key=KEY,
+            kind=KEY,
+            due_at=next_run(now, wanted_time),
+            now=now,
+            data={"at": wanted_time},
+            only_if_new=keep,
+        )
 
     async def _fire(self, reminder: Reminder, now: datetime) -> Fired:
         await self.run_and_report(now=now, key=f"{KEY}:{reminder.id}:{reminder.fired}")

@@ -98,10 +98,13 @@ def build_communications(
     )
     secret = settings.pagerduty_webhook_secret
     pd_sync = PagerDutySync(
-        storage=storage, clock=clock, pager=pager, port=port,
+        storage=storage,
+        clock=clock,
+        pager=pager,
+        port=port,
         webhook_secret=secret.get_secret_value() if secret else None,
         poll_seconds=settings.pagerduty_poll_seconds,
-    )  # fmt: skip
+    )
     reminders = ReminderService(
         storage=storage, settings=settings, clock=clock, port=port, pages=pages
     )

@@ -63,11 +63,21 @@ class IncidentService:
                 "Impact cannot start in the future.", field="impact_started_at"
             )
         draft = Incident(
-            number=0, title=title.strip(), severity=level.name, scenario=scenario, components=components or [],
-            description=description, commander=declared_by, roles={"commander": declared_by},
-            channel_name="", declared_by=declared_by, declared_at=now,
-            impact_started_at=impact_started_at, private=private, drill=drill,
-        )  # fmt: skip
+            number=0,
+            title=title.strip(),
+            severity=level.name,
+            scenario=scenario,
+            components=components or [],
+            description=description,
+            commander=declared_by,
+            roles={"commander": declared_by},
+            channel_name="",
+            declared_by=declared_by,
+            declared_at=now,
+            impact_started_at=impact_started_at,
+            private=private,
+            drill=drill,
+        )
         incident = await self.storage.create_incident(draft, source=source)
         if not incident.channel_name:
             name = channel_name(incident.number, incident.title, drill=drill)
@@ -78,16 +88,29 @@ class IncidentService:
             incident.number,
             [
                 NewEntry(
-                    kind="declared", actor=declared_by, source=f"{source}:declared", key_event=True,
+                    kind="declared",
+                    actor=declared_by,
+                    source=f"{source}:declared",
+                    key_event=True,
                     text=f"Declared {incident.key} ({incident.severity}): {incident.title}",
-                    data={"severity": incident.severity, "scenario": scenario, "components": incident.components,
-                          "description": description, "impact_started_at": str(impact_started_at or "")},
+                    data={
+                        "severity": incident.severity,
+                        "scenario": scenario,
+                        "components": incident.components,
+                        "description": description,
+                        "impact_started_at": str(impact_started_at or ""),
+                    },
                 ),
-                NewEntry(kind="role", actor=declared_by, source=f"{source}:commander",
-                         text=f"commander: {declared_by}", data={"role": "commander", "user": declared_by}),
+                NewEntry(
+                    kind="role",
+                    actor=declared_by,
+                    source=f"{source}:commander",
+                    text=f"commander: {declared_by}",
+                    data={"role": "commander", "user": declared_by},
+                ),
             ],
             now=now,
-        )  # fmt: skip
+        )
         await self.announcer.declared(incident)
         for follower in self.followers:
             await follower.after_declare(incident, source=source)
@@ -136,8 +159,15 @@ class IncidentService:
         if status is Status.MONITORING and incident.mitigated_at is None:
             changes["mitigated_at"] = now
         updated = await self.storage.update_incident(number, **changes)
-        await self._record(updated, "status", actor, source, f"status: {incident.status.value} -> {status.value}",
-                           {"from": incident.status.value, "to": status.value}, key_event=True)  # fmt: skip
+        await self._record(
+            updated,
+            "status",
+            actor,
+            source,
+            f"status: {incident.status.value} -> {status.value}",
+            {"from": incident.status.value, "to": status.value},
+            key_event=True,
+        )
         await self.announcer.changed(
             updated,
             Change("status", actor, {"from": incident.status, "to": status}, source),
@@ -155,8 +185,15 @@ class IncidentService:
         if level.name == incident.severity:
             raise ConflictError(f"{incident.key} is already {level.name}.")
         updated = await self.storage.update_incident(number, severity=level.name)
-        await self._record(updated, "severity", actor, source, f"severity: {incident.severity} -> {level.name}",
-                           {"from": incident.severity, "to": level.name}, key_event=True)  # fmt: skip
+        await self._record(
+            updated,
+            "severity",
+            actor,
+            source,
+            f"severity: {incident.severity} -> {level.name}",
+            {"from": incident.severity, "to": level.name},
+            key_event=True,
+        )
         await self.announcer.changed(
             updated,
             Change(
@@ -221,10 +258,18 @@ class IncidentService:
             changes["mitigated_at"] = now
         updated = await self.storage.update_incident(number, **changes)
         entries = await self._record(
-            updated, "resolved", actor, source, f"Resolved: {summary.strip()}",
-            {"summary": summary.strip(), "root_cause": root_cause.strip(), "from": incident.status.value},
+            updated,
+            "resolved",
+            actor,
+            source,
+            f"Resolved: {summary.strip()}",
+            {
+                "summary": summary.strip(),
+                "root_cause": root_cause.strip(),
+                "from": incident.status.value,
+            },
             key_event=True,
-        )  # fmt: skip
+        )
         head = (
             entries[-1].hash
             if entries
@@ -294,9 +339,16 @@ class IncidentService:
         return incident
 
     async def _record(
-        self, incident: Incident, kind: str, actor: str, source: str, text: str, data: dict[str, Any],
-        *, key_event: bool = False,
-    ) -> list[TimelineEntry]:  # fmt: skip
+        self,
+        incident: Incident,
+        kind: str,
+        actor: str,
+        source: str,
+        text: str,
+        data: dict[str, Any],
+        *,
+        key_event: bool = False,
+    ) -> list[TimelineEntry]:
         entry = NewEntry(
             kind=kind,
             actor=actor,

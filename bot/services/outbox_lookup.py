@@ -67,8 +67,12 @@ class EarlierAttempts:
     async def _created(self, name: str, *, since: datetime) -> dict[str, Any] | None:
         cursor = ""
         for _ in range(MAX_PAGES):
-            args = {"types": "public_channel,private_channel", "exclude_archived": "true",
-                    "limit": 200, "cursor": cursor}  # fmt: skip
+            args = {
+                "types": "public_channel,private_channel",
+                "exclude_archived": "true",
+                "limit": 200,
+                "cursor": cursor,
+            }
             page = await self._call("users.conversations", args, form=True)
             for channel in page.get("channels") or []:
                 if (

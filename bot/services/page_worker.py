@@ -37,9 +37,16 @@ class PageWorker:
     """Send queued pages and record what came of them; `wake` is set whenever a page is queued."""
 
     def __init__(
-        self, *, storage: Storage, settings: Settings, clock: Clock, pager: Pager, port: CommsPort,
-        route: Callable[[Incident], PagerRoute | None], show_oncall: Callable[..., Awaitable[object]],
-    ) -> None:  # fmt: skip
+        self,
+        *,
+        storage: Storage,
+        settings: Settings,
+        clock: Clock,
+        pager: Pager,
+        port: CommsPort,
+        route: Callable[[Incident], PagerRoute | None],
+        show_oncall: Callable[..., Awaitable[object]],
+    ) -> None:
         self.storage, self.settings, self.clock = storage, settings, clock
         self.pager, self.port = pager, port
         self.route, self.show_oncall = route, show_oncall
@@ -110,9 +117,12 @@ class PageWorker:
             pd_id, results = opened.pd_incident_id, [opened]
         kind = _KINDS.get(row.target_kind or "", "escalation_policy")
         added = await self.pager.page(
-            incident_id=incident.key, pd_incident_id=pd_id, target_kind=kind,
-            target_id=row.target_id or "", message=row.message or f"Please join {incident.key}",
-        )  # fmt: skip
+            incident_id=incident.key,
+            pd_incident_id=pd_id,
+            target_kind=kind,
+            target_id=row.target_id or "",
+            message=row.message or f"Please join {incident.key}",
+        )
         return [added, *results]
 
     async def _trigger(self, incident: Incident, row: PageRow) -> PageResult:
@@ -120,11 +130,15 @@ class PageWorker:
         policy = row.target_id if row.target_kind == "escalation_policy" else None
         service = row.target_id if row.target_kind == "service" else None
         return await self.pager.trigger(
-            incident_id=incident.key, title=incident.title, severity=incident.severity,
-            details=row.message or incident.description or incident.title, urgency="high",
+            incident_id=incident.key,
+            title=incident.title,
+            severity=incident.severity,
+            details=row.message or incident.description or incident.title,
+            urgency="high",
             service_id=(route.service_id if route else None) or service,
-            escalation_policy_id=policy or (route.escalation_policy_id if route else None),
-        )  # fmt: skip
+            escalation_policy_id=policy
+            or (route.escalation_policy_id if route else None),
+        )
 
     async def _pd_incident(self, number: int) -> str | None:
         pages = await self.storage.pages_of(number)
@@ -145,11 +159,23 @@ class PageWorker:
             self.last_error = None
         text = "; ".join(r.text for r in results)
         await self.storage.page_finish(
-            row.id, now=self.clock(), status="done" if first.delivered else "undelivered",
-            pd_incident_id=first.pd_incident_id, dedup_key=first.dedup_key, html_url=first.html_url, result=text,
-        )  # fmt: skip
-        data = {"page": row.kind, "target_kind": row.target_kind, "target": row.target_id, "mode": first.mode,
-                "delivered": first.delivered, "pd_incident_id": first.pd_incident_id, "dedup_key": first.dedup_key}  # fmt: skip
+            row.id,
+            now=self.clock(),
+            status="done" if first.delivered else "undelivered",
+            pd_incident_id=first.pd_incident_id,
+            dedup_key=first.dedup_key,
+            html_url=first.html_url,
+            result=text,
+        )
+        data = {
+            "page": row.kind,
+            "target_kind": row.target_kind,
+            "target": row.target_id,
+            "mode": first.mode,
+            "delivered": first.delivered,
+            "pd_incident_id": first.pd_incident_id,
+            "dedup_key": first.dedup_key,
+        }
         kind = "pd_resolve" if row.kind == "resolve" else "page"
         if (
             not self.log_only
@@ -178,14 +204,26 @@ class PageWorker:
             text = f":warning: Could not resolve the PagerDuty incident: {error.message} Resolve it in PagerDuty by hand."
         else:
             text = fallback_message(self.settings.fallback_contacts, error)
-        await self.note(incident, "page_failed", f"Paging failed: {error.message}", source=f"page:{row.id}:failed",
-                        data={"page": row.kind, "target": row.target_id, "error": error.message}, actor=row.requested_by)  # fmt: skip
+        await self.note(
+            incident,
+            "page_failed",
+            f"Paging failed: {error.message}",
+            source=f"page:{row.id}:failed",
+            data={"page": row.kind, "target": row.target_id, "error": error.message},
+            actor=row.requested_by,
+        )
         await self.port.alarm(incident, text, key=f"page:{row.id}:failed")
 
     async def note(
-        self, incident: Incident, kind: str, text: str, *, source: str, data: dict[str, Any],
+        self,
+        incident: Incident,
+        kind: str,
+        text: str,
+        *,
+        source: str,
+        data: dict[str, Any],
         actor: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Write one entry on the incident's timeline."""
         entry = NewEntry(kind=kind, actor=actor, text=text, data=data, source=source)
         await self.storage.append(incident.number, [entry], now=self.clock())

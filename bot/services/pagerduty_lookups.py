@@ -80,10 +80,15 @@ def search_directory(
         body = json_body(http.call(http.rest, "GET", path, action, params=params))
         items = body.get(plural, [])
         found += [
-            PdObject(kind=kind, id=str(i["id"]), name=str(i.get("name") or i.get("summary") or i["id"]),
-                     email=i.get("email"))
-            for i in items if isinstance(i, dict) and i.get("id")
-        ]  # fmt: skip
+            PdObject(
+                kind=kind,
+                id=str(i["id"]),
+                name=str(i.get("name") or i.get("summary") or i["id"]),
+                email=i.get("email"),
+            )
+            for i in items
+            if isinstance(i, dict) and i.get("id")
+        ]
         if not body.get("more") or not items:
             break
         params = {**params, "offset": int(params["offset"]) + len(items)}

@@ -40,9 +40,14 @@ class PageService:
         self.pager, self.port = pager, port
         self.targets = PageTargets(settings=settings, pager=pager, port=port)
         self.worker = PageWorker(
-            storage=storage, settings=settings, clock=clock, pager=pager, port=port,
-            route=self.route, show_oncall=self.show_oncall,
-        )  # fmt: skip
+            storage=storage,
+            settings=settings,
+            clock=clock,
+            pager=pager,
+            port=port,
+            route=self.route,
+            show_oncall=self.show_oncall,
+        )
 
     @property
     def last_error(self) -> str | None:
@@ -82,10 +87,14 @@ class PageService:
         route = self.route(incident)
         policy = route.escalation_policy_id if route else None
         await self.storage.page_add(
-            incident=incident.number, kind="trigger", source=f"{source}:page", now=self.clock(),
+            incident=incident.number,
+            kind="trigger",
+            source=f"{source}:page",
+            now=self.clock(),
             target_kind="escalation_policy" if policy else "service",
-            target_id=policy or (route.service_id if route else None), requested_by=actor,
-        )  # fmt: skip
+            target_id=policy or (route.service_id if route else None),
+            requested_by=actor,
+        )
         self.worker.wake.set()
 
     async def after_resolve(self, incident: Incident, *, source: str) -> None:
@@ -94,9 +103,12 @@ class PageService:
         if not any(p.kind in ("trigger", "page") for p in pages):
             return
         await self.storage.page_add(
-            incident=incident.number, kind="resolve", source=f"resolve:{incident.number}",
-            now=self.clock(), requested_by=incident.commander,
-        )  # fmt: skip
+            incident=incident.number,
+            kind="resolve",
+            source=f"resolve:{incident.number}",
+            now=self.clock(),
+            requested_by=incident.commander,
+        )
         self.worker.wake.set()
 
     # -- requests from people and from the scheduler -------------------------------------------
@@ -106,10 +118,16 @@ class PageService:
         """Queue a page of a Slack user (matched by email), an escalation policy or a service."""
         found = await self.find_target(target)
         row = await self.storage.page_add(
-            incident=incident.number, kind="page", source=source, now=self.clock(),
-            target_kind=found.kind, target_id=found.id, target_name=found.name,
-            message=message, requested_by=actor,
-        )  # fmt: skip
+            incident=incident.number,
+            kind="page",
+            source=source,
+            now=self.clock(),
+            target_kind=found.kind,
+            target_id=found.id,
+            target_name=found.name,
+            message=message,
+            requested_by=actor,
+        )
         self.worker.wake.set()
         return PageObjectRow(row=row, target=found)
 
@@ -119,9 +137,12 @@ class PageService:
         """Page the commander (a missed status update); say so loudly if they cannot be paged."""
         try:
             await self.request_page(
-                incident=incident, target=f"<@{incident.commander}>", message=message,
-                actor=incident.commander, source=source,
-            )  # fmt: skip
+                incident=incident,
+                target=f"<@{incident.commander}>",
+                message=message,
+                actor=incident.commander,
+                source=source,
+            )
         except BotError as exc:
             text = f"Could not page the commander: {exc.message}"
             await self.port.alarm(incident, text, key=f"{source}:failed")
@@ -139,11 +160,16 @@ class PageService:
         )
         message = f"Approval waiting in {incident.key}: {summary}"[:500]
         await self.storage.page_add(
-            incident=incident.number, kind="page", source=f"approval:{approval_id}:page",
-            now=self.clock(), target_kind="escalation_policy" if policy else "service",
+            incident=incident.number,
+            kind="page",
+            source=f"approval:{approval_id}:page",
+            now=self.clock(),
+            target_kind="escalation_policy" if policy else "service",
             target_id=policy or (route.service_id if route else None),
-            target_name="approvers' on-call", message=message, requested_by=None,
-        )  # fmt: skip
+            target_name="approvers' on-call",
+            message=message,
+            requested_by=None,
+        )
         self.worker.wake.set()
 
     async def oncall(self, incident: Incident | None) -> list[OnCall]:

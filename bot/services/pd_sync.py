@@ -65,10 +65,18 @@ class PagerDutySync:
         who = change.by_name or "PagerDuty"
         text = f"PagerDuty incident {change.pd_incident_id} {change.status} by {who}"
         entry = NewEntry(
-            kind=f"pd_{change.status}", text=text, occurred_at=change.at,
-            key_event=change.status == "acknowledged", source=f"pd:{change.pd_incident_id}:{change.status}",
-            data={"pd_incident_id": change.pd_incident_id, "by": who, "by_pd_user": change.by_user_id, "via": via},
-        )  # fmt: skip
+            kind=f"pd_{change.status}",
+            text=text,
+            occurred_at=change.at,
+            key_event=change.status == "acknowledged",
+            source=f"pd:{change.pd_incident_id}:{change.status}",
+            data={
+                "pd_incident_id": change.pd_incident_id,
+                "by": who,
+                "by_pd_user": change.by_user_id,
+                "via": via,
+            },
+        )
         added = await self.storage.append(incident.number, [entry], now=self.clock())
         if not added:
             return False

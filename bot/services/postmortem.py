@@ -77,8 +77,13 @@ class PostmortemPublisher(Protocol):
 
 class PostmortemService:
     def __init__(
-        self, *, storage: Storage, settings: Settings, clock: Clock, publisher: PostmortemPublisher | None = None
-    ) -> None:  # fmt: skip
+        self,
+        *,
+        storage: Storage,
+        settings: Settings,
+        clock: Clock,
+        publisher: PostmortemPublisher | None = None,
+    ) -> None:
         self.storage, self.settings, self.clock, self.publisher = (
             storage,
             settings,
@@ -110,9 +115,19 @@ class PostmortemService:
             self._write, path, number, fmt, now
         )
         return await self.storage.add_postmortem(
-            incident=number, format=fmt, path=path, size=size, sha256=digest, head_hash=report.head_hash,
-            rows=report.rows, chain_ok=report.ok, generated_at=now, trigger=trigger, requested_by=actor, source=source,
-        )  # fmt: skip
+            incident=number,
+            format=fmt,
+            path=path,
+            size=size,
+            sha256=digest,
+            head_hash=report.head_hash,
+            rows=report.rows,
+            chain_ok=report.ok,
+            generated_at=now,
+            trigger=trigger,
+            requested_by=actor,
+            source=source,
+        )
 
     async def _name_people(self, number: int) -> None:
         """Look up the handles of people the bot only saw in events (messages, reactions)."""
@@ -128,8 +143,14 @@ class PostmortemService:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(path.suffix + ".part")
         with partial.open("w", encoding="utf-8", newline="\n") as out:
-            report = export_to(out, database=self.settings.database_path, number=number, fmt=fmt,
-                               settings=self.settings, now=now)  # fmt: skip
+            report = export_to(
+                out,
+                database=self.settings.database_path,
+                number=number,
+                fmt=fmt,
+                settings=self.settings,
+                now=now,
+            )
         digest = hashlib.sha256()
         with partial.open("rb") as done:
             while chunk := done.read(1 << 20):

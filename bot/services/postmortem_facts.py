@@ -113,8 +113,11 @@ def collect(snap: Snapshot, number: int, *, settings: Settings, now: datetime) -
     rows, head = snap.head(number)
     facts = Facts(incident, now, rows, head, {}, {})
     step_rows: list[dict[str, Any]] = []
-    for row in snap.rows(number, kinds=LIFECYCLE + PAGE_KINDS + ACK_KINDS,
-                         prefixes=("step", "runbook", "approval", "checklist")):  # fmt: skip
+    for row in snap.rows(
+        number,
+        kinds=LIFECYCLE + PAGE_KINDS + ACK_KINDS,
+        prefixes=("step", "runbook", "approval", "checklist"),
+    ):
         data = json.loads(row["data"] or "{}")
         _lifecycle(facts, row, data)
         if row["kind"].startswith(("step", "runbook", "approval", "checklist")):
@@ -158,11 +161,26 @@ def _lifecycle(facts: Facts, row: dict[str, Any], data: dict[str, Any]) -> None:
             if kind == "pd_resolve"
             else str(data.get("page") or "page")
         )
-        facts.pages.append(PageFact(at, actor, page_kind, target, str(data.get("mode") or ""),
-                                    bool(data.get("delivered", kind == "page")), row["text"]))  # fmt: skip
+        facts.pages.append(
+            PageFact(
+                at,
+                actor,
+                page_kind,
+                target,
+                str(data.get("mode") or ""),
+                bool(data.get("delivered", kind == "page")),
+                row["text"],
+            )
+        )
     elif kind in ACK_KINDS:
-        facts.acks.append(AckFact(at, str(data.get("by") or actor or "PagerDuty"),
-                                  str(data.get("pd_incident_id") or ""), row["text"]))  # fmt: skip
+        facts.acks.append(
+            AckFact(
+                at,
+                str(data.get("by") or actor or "PagerDuty"),
+                str(data.get("pd_incident_id") or ""),
+                row["text"],
+            )
+        )
 
 
 def _times(facts: Facts) -> None:
@@ -170,9 +188,12 @@ def _times(facts: Facts) -> None:
     acked = inc.acknowledged_at or min((a.at for a in facts.acks), default=None)
     start = inc.impact_started_at or inc.declared_at
     facts.key_times = {
-        "impact_start": inc.impact_started_at, "declared": inc.declared_at, "acknowledged": acked,
-        "mitigated": inc.mitigated_at, "resolved": inc.resolved_at,
-    }  # fmt: skip
+        "impact_start": inc.impact_started_at,
+        "declared": inc.declared_at,
+        "acknowledged": acked,
+        "mitigated": inc.mitigated_at,
+        "resolved": inc.resolved_at,
+    }
     facts.durations = {
         "time_to_acknowledge": _delta(inc.declared_at, acked),
         "time_to_mitigate": _delta(start, inc.mitigated_at),
@@ -197,6 +218,16 @@ def _targets(facts: Facts, settings: Settings) -> list[TargetResult]:
         chosen = restores[-1] if restores else None
         point = chosen.restore_point if chosen else None
         loss = max(start - point, timedelta(0)) if point else None
-        results.append(TargetResult(component, target.name, target.rto, _delta(start, inc.mitigated_at),
-                                    target.rpo, loss, point, chosen.title if chosen else None))  # fmt: skip
+        results.append(
+            TargetResult(
+                component,
+                target.name,
+                target.rto,
+                _delta(start, inc.mitigated_at),
+                target.rpo,
+                loss,
+                point,
+                chosen.title if chosen else None,
+            )
+        )
     return results

@@ -30,8 +30,10 @@ from bot.storage.snapshot import Snapshot
 FORMAT = "warroom-postmortem/1"
 _FLUSH = 2000
 # One timeline row; `data` is the stored canonical JSON, kept verbatim so the row can be re-hashed.
-_ROW = ('%s{"seq": %d, "occurred_at": %s, "recorded_at": %s, "kind": %s, "actor": %s, "text": %s, "slack_ts": %s, '
-        '"permalink": %s, "key_event": %s, "corrects": %s, "prev_hash": %s, "hash": %s, "data": %s}')  # fmt: skip
+_ROW = (
+    '%s{"seq": %d, "occurred_at": %s, "recorded_at": %s, "kind": %s, "actor": %s, "text": %s, "slack_ts": %s, '
+    '"permalink": %s, "key_event": %s, "corrects": %s, "prev_hash": %s, "hash": %s, "data": %s}'
+)
 
 
 def _s(value: str | None) -> str:
@@ -121,9 +123,25 @@ def write_json(out: TextIO, facts: Facts, snap: Snapshot) -> ChainReport:
     verifier, buffer, sep = ChainVerifier(number), list[str](), "\n"
     for v in snap.timeline_values(number):  # TIMELINE_COLUMNS order
         verifier.feed_values(v)
-        buffer.append(_ROW % (sep, v[2], _s(v[7]), _s(v[8]), _s(v[3]), _s(v[4]), _s(v[5]), _s(v[9]), _s(v[10]),
-                              "true" if v[11] else "false", "null" if v[12] is None else int(v[12]), _s(v[13]),
-                              _s(v[14]), v[6] or "{}"))  # fmt: skip
+        buffer.append(
+            _ROW
+            % (
+                sep,
+                v[2],
+                _s(v[7]),
+                _s(v[8]),
+                _s(v[3]),
+                _s(v[4]),
+                _s(v[5]),
+                _s(v[9]),
+                _s(v[10]),
+                "true" if v[11] else "false",
+                "null" if v[12] is None else int(v[12]),
+                _s(v[13]),
+                _s(v[14]),
+                v[6] or "{}",
+            )
+        )
         sep = ",\n"
         if len(buffer) >= _FLUSH:
             out.writelines(buffer)

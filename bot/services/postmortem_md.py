@@ -49,9 +49,11 @@ def write_markdown(out: TextIO, facts: Facts, snap: Snapshot) -> ChainReport:
     inc = facts.incident
     drill = "DRILL " if inc.drill else ""
     out.write(f"# {drill}Post-mortem draft: {inc.key} {md(inc.title)}\n\n")
-    out.write(f"> Draft written by warroom at {when(facts.generated_at)} UTC from the incident's timeline "
-              f"({facts.rows} entries, head hash `{facts.head_hash or '-'}`). Sections marked "
-              "*To write* are for people.\n\n")  # fmt: skip
+    out.write(
+        f"> Draft written by warroom at {when(facts.generated_at)} UTC from the incident's timeline "
+        f"({facts.rows} entries, head hash `{facts.head_hash or '-'}`). Sections marked "
+        "*To write* are for people.\n\n"
+    )
     _summary(out, facts)
     _times(out, facts)
     _people(out, facts)
@@ -76,11 +78,22 @@ def write_markdown(out: TextIO, facts: Facts, snap: Snapshot) -> ChainReport:
 def _summary(out: TextIO, facts: Facts) -> None:
     inc = facts.incident
     out.write("## Summary\n\n")
-    _table(out, ("Field", "Value"), [
-        ("Incident", inc.key), ("Title", inc.title), ("Severity", inc.severity), ("Status", inc.status.value),
-        ("Scenario", inc.scenario or "—"), ("Commander", facts.who(inc.commander)), ("Declared by", facts.who(inc.declared_by)),
-        ("Channel", f"#{inc.channel_name}"), ("Drill", "yes" if inc.drill else "no"),
-    ], "")  # fmt: skip
+    _table(
+        out,
+        ("Field", "Value"),
+        [
+            ("Incident", inc.key),
+            ("Title", inc.title),
+            ("Severity", inc.severity),
+            ("Status", inc.status.value),
+            ("Scenario", inc.scenario or "—"),
+            ("Commander", facts.who(inc.commander)),
+            ("Declared by", facts.who(inc.declared_by)),
+            ("Channel", f"#{inc.channel_name}"),
+            ("Drill", "yes" if inc.drill else "no"),
+        ],
+        "",
+    )
     out.write(
         f"{md(inc.summary) or '*To write:* one paragraph: what happened, who was affected, how it ended.'}\n\n"
     )
@@ -93,23 +106,67 @@ def _summary(out: TextIO, facts: Facts) -> None:
     out.write(f"Affected components: {', '.join(parts) if parts else '—'}\n\n")
     out.write("### Status and severity history\n\n")
     changes = sorted(facts.statuses + facts.severities, key=lambda c: c.at)
-    _table(out, ("Time (UTC)", "Change", "By"),
-           [(when(c.at), f"{c.what}: {c.before or '—'} → {c.after}", facts.who(c.actor)) for c in changes],
-           "No changes recorded.")  # fmt: skip
+    _table(
+        out,
+        ("Time (UTC)", "Change", "By"),
+        [
+            (when(c.at), f"{c.what}: {c.before or '—'} → {c.after}", facts.who(c.actor))
+            for c in changes
+        ],
+        "No changes recorded.",
+    )
 
 
 def _times(out: TextIO, facts: Facts) -> None:
     out.write("## Key times and durations\n\n")
-    _table(out, ("Milestone", "Time (UTC)"),
-           [(k.replace("_", " ").capitalize(), when(v)) for k, v in facts.key_times.items()], "")  # fmt: skip
-    _table(out, ("Duration", "Value"),
-           [(k.replace("_", " ").capitalize(), span(v)) for k, v in facts.durations.items()], "")  # fmt: skip
+    _table(
+        out,
+        ("Milestone", "Time (UTC)"),
+        [
+            (k.replace("_", " ").capitalize(), when(v))
+            for k, v in facts.key_times.items()
+        ],
+        "",
+    )
+    _table(
+        out,
+        ("Duration", "Value"),
+        [
+            (k.replace("_", " ").capitalize(), span(v))
+            for k, v in facts.durations.items()
+        ],
+        "",
+    )
     out.write("### Recovery objectives (RTO / RPO)\n\n")
-    _table(out, ("Component", "RTO target", "Recovery time", "RTO", "RPO target", "Data loss", "RPO", "Restore point"),
-           [(f"{t.name} ({t.component})", span(t.rto), span(t.recovery), verdict(t.rto_met), span(t.rpo),
-             span(t.data_loss) if t.data_loss is not None else "no restore", verdict(t.rpo_met),
-             f"{when(t.restore_point)} ({t.restore_step})" if t.restore_point else "—") for t in facts.targets],
-           "No affected components with targets were named.")  # fmt: skip
+    _table(
+        out,
+        (
+            "Component",
+            "RTO target",
+            "Recovery time",
+            "RTO",
+            "RPO target",
+            "Data loss",
+            "RPO",
+            "Restore point",
+        ),
+        [
+            (
+                f"{t.name} ({t.component})",
+                span(t.rto),
+                span(t.recovery),
+                verdict(t.rto_met),
+                span(t.rpo),
+                span(t.data_loss) if t.data_loss is not None else "no restore",
+                verdict(t.rpo_met),
+                f"{when(t.restore_point)} ({t.restore_step})"
+                if t.restore_point
+                else "—",
+            )
+            for t in facts.targets
+        ],
+        "No affected components with targets were named.",
+    )
     out.write(f"{MEASURES}\n\n")
 
 
@@ -124,35 +181,104 @@ def _people(out: TextIO, facts: Facts) -> None:
         ],
         "No roles assigned.",
     )
-    _table(out, ("Role change (UTC)", "Role", "Person", "By"),
-           [(when(c.at), c.what, facts.who(c.after), facts.who(c.actor)) for c in facts.roles], "No role changes.")  # fmt: skip
-    _table(out, ("Participant", "Slack id", "Timeline entries", "First (UTC)", "Last (UTC)"),
-           [(facts.who(p["actor"]), p["actor"], p["entries"], p["first"][:19].replace("T", " "),
-             p["last"][:19].replace("T", " "))
-            for p in facts.participants], "No participants recorded.")  # fmt: skip
+    _table(
+        out,
+        ("Role change (UTC)", "Role", "Person", "By"),
+        [
+            (when(c.at), c.what, facts.who(c.after), facts.who(c.actor))
+            for c in facts.roles
+        ],
+        "No role changes.",
+    )
+    _table(
+        out,
+        ("Participant", "Slack id", "Timeline entries", "First (UTC)", "Last (UTC)"),
+        [
+            (
+                facts.who(p["actor"]),
+                p["actor"],
+                p["entries"],
+                p["first"][:19].replace("T", " "),
+                p["last"][:19].replace("T", " "),
+            )
+            for p in facts.participants
+        ],
+        "No participants recorded.",
+    )
     out.write("## Pages and acknowledgements\n\n")
-    _table(out, ("Time (UTC)", "Page", "Target", "Mode", "Delivered", "By", "Detail"),
-           [(when(p.at), p.kind, p.target, p.mode, "yes" if p.delivered else "no", facts.who(p.actor), p.text)
-            for p in facts.pages], "No pages recorded.")  # fmt: skip
-    _table(out, ("Time (UTC)", "Acknowledged by", "PagerDuty incident"),
-           [(when(a.at), a.by, a.pd_incident) for a in facts.acks], "No acknowledgements recorded.")  # fmt: skip
+    _table(
+        out,
+        ("Time (UTC)", "Page", "Target", "Mode", "Delivered", "By", "Detail"),
+        [
+            (
+                when(p.at),
+                p.kind,
+                p.target,
+                p.mode,
+                "yes" if p.delivered else "no",
+                facts.who(p.actor),
+                p.text,
+            )
+            for p in facts.pages
+        ],
+        "No pages recorded.",
+    )
+    _table(
+        out,
+        ("Time (UTC)", "Acknowledged by", "PagerDuty incident"),
+        [(when(a.at), a.by, a.pd_incident) for a in facts.acks],
+        "No acknowledgements recorded.",
+    )
 
 
 def _steps(out: TextIO, facts: Facts) -> None:
     out.write("## Runbook steps\n\n")
-    _table(out, ("Step", "Requested by", "Approvers", "Operation", "Parameters", "Outcome", "AWS request id",
-                 "Requested (UTC)", "Approval wait", "Run time"),
-           [(f"{s.title} ({s.step})" + (" [dry run]" if s.dry_run else ""), facts.who(s.requester),
-             ", ".join(map(facts.who, s.approvers))
-             + (f" (rejected: {', '.join(map(facts.who, s.rejected_by))})" if s.rejected_by else ""),
-             f"{s.operation} {s.region}".strip(), json.dumps(s.params, sort_keys=True, default=str) if s.params else "",
-             f"{s.outcome}: {s.summary}" if s.summary else s.outcome, s.request_id or "", when(s.requested_at),
-             span(s.approval_wait), span(s.run_time)) for s in facts.steps],
-           "No runbook steps were run.")  # fmt: skip
+    _table(
+        out,
+        (
+            "Step",
+            "Requested by",
+            "Approvers",
+            "Operation",
+            "Parameters",
+            "Outcome",
+            "AWS request id",
+            "Requested (UTC)",
+            "Approval wait",
+            "Run time",
+        ),
+        [
+            (
+                f"{s.title} ({s.step})" + (" [dry run]" if s.dry_run else ""),
+                facts.who(s.requester),
+                ", ".join(map(facts.who, s.approvers))
+                + (
+                    f" (rejected: {', '.join(map(facts.who, s.rejected_by))})"
+                    if s.rejected_by
+                    else ""
+                ),
+                f"{s.operation} {s.region}".strip(),
+                json.dumps(s.params, sort_keys=True, default=str) if s.params else "",
+                f"{s.outcome}: {s.summary}" if s.summary else s.outcome,
+                s.request_id or "",
+                when(s.requested_at),
+                span(s.approval_wait),
+                span(s.run_time),
+            )
+            for s in facts.steps
+        ],
+        "No runbook steps were run.",
+    )
     out.write("## Verification checklist\n\n")
-    _table(out, ("Phase", "Check", "Result", "By", "Note"),
-           [(c["phase"], c["title"], c["result"], facts.who(c["by"]), c["note"]) for c in facts.checklist],
-           "No checklist.")  # fmt: skip
+    _table(
+        out,
+        ("Phase", "Check", "Result", "By", "Note"),
+        [
+            (c["phase"], c["title"], c["result"], facts.who(c["by"]), c["note"])
+            for c in facts.checklist
+        ],
+        "No checklist.",
+    )
 
 
 def _prompts(out: TextIO, facts: Facts) -> None:
@@ -170,8 +296,10 @@ def _prompts(out: TextIO, facts: Facts) -> None:
 
 def _appendix(out: TextIO, facts: Facts, snap: Snapshot) -> ChainReport:
     number = facts.incident.number
-    out.write("## Appendix: full timeline\n\n| # | Occurred (UTC) | Recorded (UTC) | Kind | Actor | Text | Hash |\n"
-              "|---|---|---|---|---|---|---|\n")  # fmt: skip
+    out.write(
+        "## Appendix: full timeline\n\n| # | Occurred (UTC) | Recorded (UTC) | Kind | Actor | Text | Hash |\n"
+        "|---|---|---|---|---|---|---|\n"
+    )
     verifier, buffer = ChainVerifier(number), list[str]()
     feed, add, escape = (
         verifier.feed_values,
@@ -186,8 +314,10 @@ def _appendix(out: TextIO, facts: Facts, snap: Snapshot) -> ChainReport:
         )
         mark = " ★" if v[11] else ""
         fix = f" (corrects #{v[12]})" if v[12] else ""
-        add(f"| {v[2]} | {v[7][:10]} {v[7][11:19]} | {v[8][:10]} {v[8][11:19]} | {v[3]}{mark} | {actor} | "
-            f"{text}{fix} | `{v[14][:12]}` |\n")  # fmt: skip
+        add(
+            f"| {v[2]} | {v[7][:10]} {v[7][11:19]} | {v[8][:10]} {v[8][11:19]} | {v[3]}{mark} | {actor} | "
+            f"{text}{fix} | `{v[14][:12]}` |\n"
+        )
         if len(buffer) >= _FLUSH:
             out.writelines(buffer)
             buffer.clear()

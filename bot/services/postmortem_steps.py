@@ -136,15 +136,22 @@ def _from_run(run: dict[str, Any]) -> StepFact:
     approvals = run.get("approvals") or []
     approves = [a for a in approvals if a.get("decision") == "approve"]
     fact = StepFact(
-        key=str(run["id"]), step=str(run["step"]), attempt=int(run.get("attempt") or 1),
-        requester=run.get("requested_by"), approvers=[a["user"] for a in approves],
+        key=str(run["id"]),
+        step=str(run["step"]),
+        attempt=int(run.get("attempt") or 1),
+        requester=run.get("requested_by"),
+        approvers=[a["user"] for a in approves],
         rejected_by=[a["user"] for a in approvals if a.get("decision") == "reject"],
-        region=str(plan.get("region") or ""), params=dict(plan.get("params") or {}),
-        outcome=str(run.get("state") or ""), summary=str(run.get("summary") or run.get("reason") or ""),
+        region=str(plan.get("region") or ""),
+        params=dict(plan.get("params") or {}),
+        outcome=str(run.get("state") or ""),
+        summary=str(run.get("summary") or run.get("reason") or ""),
         requested_at=parse_time(run.get("created_at")),
-        approved_at=max((parse_time(a["created_at"]) for a in approves), default=None, key=_key),
+        approved_at=max(
+            (parse_time(a["created_at"]) for a in approves), default=None, key=_key
+        ),
         dry_run=bool(run.get("dry_run")),
-    )  # fmt: skip
+    )
     if plan:
         fact.operation = f"{plan.get('service', '')}:{plan.get('operation', '')}"
     fact.started_at = parse_time(result.get("started_at")) or fact.approved_at
@@ -245,8 +252,15 @@ def checklist_of(steps: list[StepFact]) -> list[dict[str, Any]]:
     items = []
     for step_id, (title, phase) in _titles(None).items():
         fact = latest.get(step_id)
-        items.append({"step": step_id, "title": title, "phase": phase,
-                      "result": fact.outcome if fact and fact.outcome else "not recorded",
-                      "by": fact.requester if fact else None, "note": fact.summary if fact else "",
-                      "at": fact.finished_at if fact else None})  # fmt: skip
+        items.append(
+            {
+                "step": step_id,
+                "title": title,
+                "phase": phase,
+                "result": fact.outcome if fact and fact.outcome else "not recorded",
+                "by": fact.requester if fact else None,
+                "note": fact.summary if fact else "",
+                "at": fact.finished_at if fact else None,
+            }
+        )
     return items

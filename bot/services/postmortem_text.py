@@ -82,8 +82,13 @@ def verdict(met: bool | None) -> str:
 def mermaid(facts: Facts) -> list[str]:
     """A Mermaid Gantt chart of the incident's phases, steps and milestones."""
     inc = facts.incident
-    lines = ["gantt", f"    title {_label(inc.key + ' ' + inc.title)}", "    dateFormat YYYY-MM-DD HH:mm:ss",
-             "    axisFormat %H:%M", "    section Phases"]  # fmt: skip
+    lines = [
+        "gantt",
+        f"    title {_label(inc.key + ' ' + inc.title)}",
+        "    dateFormat YYYY-MM-DD HH:mm:ss",
+        "    axisFormat %H:%M",
+        "    section Phases",
+    ]
     end = inc.resolved_at or facts.generated_at
     if inc.impact_started_at and inc.impact_started_at < inc.declared_at:
         lines.append(
@@ -107,8 +112,10 @@ def mermaid(facts: Facts) -> list[str]:
             "failed": "crit, ",
             "outcome-unknown": "crit, ",
         }.get(step.outcome, "")
-        lines.append(f"    {_label(step.title or step.step)} ({_label(step.outcome or 'open')}) :{tag}"
-                     f"{when(start)}, {when(step.finished_at or end)}")  # fmt: skip
+        lines.append(
+            f"    {_label(step.title or step.step)} ({_label(step.outcome or 'open')}) :{tag}"
+            f"{when(start)}, {when(step.finished_at or end)}"
+        )
     lines.append("    section Milestones")
     for name, moment in facts.key_times.items():
         if moment is not None:

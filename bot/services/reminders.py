@@ -68,9 +68,13 @@ class ReminderService:
         """Remind the commander to post the first update N minutes after the declaration."""
         due = incident.declared_at + timedelta(minutes=self.update_minutes(incident))
         await self.storage.reminder_set(
-            key=update_key(incident.number), kind="update", incident=incident.number,
-            due_at=due, now=self.clock(), only_if_new=True,
-        )  # fmt: skip
+            key=update_key(incident.number),
+            kind="update",
+            incident=incident.number,
+            due_at=due,
+            now=self.clock(),
+            only_if_new=True,
+        )
 
     async def after_severity(
         self, incident: Incident, *, actor: str, source: str
@@ -84,9 +88,13 @@ class ReminderService:
             and due < reminder.due_at
         ):
             await self.storage.reminder_set(
-                key=reminder.key, kind=reminder.kind, incident=incident.number,
-                due_at=due, now=self.clock(), stage=reminder.stage,
-            )  # fmt: skip
+                key=reminder.key,
+                kind=reminder.kind,
+                incident=incident.number,
+                due_at=due,
+                now=self.clock(),
+                stage=reminder.stage,
+            )
 
     async def after_resolve(self, incident: Incident, *, source: str) -> None:
         await self.storage.reminders_cancel(incident=incident.number)
@@ -97,9 +105,13 @@ class ReminderService:
         due = at + timedelta(minutes=self.update_minutes(incident))
         if incident.is_open:
             await self.storage.reminder_set(
-                key=update_key(incident.number), kind="update", incident=incident.number,
-                due_at=due, now=at, stage=0,
-            )  # fmt: skip
+                key=update_key(incident.number),
+                kind="update",
+                incident=incident.number,
+                due_at=due,
+                now=at,
+                stage=0,
+            )
         return due
 
     async def snooze(
@@ -124,9 +136,12 @@ class ReminderService:
             stage=0,
         )
         entry = NewEntry(
-            kind="reminder_snoozed", actor=actor, source=source,
-            text=f"Status-update reminder snoozed for {minutes} minutes", data={"minutes": minutes},
-        )  # fmt: skip
+            kind="reminder_snoozed",
+            actor=actor,
+            source=source,
+            text=f"Status-update reminder snoozed for {minutes} minutes",
+            data={"minutes": minutes},
+        )
         await self.storage.append(number, [entry], now=now)
         return due
 
@@ -148,9 +163,14 @@ class ReminderService:
             minutes=self.settings.approval_page_minutes
         )
         return await self.storage.reminder_set(
-            key=f"approval:{approval_id}", kind="approval", incident=incident, due_at=due,
-            now=now, data={"approval_id": approval_id, "summary": summary}, only_if_new=True,
-        )  # fmt: skip
+            key=f"approval:{approval_id}",
+            kind="approval",
+            incident=incident,
+            due_at=due,
+            now=now,
+            data={"approval_id": approval_id, "summary": summary},
+            only_if_new=True,
+        )
 
     async def cancel_approval_escalation(self, *, approval_id: str) -> bool:
         """The approval was answered: do not page anyone for it."""

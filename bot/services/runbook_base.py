@@ -59,9 +59,16 @@ class RunbookBase:
     """Dependencies and shared helpers of the runbook service."""
 
     def __init__(
-        self, *, storage: Storage, settings: Settings, clock: Clock, scenarios: dict[str, Scenario],
-        gateway: AwsGateway, authoriser: Authoriser, announcer: RunbookAnnouncer,
-    ) -> None:  # fmt: skip
+        self,
+        *,
+        storage: Storage,
+        settings: Settings,
+        clock: Clock,
+        scenarios: dict[str, Scenario],
+        gateway: AwsGateway,
+        authoriser: Authoriser,
+        announcer: RunbookAnnouncer,
+    ) -> None:
         self.storage, self.settings, self.clock, self.scenarios = (
             storage,
             settings,
@@ -104,10 +111,17 @@ class RunbookBase:
             for r in latest.values()
             if r.required_approvals
         }
-        return build_view(runbook=runbook, scenario=self.scenario(runbook.scenario), incident=incident,
-                          stored=await self.storage.inputs(runbook.id), runs=runs, approvals=approvals,
-                          now=self.clock(), aws_enabled=await self.aws_enabled(),
-                          dry_run=self._dry(runbook, incident))  # fmt: skip
+        return build_view(
+            runbook=runbook,
+            scenario=self.scenario(runbook.scenario),
+            incident=incident,
+            stored=await self.storage.inputs(runbook.id),
+            runs=runs,
+            approvals=approvals,
+            now=self.clock(),
+            aws_enabled=await self.aws_enabled(),
+            dry_run=self._dry(runbook, incident),
+        )
 
     async def is_approved(self, run_id: int) -> bool:
         """Whether a run is approved and waiting to execute (held back by the kill switch)."""
@@ -147,8 +161,10 @@ class RunbookBase:
         checks = self.executor.guard_checks(
             step, await self._context(view), region, None, {}
         )
-        seen = [f"{'holds' if ok else 'does NOT hold'}: {guard.why} ({what})"
-                async for guard, ok, what in checks]  # fmt: skip
+        seen = [
+            f"{'holds' if ok else 'does NOT hold'}: {guard.why} ({what})"
+            async for guard, ok, what in checks
+        ]
         return "Guards now (checked again before it is sent): " + "; ".join(seen)
 
     async def _planned(
@@ -162,8 +178,13 @@ class RunbookBase:
             if isinstance(step, AwsStep) and step.preview is not None:
                 context = await self._context(view)
                 pv = step.preview
-                result = await self.gateway.call(service=pv.service or step.service, operation=pv.operation,
-                                                 region=plan.region, params=render(pv.params, context), mutating=False)  # fmt: skip
+                result = await self.gateway.call(
+                    service=pv.service or step.service,
+                    operation=pv.operation,
+                    region=plan.region,
+                    params=render(pv.params, context),
+                    mutating=False,
+                )
                 return (
                     plan,
                     capture(pv.capture, result.response),
@@ -177,8 +198,13 @@ class RunbookBase:
 
     async def _context(self, view: RunbookView) -> dict[str, Any]:
         runs = await self.storage.step_runs(view.runbook.id)
-        return context_for(view.scenario, view.incident, await self.storage.inputs(view.runbook.id),
-                           captures_of(runs), self.clock())  # fmt: skip
+        return context_for(
+            view.scenario,
+            view.incident,
+            await self.storage.inputs(view.runbook.id),
+            captures_of(runs),
+            self.clock(),
+        )
 
     async def _gate(self) -> None:
         if not await self.aws_enabled():
@@ -192,10 +218,19 @@ class RunbookBase:
         context = context_for(
             view.scenario, view.incident, view.inputs, {}, self.clock()
         )
-        context["steps"] = {s.step.id: run_captures(s.run.result) for s in view.steps
-                            if s.run and s.run.state is StepState.SUCCEEDED}  # fmt: skip
-        tags = {"incident": view.incident.key, "step": step.id, "requester": run.requested_by or user,
-                "approvers": ",".join(a.user for a in view.step(step.id).approvals if a.decision == "approve")}  # fmt: skip
+        context["steps"] = {
+            s.step.id: run_captures(s.run.result)
+            for s in view.steps
+            if s.run and s.run.state is StepState.SUCCEEDED
+        }
+        tags = {
+            "incident": view.incident.key,
+            "step": step.id,
+            "requester": run.requested_by or user,
+            "approvers": ",".join(
+                a.user for a in view.step(step.id).approvals if a.decision == "approve"
+            ),
+        }
         self.executor.launch(run, step, context, tags)
 
     async def _ran(self, run: StepRun, reply: str | None) -> None:
@@ -227,8 +262,15 @@ class RunbookBase:
             raise ConflictError(f"{item.step.title} is already {item.run.state.value}.")
         return item
 
-    async def _void(self, view: RunbookView, run: StepRun, user: str, why: str, source: str,
-                    state: StepState = StepState.CANCELLED) -> None:  # fmt: skip
+    async def _void(
+        self,
+        view: RunbookView,
+        run: StepRun,
+        user: str,
+        why: str,
+        source: str,
+        state: StepState = StepState.CANCELLED,
+    ) -> None:
         done = await self.storage.transition(
             run.id, from_states=_ANY_OPEN, to=state, now=self.clock(), reason=why
         )
@@ -253,5 +295,16 @@ class RunbookBase:
         data: dict[str, Any],
         source: str,
     ) -> None:
-        await self.storage.append(incident, [NewEntry(kind="runbook", actor=actor, text=text, data=redact(data), source=source)],
-                                  now=self.clock())  # fmt: skip
+        await self.storage.append(
+            incident,
+            [
+                NewEntry(
+                    kind="runbook",
+                    actor=actor,
+                    text=text,
+                    data=redact(data),
+                    source=source,
+                )
+            ],
+            now=self.clock(),
+        )

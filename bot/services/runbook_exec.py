@@ -32,8 +32,13 @@ _EXECUTING = frozenset({StepState.EXECUTING})
 
 
 def error_of(exc: AwsCallError) -> dict[str, Any]:
-    return {"code": exc.code, "message": exc.aws_message or exc.message, "next_step": exc.next_step,
-            "request_id": exc.request_id, "proves_not_run": exc.proves_not_run}  # fmt: skip
+    return {
+        "code": exc.code,
+        "message": exc.aws_message or exc.message,
+        "next_step": exc.next_step,
+        "request_id": exc.request_id,
+        "proves_not_run": exc.proves_not_run,
+    }
 
 
 def check_verify(condition: str, actual: Any, expected: Any) -> bool:
@@ -63,9 +68,15 @@ class Executor:
     """Runs claimed step runs in tracked background tasks."""
 
     def __init__(
-        self, *, storage: Storage, gateway: AwsGateway, actions: ActionRunner, clock: Clock,
-        notify: Notify, retry_base: float = 0.5,
-    ) -> None:  # fmt: skip
+        self,
+        *,
+        storage: Storage,
+        gateway: AwsGateway,
+        actions: ActionRunner,
+        clock: Clock,
+        notify: Notify,
+        retry_base: float = 0.5,
+    ) -> None:
         self.storage, self.gateway, self.actions, self.clock = (
             storage,
             gateway,
@@ -109,8 +120,15 @@ class Executor:
         except (
             BotError
         ) as exc:  # a template or plan problem found late: nothing was sent
-            await self._finish(run, StepState.FAILED, error={"code": "StepError", "message": exc.message,
-                                                             "next_step": "fix the inputs and try again"})  # fmt: skip
+            await self._finish(
+                run,
+                StepState.FAILED,
+                error={
+                    "code": "StepError",
+                    "message": exc.message,
+                    "next_step": "fix the inputs and try again",
+                },
+            )
 
     async def _finish(
         self, run: StepRun, state: StepState, *, reply: str | None = None, **fields: Any
@@ -125,11 +143,24 @@ class Executor:
         if done is None:
             return
         text = fields.get("summary") or (fields.get("error") or {}).get("code", "")
-        await self.storage.append(done.incident, [NewEntry(
-            kind="runbook", actor=None, text=f"Step {run.step} {state.value}: {text}"[:500],
-            data={"step": run.step, "attempt": run.attempt, "state": state.value, "run": run.id},
-            source=f"run-{run.id}:{state.value}",
-        )], now=self.clock())  # fmt: skip
+        await self.storage.append(
+            done.incident,
+            [
+                NewEntry(
+                    kind="runbook",
+                    actor=None,
+                    text=f"Step {run.step} {state.value}: {text}"[:500],
+                    data={
+                        "step": run.step,
+                        "attempt": run.attempt,
+                        "state": state.value,
+                        "run": run.id,
+                    },
+                    source=f"run-{run.id}:{state.value}",
+                )
+            ],
+            now=self.clock(),
+        )
         await self.notify(done, reply)
 
     async def _send(
@@ -139,9 +170,14 @@ class Executor:
         for attempt in range(1, tries + 1):
             try:
                 return await self.gateway.call(
-                    service=plan.service, operation=plan.operation, region=plan.region,
-                    params=plan.params, mutating=mutating, role_arn=role, session_tags=tags,
-                )  # fmt: skip
+                    service=plan.service,
+                    operation=plan.operation,
+                    region=plan.region,
+                    params=plan.params,
+                    mutating=mutating,
+                    role_arn=role,
+                    session_tags=tags,
+                )
             except AwsCallError as exc:
                 # Re-send a mutating call only when AWS proved it did not run (throttled, refused).
                 if not (exc.proves_not_run and exc.retryable) or attempt == tries:
@@ -194,15 +230,30 @@ class Executor:
             with contextlib.suppress(BotError):
                 stored["restore_point"] = str(render(step.restore_point, context))
         if step.wait is not None:
-            progress = await self.storage.transition(run.id, from_states=_EXECUTING, to=StepState.EXECUTING,
-                                                     now=self.clock(), result=stored, summary="Sent; waiting for AWS to finish")  # fmt: skip
+            progress = await self.storage.transition(
+                run.id,
+                from_states=_EXECUTING,
+                to=StepState.EXECUTING,
+                now=self.clock(),
+                result=stored,
+                summary="Sent; waiting for AWS to finish",
+            )
             if progress:
                 await self.notify(progress, None)
             try:
-                await self.gateway.wait(service=step.service, waiter=step.wait.waiter, region=run.plan.region,
-                                        params=render(step.wait.params, context), delay=step.wait.delay,
-                                        max_attempts=step.wait.max_attempts, role_arn=role, session_tags=tags,
-                                        on_attempt=self._progress(run, step.wait.waiter, step.wait.max_attempts))  # fmt: skip
+                await self.gateway.wait(
+                    service=step.service,
+                    waiter=step.wait.waiter,
+                    region=run.plan.region,
+                    params=render(step.wait.params, context),
+                    delay=step.wait.delay,
+                    max_attempts=step.wait.max_attempts,
+                    role_arn=role,
+                    session_tags=tags,
+                    on_attempt=self._progress(
+                        run, step.wait.waiter, step.wait.max_attempts
+                    ),
+                )
             except AwsWaitError as exc:
                 state = StepState.OUTCOME_UNKNOWN if exc.timed_out else StepState.FAILED
                 await self._finish(
@@ -227,12 +278,26 @@ class Executor:
             ok, seen = await self.check(step, context, run.plan.region, role, tags)
             stored["verified"] = seen
             if not ok:
-                await self._finish(run, StepState.FAILED, result=stored, summary=f"Sent, but verification failed: {seen}",
-                                   error={"code": "VerifyFailed", "message": seen, "next_step": "inspect the resource before going on"})  # fmt: skip
+                await self._finish(
+                    run,
+                    StepState.FAILED,
+                    result=stored,
+                    summary=f"Sent, but verification failed: {seen}",
+                    error={
+                        "code": "VerifyFailed",
+                        "message": seen,
+                        "next_step": "inspect the resource before going on",
+                    },
+                )
                 return
             summary = f"{summary}; verified: {seen}".strip("; ")
-        await self._finish(run, StepState.SUCCEEDED, result=stored, summary=summary or "Done",
-                           reply=f"*{step.title}*: {summary or 'done'}")  # fmt: skip
+        await self._finish(
+            run,
+            StepState.SUCCEEDED,
+            result=stored,
+            summary=summary or "Done",
+            reply=f"*{step.title}*: {summary or 'done'}",
+        )
 
     def _progress(
         self, run: StepRun, waiter: str, most: int
@@ -242,15 +307,26 @@ class Executor:
         async def show(attempt: int) -> None:
             if attempt < 2:
                 return
-            moved = await self.storage.transition(run.id, from_states=_EXECUTING, to=StepState.EXECUTING, now=self.clock(),
-                                                  summary=f"Waiting for {waiter}: poll {attempt} of at most {most}")  # fmt: skip
+            moved = await self.storage.transition(
+                run.id,
+                from_states=_EXECUTING,
+                to=StepState.EXECUTING,
+                now=self.clock(),
+                summary=f"Waiting for {waiter}: poll {attempt} of at most {most}",
+            )
             if moved:
                 await self.notify(moved, None)
 
         return show
 
-    async def guard_checks(self, step: AwsStep, context: dict[str, Any], region: str, role: str | None,
-                           tags: dict[str, str]) -> AsyncIterator[tuple[Guard, bool, str]]:  # fmt: skip
+    async def guard_checks(
+        self,
+        step: AwsStep,
+        context: dict[str, Any],
+        region: str,
+        role: str | None,
+        tags: dict[str, str],
+    ) -> AsyncIterator[tuple[Guard, bool, str]]:
         """Read each of the step's guards in turn: (guard, whether it holds, what was seen)."""
         for guard in step.guards:
             try:
@@ -261,25 +337,49 @@ class Executor:
                 ok, seen = False, f"the check could not be read ({exc.code})"
             yield guard, ok, seen
 
-    async def _guarded(self, step: AwsStep, context: dict[str, Any], region: str, role: str | None,
-                       tags: dict[str, str]) -> dict[str, Any] | None:  # fmt: skip
+    async def _guarded(
+        self,
+        step: AwsStep,
+        context: dict[str, Any],
+        region: str,
+        role: str | None,
+        tags: dict[str, str],
+    ) -> dict[str, Any] | None:
         """The error to finish with when a guard does not hold (or cannot be read); None to go on."""
         async for guard, ok, seen in self.guard_checks(
             step, context, region, role, tags
         ):
             if not ok:
-                return {"code": "GuardFailed", "message": f"{guard.why}: {seen}", "proves_not_run": True,
-                        "next_step": "put right what the guard checks, then request the step again"}  # fmt: skip
+                return {
+                    "code": "GuardFailed",
+                    "message": f"{guard.why}: {seen}",
+                    "proves_not_run": True,
+                    "next_step": "put right what the guard checks, then request the step again",
+                }
         return None
 
-    async def check(self, step: AwsStep, context: dict[str, Any], region: str, role: str | None,
-                    tags: dict[str, str], *, call: Verify | None = None) -> tuple[bool, str]:  # fmt: skip
+    async def check(
+        self,
+        step: AwsStep,
+        context: dict[str, Any],
+        region: str,
+        role: str | None,
+        tags: dict[str, str],
+        *,
+        call: Verify | None = None,
+    ) -> tuple[bool, str]:
         """Run the step's verify read (or `call`, a guard); return whether it holds and what was seen."""
         verify = call or step.verify
         assert verify is not None
-        result = await self.gateway.call(service=verify.service or step.service, operation=verify.operation,
-                                         region=region, params=render(verify.params, context), mutating=False,
-                                         role_arn=role, session_tags=tags)  # fmt: skip
+        result = await self.gateway.call(
+            service=verify.service or step.service,
+            operation=verify.operation,
+            region=region,
+            params=render(verify.params, context),
+            mutating=False,
+            role_arn=role,
+            session_tags=tags,
+        )
         actual = capture(verify.query, result.response)
         expected = render(verify.expected, context)
         return check_verify(
@@ -311,8 +411,13 @@ class Executor:
             "response": outcome.response,
             "outputs": [[k, v] for k, v in outcome.outputs.items()],
         }
-        await self._finish(run, StepState.SUCCEEDED, result=stored, summary=outcome.summary,
-                           reply=outcome.summary)  # fmt: skip
+        await self._finish(
+            run,
+            StepState.SUCCEEDED,
+            result=stored,
+            summary=outcome.summary,
+            reply=outcome.summary,
+        )
 
 
 def risk_needs_approval(risk: Risk) -> bool:

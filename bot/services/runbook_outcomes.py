@@ -44,8 +44,13 @@ class RunbookOutcomes(RunbookBase):
             raise UsageError("Say why the step is skipped.", field="reason")
         run = item.run
         if run and run.state is StepState.OUTCOME_UNKNOWN and not skip:
-            done = await self.storage.transition(run.id, from_states={StepState.OUTCOME_UNKNOWN}, to=StepState.DONE,
-                                                 now=self.clock(), reason=f"confirmed by hand by {user}")  # fmt: skip
+            done = await self.storage.transition(
+                run.id,
+                from_states={StepState.OUTCOME_UNKNOWN},
+                to=StepState.DONE,
+                now=self.clock(),
+                reason=f"confirmed by hand by {user}",
+            )
         elif run and run.state in (StepState.EXECUTING, *OPEN_REQUEST):
             raise ConflictError(
                 f"{item.step.title} is {run.state.value}; cancel it or wait for it first."
@@ -55,9 +60,17 @@ class RunbookOutcomes(RunbookBase):
                 raise UsageError(
                     f"{item.step.title} is an AWS step: run it, or skip it with a reason."
                 )
-            done = await self.storage.insert_step_run(runbook=runbook, incident=view.incident.number, step=step, attempt=attempt,
-                                                      state=StepState.SKIPPED if skip else StepState.DONE, now=self.clock(),
-                                                      source=source, requested_by=user, reason=reason.strip())  # fmt: skip
+            done = await self.storage.insert_step_run(
+                runbook=runbook,
+                incident=view.incident.number,
+                step=step,
+                attempt=attempt,
+                state=StepState.SKIPPED if skip else StepState.DONE,
+                now=self.clock(),
+                source=source,
+                requested_by=user,
+                reason=reason.strip(),
+            )
         if done is None:
             return None
         verb = f"Skipped ({reason.strip()})" if skip else "Done"
@@ -112,8 +125,13 @@ class RunbookOutcomes(RunbookBase):
         except AwsCallError as exc:
             ok, seen = False, f"{exc.code}: {exc.next_step}"
         state = StepState.SUCCEEDED if ok else run.state
-        done = await self.storage.transition(run.id, from_states={run.state}, to=state, now=self.clock(),
-                                             summary=f"Verified: {seen}" if ok else f"Verify: {seen}")  # fmt: skip
+        done = await self.storage.transition(
+            run.id,
+            from_states={run.state},
+            to=state,
+            now=self.clock(),
+            summary=f"Verified: {seen}" if ok else f"Verify: {seen}",
+        )
         await self._record(
             run.incident,
             user,
@@ -150,10 +168,18 @@ class RunbookOutcomes(RunbookBase):
         """At start-up: a run found executing was cut off mid-call; its outcome is unknown."""
         found = []
         for run in await self.storage.runs_in_state(StepState.EXECUTING):
-            moved = await self.storage.transition(run.id, from_states={StepState.EXECUTING}, to=StepState.OUTCOME_UNKNOWN,
-                                                  now=self.clock(), summary="The bot restarted during this call: verify before anything else",
-                                                  error={"code": "OutcomeUnknown", "message": "interrupted by a restart",
-                                                         "next_step": "press Verify; never re-run blindly"})  # fmt: skip
+            moved = await self.storage.transition(
+                run.id,
+                from_states={StepState.EXECUTING},
+                to=StepState.OUTCOME_UNKNOWN,
+                now=self.clock(),
+                summary="The bot restarted during this call: verify before anything else",
+                error={
+                    "code": "OutcomeUnknown",
+                    "message": "interrupted by a restart",
+                    "next_step": "press Verify; never re-run blindly",
+                },
+            )
             if moved:
                 found.append(moved)
                 await self._record(

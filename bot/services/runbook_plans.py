@@ -70,12 +70,18 @@ def inputs_used(step: AnyStep) -> list[str]:
 
 def incident_fields(incident: Incident) -> dict[str, Any]:
     return {
-        "id": incident.key, "slug": incident.channel_name, "title": incident.title,
-        "severity": incident.severity, "status": incident.status.value,
-        "channel": incident.channel_id, "commander": incident.commander,
+        "id": incident.key,
+        "slug": incident.channel_name,
+        "title": incident.title,
+        "severity": incident.severity,
+        "status": incident.status.value,
+        "channel": incident.channel_id,
+        "commander": incident.commander,
         "declared_at": incident.declared_at.isoformat(),
-        "impact_start": (incident.impact_started_at or incident.declared_at).isoformat(),
-    }  # fmt: skip
+        "impact_start": (
+            incident.impact_started_at or incident.declared_at
+        ).isoformat(),
+    }
 
 
 def effective_inputs(scenario: Scenario, stored: dict[str, Any]) -> dict[str, Any]:
@@ -85,25 +91,42 @@ def effective_inputs(scenario: Scenario, stored: dict[str, Any]) -> dict[str, An
 
 
 def context_for(
-    scenario: Scenario, incident: Incident, stored: dict[str, Any],
-    captures: dict[str, dict[str, Any]], now: datetime,
-) -> dict[str, Any]:  # fmt: skip
-    return build_context(inputs=effective_inputs(scenario, stored), steps=captures,
-                         incident=incident_fields(incident), now=now)  # fmt: skip
+    scenario: Scenario,
+    incident: Incident,
+    stored: dict[str, Any],
+    captures: dict[str, dict[str, Any]],
+    now: datetime,
+) -> dict[str, Any]:
+    return build_context(
+        inputs=effective_inputs(scenario, stored),
+        steps=captures,
+        incident=incident_fields(incident),
+        now=now,
+    )
 
 
 def render_plan(step: AnyStep, context: dict[str, Any]) -> Plan:
     """The exact call a step would send now; UsageError names a missing value."""
     if isinstance(step, AwsStep):
         region = str(render(step.region, context))
-        return Plan(kind="aws", service=step.service, operation=step.operation,
-                    region=region, params=render(step.params, context))  # fmt: skip
+        return Plan(
+            kind="aws",
+            service=step.service,
+            operation=step.operation,
+            region=region,
+            params=render(step.params, context),
+        )
     if isinstance(step, ActionStep):
         params = render(step.params, context)
         spec = get_action(step.action)
         service = spec.operations[0][0] if spec.operations else "aws"
-        return Plan(kind="action", service=service, operation=step.action,
-                    region=str(params.get("region", "")), params=params)  # fmt: skip
+        return Plan(
+            kind="action",
+            service=service,
+            operation=step.action,
+            region=str(params.get("region", "")),
+            params=params,
+        )
     raise UsageError("This step makes no AWS call.")
 
 
@@ -182,10 +205,17 @@ def captures_of(runs: list[StepRun]) -> dict[str, dict[str, Any]]:
 
 
 def build_view(
-    *, runbook: Runbook, scenario: Scenario, incident: Incident, stored: dict[str, Any],
-    runs: list[StepRun], approvals: dict[int, list[Approval]], now: datetime,
-    aws_enabled: bool, dry_run: bool,
-) -> RunbookView:  # fmt: skip
+    *,
+    runbook: Runbook,
+    scenario: Scenario,
+    incident: Incident,
+    stored: dict[str, Any],
+    runs: list[StepRun],
+    approvals: dict[int, list[Approval]],
+    now: datetime,
+    aws_enabled: bool,
+    dry_run: bool,
+) -> RunbookView:
     context = context_for(scenario, incident, stored, captures_of(runs), now)
     steps: list[StepView] = []
     for phase, step in scenario.steps():
@@ -202,5 +232,12 @@ def build_view(
         if view.run is not None:
             view.approvals = approvals.get(view.run.id, [])
         steps.append(view)
-    return RunbookView(runbook, scenario, incident, effective_inputs(scenario, stored),
-                       steps, aws_enabled, dry_run)  # fmt: skip
+    return RunbookView(
+        runbook,
+        scenario,
+        incident,
+        effective_inputs(scenario, stored),
+        steps,
+        aws_enabled,
+        dry_run,
+    )

@@ -53,8 +53,14 @@ class RunbookService(RunbookOutcomes):
             raise UsageError(
                 f"{scenario} is a shared phase set, included by other scenarios."
             )
-        runbook, new = await self.storage.create_runbook(incident=incident, scenario=chosen.id, created_by=user,
-                                                         dry_run=dry_run, now=self.clock(), source=source)  # fmt: skip
+        runbook, new = await self.storage.create_runbook(
+            incident=incident,
+            scenario=chosen.id,
+            created_by=user,
+            dry_run=dry_run,
+            now=self.clock(),
+            source=source,
+        )
         if new:
             await self._record(
                 incident,
@@ -90,8 +96,13 @@ class RunbookService(RunbookOutcomes):
                     "an input changed after the plan was approved",
                     f"{source}:void:{run.id}",
                 )
-        await self._record(view.incident.number, user, "Runbook inputs set: " + ", ".join(sorted(values)),
-                           {"runbook": runbook, "inputs": sorted(values)}, f"{source}:inputs")  # fmt: skip
+        await self._record(
+            view.incident.number,
+            user,
+            "Runbook inputs set: " + ", ".join(sorted(values)),
+            {"runbook": runbook, "inputs": sorted(values)},
+            f"{source}:inputs",
+        )
         return values
 
     # -- read-only steps ------------------------------------------------------------------------
@@ -109,9 +120,17 @@ class RunbookService(RunbookOutcomes):
             raise UsageError(f"{item.step.title} cannot run yet: {item.problem}")
         await self._gate()
         claimed = await self.storage.insert_step_run(
-            runbook=runbook, incident=view.incident.number, step=step, attempt=attempt, state=StepState.EXECUTING,
-            now=self.clock(), source=source, requested_by=user, plan=item.plan, plan_hash=plan_hash(item.plan),
-        )  # fmt: skip
+            runbook=runbook,
+            incident=view.incident.number,
+            step=step,
+            attempt=attempt,
+            state=StepState.EXECUTING,
+            now=self.clock(),
+            source=source,
+            requested_by=user,
+            plan=item.plan,
+            plan_hash=plan_hash(item.plan),
+        )
         if claimed is None:
             return None
         await self.announcer.step_changed(
@@ -135,17 +154,37 @@ class RunbookService(RunbookOutcomes):
         guards = await self._guards_now(view, item.step, plan.region)
         now = self.clock()
         claimed = await self.storage.insert_step_run(
-            runbook=runbook, incident=view.incident.number, step=step, attempt=attempt,
-            state=StepState.AWAITING_APPROVAL, now=now, source=source, requested_by=user, plan=plan, summary=guards or None,
-            plan_hash=plan_hash(plan), preview_current=current, preview_proposed=proposed,
-            required_approvals=required_approvals(item.risk), expires_at=self.policy.expires_at(now),
-        )  # fmt: skip
+            runbook=runbook,
+            incident=view.incident.number,
+            step=step,
+            attempt=attempt,
+            state=StepState.AWAITING_APPROVAL,
+            now=now,
+            source=source,
+            requested_by=user,
+            plan=plan,
+            summary=guards or None,
+            plan_hash=plan_hash(plan),
+            preview_current=current,
+            preview_proposed=proposed,
+            required_approvals=required_approvals(item.risk),
+            expires_at=self.policy.expires_at(now),
+        )
         if claimed is None:
             return None
         need = claimed.required_approvals
-        await self._record(view.incident.number, user, f"Approval requested for {item.step.title} ({item.risk.value}, "
-                           f"{need} approver{'s' if need > 1 else ''})", {"run": claimed.id, "plan_hash": claimed.plan_hash,
-                           "plan": plan.model_dump()}, f"{source}:request")  # fmt: skip
+        await self._record(
+            view.incident.number,
+            user,
+            f"Approval requested for {item.step.title} ({item.risk.value}, "
+            f"{need} approver{'s' if need > 1 else ''})",
+            {
+                "run": claimed.id,
+                "plan_hash": claimed.plan_hash,
+                "plan": plan.model_dump(),
+            },
+            f"{source}:request",
+        )
         await self.announcer.step_changed(
             await self.view(runbook), step, key=f"run-{claimed.id}:request"
         )
@@ -175,12 +214,23 @@ class RunbookService(RunbookOutcomes):
             run=run, user=user, approvals=approvals, now=now
         )
         title = view.step(run.step).step.title
-        if not await self.storage.add_approval(step_run=run.id, user=user, decision="approve" if approve else "reject",
-                                               plan_hash=run.plan_hash or "", now=now, source=source):  # fmt: skip
+        if not await self.storage.add_approval(
+            step_run=run.id,
+            user=user,
+            decision="approve" if approve else "reject",
+            plan_hash=run.plan_hash or "",
+            now=now,
+            source=source,
+        ):
             raise ConflictError("You already decided on this request.")
         if not approve:
-            done = await self.storage.transition(run.id, from_states={StepState.AWAITING_APPROVAL}, to=StepState.CANCELLED,
-                                                 now=now, reason=f"rejected by {user}: {reason}".strip(": "))  # fmt: skip
+            done = await self.storage.transition(
+                run.id,
+                from_states={StepState.AWAITING_APPROVAL},
+                to=StepState.CANCELLED,
+                now=now,
+                reason=f"rejected by {user}: {reason}".strip(": "),
+            )
             await self._record(
                 run.incident,
                 user,
@@ -194,8 +244,13 @@ class RunbookService(RunbookOutcomes):
             return done or run
         approvals = await self.storage.approvals(run.id)
         granted = self.policy.granted(run, approvals)
-        await self._record(run.incident, user, f"Approved {title} ({len(granted)} of {run.required_approvals})",
-                           {"run": run.id, "plan_hash": run.plan_hash}, f"{source}:approve")  # fmt: skip
+        await self._record(
+            run.incident,
+            user,
+            f"Approved {title} ({len(granted)} of {run.required_approvals})",
+            {"run": run.id, "plan_hash": run.plan_hash},
+            f"{source}:approve",
+        )
         if not self.policy.satisfied(run, approvals):
             await self.announcer.step_changed(
                 await self.view(run.runbook), run.step, key=f"{source}:approve"
@@ -225,9 +280,14 @@ class RunbookService(RunbookOutcomes):
                 "AWS execution is switched off (`/incident aws on` to resume); the approval stands."
             )
         if view.dry_run:
-            done = await self.storage.transition(run.id, from_states={StepState.APPROVED}, to=StepState.SKIPPED, now=self.clock(),
-                                                 reason="dry run: planned and approved, not sent",
-                                                 summary="Dry run: the call was not sent")  # fmt: skip
+            done = await self.storage.transition(
+                run.id,
+                from_states={StepState.APPROVED},
+                to=StepState.SKIPPED,
+                now=self.clock(),
+                reason="dry run: planned and approved, not sent",
+                summary="Dry run: the call was not sent",
+            )
             if done:
                 await self._record(
                     run.incident,

@@ -100,11 +100,18 @@ def _add(
 
 def _rows(groups: dict[str, Group]) -> list[tuple[str, ...]]:
     return [
-        (g.name, str(g.incidents), str(g.resolved), f"{span(g.mean_acknowledge)} ({len(g.acknowledge)})",
-         f"{span(g.mean_resolve)} ({len(g.resolve)})",
-         f"{g.rto_met}/{g.rto_measured} ({g.rto_attainment:.0%})" if g.rto_attainment is not None else "—")
+        (
+            g.name,
+            str(g.incidents),
+            str(g.resolved),
+            f"{span(g.mean_acknowledge)} ({len(g.acknowledge)})",
+            f"{span(g.mean_resolve)} ({len(g.resolve)})",
+            f"{g.rto_met}/{g.rto_measured} ({g.rto_attainment:.0%})"
+            if g.rto_attainment is not None
+            else "—",
+        )
         for g in sorted(groups.values(), key=lambda g: g.name)
-    ]  # fmt: skip
+    ]
 
 
 def stats_text(stats: Stats) -> str:

@@ -56,14 +56,22 @@ class StatusUpdateService:
             )
         now = self.clock()
         entry = NewEntry(
-            kind="status_update", actor=actor, text=message.strip(), source=source,
+            kind="status_update",
+            actor=actor,
+            text=message.strip(),
+            source=source,
             data={"status": status.value},
-        )  # fmt: skip
+        )
         await self.storage.append(number, [entry], now=now)
         head = (await self.storage.timeline(number, last=1))[-1].hash
         next_update = await self.reminders.update_posted(incident, at=now)
         await self.port.status_update(
-            incident, status=status, message=message.strip(), next_update=next_update,
-            head_hash=head, actor=actor, key=source,
-        )  # fmt: skip
+            incident,
+            status=status,
+            message=message.strip(),
+            next_update=next_update,
+            head_hash=head,
+            actor=actor,
+            key=source,
+        )
         return next_update

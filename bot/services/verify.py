@@ -83,8 +83,10 @@ class ChainReport:
     _PREV,
     _HASH,
 ) = range(15)
-_CANONICAL = ('{"actor":%s,"corrects":%s,"data":%s,"incident":%s,"key_event":%s,"kind":%s,"occurred_at":%s,'
-              '"permalink":%s,"prev_hash":%s,"recorded_at":%s,"seq":%s,"slack_ts":%s,"text":%s}')  # fmt: skip
+_CANONICAL = (
+    '{"actor":%s,"corrects":%s,"data":%s,"incident":%s,"key_event":%s,"kind":%s,"occurred_at":%s,'
+    '"permalink":%s,"prev_hash":%s,"recorded_at":%s,"seq":%s,"slack_ts":%s,"text":%s}'
+)
 
 
 _str = encode_basestring_ascii  # TypeError unless given a str
@@ -114,18 +116,43 @@ def values_hash(v: tuple[Any, ...]) -> str:
         text = _CANONICAL % (
             # Columns that are always text or always integers are escaped directly: a value of
             # any other type (e.g. a NULL text written by raw SQL) raises TypeError: the slow path.
-            _json(v[_ACTOR]), _json(v[_FIX]), _str(v[_DATA]), _int(v[_INC]), _int(v[_KEY]), _str(v[_KIND]),
-            _str(v[_OCC]), _json(v[_LINK]), _str(v[_PREV]), _str(v[_REC]), _int(v[_SEQ]), _json(v[_TS]),
+            _json(v[_ACTOR]),
+            _json(v[_FIX]),
+            _str(v[_DATA]),
+            _int(v[_INC]),
+            _int(v[_KEY]),
+            _str(v[_KIND]),
+            _str(v[_OCC]),
+            _json(v[_LINK]),
+            _str(v[_PREV]),
+            _str(v[_REC]),
+            _int(v[_SEQ]),
+            _json(v[_TS]),
             _str(v[_TEXT]),
-        )  # fmt: skip
+        )
     except TypeError:
         return row_hash(dict(zip(TIMELINE_COLUMNS, v, strict=True)))
     return sha256(text.encode()).hexdigest()
 
 
 # Should `row_hash` ever change its canonical form, the spelled-out copy above must not drift from it.
-_SAMPLE = (1, 2, 3, "note", "UALICE", "é \" <x>", '{"a": 1}', "2026-01-05T10:00:00.000000Z",
-           "2026-01-05T10:00:00.000000Z", None, None, 0, None, GENESIS, "")  # fmt: skip
+_SAMPLE = (
+    1,
+    2,
+    3,
+    "note",
+    "UALICE",
+    'é " <x>',
+    '{"a": 1}',
+    "2026-01-05T10:00:00.000000Z",
+    "2026-01-05T10:00:00.000000Z",
+    None,
+    None,
+    0,
+    None,
+    GENESIS,
+    "",
+)
 _FAST_PATH_AGREES = True
 _FAST_PATH_AGREES = values_hash(_SAMPLE) == row_hash(
     dict(zip(TIMELINE_COLUMNS, _SAMPLE, strict=True))
@@ -166,8 +193,11 @@ class ChainVerifier:
                     f"inserted: row seq {seq} links to the row before it, not to it",
                 )
             else:
-                self._break(v, "prev_hash does not match the previous row's hash: rows were "
-                               "deleted, inserted or reordered before it")  # fmt: skip
+                self._break(
+                    v,
+                    "prev_hash does not match the previous row's hash: rows were "
+                    "deleted, inserted or reordered before it",
+                )
         elif values_hash(v) != v[_HASH]:
             self._break(v, "its content does not match its hash: the row was edited")
         else:
@@ -182,8 +212,13 @@ class ChainVerifier:
     def report(self) -> ChainReport:
         broken = self.broken
         if broken is None and not self._head_seen:
-            broken = ChainBreak(None, None, None, f"the published head hash {self.expected_head} is "
-                                "not in the chain: rows were removed from its end or the chain was rewritten")  # fmt: skip
+            broken = ChainBreak(
+                None,
+                None,
+                None,
+                f"the published head hash {self.expected_head} is "
+                "not in the chain: rows were removed from its end or the chain was rewritten",
+            )
         return ChainReport(self.incident, self.rows, self.head, broken)
 
 

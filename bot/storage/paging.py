@@ -73,9 +73,18 @@ class PagingStore(StorageBase):
                     "insert into pages (incident, kind, target_kind, target_id, target_name, message,"
                     " requested_by, source, status, attempts, created_at)"
                     " values (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?) on conflict(source) do nothing",
-                    [incident, kind, target_kind, target_id, target_name, message,
-                     requested_by, source, to_iso(now)],
-                )  # fmt: skip
+                    [
+                        incident,
+                        kind,
+                        target_kind,
+                        target_id,
+                        target_name,
+                        message,
+                        requested_by,
+                        source,
+                        to_iso(now),
+                    ],
+                )
                 row = self._one("select * from pages where source = ?", [source])
             return _page(row or {})
 

@@ -59,13 +59,36 @@ class PostmortemStore(StorageBase):
         return _record(row) if row else None
 
     async def add_postmortem(
-        self, *, incident: int, format: str, path: Path, size: int, sha256: str, head_hash: str | None,
-        rows: int, chain_ok: bool, generated_at: datetime, trigger: str, requested_by: str | None, source: str,
-    ) -> PostmortemRecord:  # fmt: skip
+        self,
+        *,
+        incident: int,
+        format: str,
+        path: Path,
+        size: int,
+        sha256: str,
+        head_hash: str | None,
+        rows: int,
+        chain_ok: bool,
+        generated_at: datetime,
+        trigger: str,
+        requested_by: str | None,
+        source: str,
+    ) -> PostmortemRecord:
         """Record a built draft once per source; a second call returns the first record."""
-        values = {"incident": incident, "format": format, "path": str(path), "size": size, "sha256": sha256,
-                  "head_hash": head_hash, "rows": rows, "chain_ok": int(chain_ok), "generated_at": to_iso(generated_at),
-                  "trigger": trigger, "requested_by": requested_by, "source": source}  # fmt: skip
+        values = {
+            "incident": incident,
+            "format": format,
+            "path": str(path),
+            "size": size,
+            "sha256": sha256,
+            "head_hash": head_hash,
+            "rows": rows,
+            "chain_ok": int(chain_ok),
+            "generated_at": to_iso(generated_at),
+            "trigger": trigger,
+            "requested_by": requested_by,
+            "source": source,
+        }
 
         def add() -> PostmortemRecord:
             with self.db.atomic():

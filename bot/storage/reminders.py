@@ -67,9 +67,16 @@ class ReminderStore(StorageBase):
                     self.db.execute(
                         "insert into reminders (key, kind, incident, due_at, stage, data, status, fired,"
                         " created_at) values (?, ?, ?, ?, ?, ?, 'active', 0, ?)",
-                        [key, kind, incident, to_iso(due_at), stage,
-                         json.dumps(data or {}, default=str), to_iso(now)],
-                    )  # fmt: skip
+                        [
+                            key,
+                            kind,
+                            incident,
+                            to_iso(due_at),
+                            stage,
+                            json.dumps(data or {}, default=str),
+                            to_iso(now),
+                        ],
+                    )
                 elif not only_if_new:
                     merged = {**json.loads(existing["data"] or "{}"), **(data or {})}
                     self.db.execute(

@@ -22,8 +22,15 @@ _JSON = ("plan", "preview_current", "preview_proposed", "result", "error")
 class RunbookStore(StorageBase):
     # -- runbooks ---------------------------------------------------------------------------
     async def create_runbook(
-        self, *, incident: int, scenario: str, created_by: str, dry_run: bool, now: datetime, source: str
-    ) -> tuple[Runbook, bool]:  # fmt: skip
+        self,
+        *,
+        incident: int,
+        scenario: str,
+        created_by: str,
+        dry_run: bool,
+        now: datetime,
+        source: str,
+    ) -> tuple[Runbook, bool]:
         """Store a runbook once per source; return it and whether it is new."""
 
         def create() -> tuple[Runbook, bool]:
@@ -32,9 +39,15 @@ class RunbookStore(StorageBase):
                 if row:
                     return _runbook(row), False
                 self.db.table("runbooks").insert(
-                    {"incident": incident, "scenario": scenario, "created_by": created_by,
-                     "created_at": to_iso(now), "dry_run": int(dry_run), "source": source}
-                )  # fmt: skip
+                    {
+                        "incident": incident,
+                        "scenario": scenario,
+                        "created_by": created_by,
+                        "created_at": to_iso(now),
+                        "dry_run": int(dry_run),
+                        "source": source,
+                    }
+                )
                 row = self._one("select * from runbooks where source = ?", [source])
                 return _runbook(row or {}), True
 
@@ -55,8 +68,16 @@ class RunbookStore(StorageBase):
     async def set_inputs(
         self, runbook: int, values: dict[str, Any], *, user: str, now: datetime
     ) -> None:
-        rows = [{"runbook": runbook, "name": k, "value": json.dumps(v), "set_by": user,
-                 "set_at": to_iso(now)} for k, v in values.items()]  # fmt: skip
+        rows = [
+            {
+                "runbook": runbook,
+                "name": k,
+                "value": json.dumps(v),
+                "set_by": user,
+                "set_at": to_iso(now),
+            }
+            for k, v in values.items()
+        ]
         await self._call(
             lambda: self.db.table("runbook_inputs").upsert_all(
                 rows, pk=("runbook", "name")
@@ -86,13 +107,29 @@ class RunbookStore(StorageBase):
 
     # -- the ledger -------------------------------------------------------------------------
     async def insert_step_run(
-        self, *, runbook: int, incident: int, step: str, attempt: int, state: StepState,
-        now: datetime, source: str, **fields: Any,
-    ) -> StepRun | None:  # fmt: skip
+        self,
+        *,
+        runbook: int,
+        incident: int,
+        step: str,
+        attempt: int,
+        state: StepState,
+        now: datetime,
+        source: str,
+        **fields: Any,
+    ) -> StepRun | None:
         """Insert attempt `attempt` of a step; None when that attempt already exists."""
-        row = {"runbook": runbook, "incident": incident, "step": step, "attempt": attempt,
-               "state": state.value, "created_at": to_iso(now), "updated_at": to_iso(now),
-               "source": source, **_encode(fields)}  # fmt: skip
+        row = {
+            "runbook": runbook,
+            "incident": incident,
+            "step": step,
+            "attempt": attempt,
+            "state": state.value,
+            "created_at": to_iso(now),
+            "updated_at": to_iso(now),
+            "source": source,
+            **_encode(fields),
+        }
 
         def insert() -> StepRun | None:
             columns = ", ".join(row)
@@ -112,9 +149,14 @@ class RunbookStore(StorageBase):
         return await self._call(insert)
 
     async def transition(
-        self, run_id: int, *, from_states: frozenset[StepState] | set[StepState],
-        to: StepState, now: datetime, **fields: Any,
-    ) -> StepRun | None:  # fmt: skip
+        self,
+        run_id: int,
+        *,
+        from_states: frozenset[StepState] | set[StepState],
+        to: StepState,
+        now: datetime,
+        **fields: Any,
+    ) -> StepRun | None:
         """Move a run to `to` only if it is in one of `from_states`; None when another caller won."""
         changes = {"state": to.value, "updated_at": to_iso(now), **_encode(fields)}
 
@@ -152,8 +194,15 @@ class RunbookStore(StorageBase):
 
     # -- approvals --------------------------------------------------------------------------
     async def add_approval(
-        self, *, step_run: int, user: str, decision: str, plan_hash: str, now: datetime, source: str
-    ) -> bool:  # fmt: skip
+        self,
+        *,
+        step_run: int,
+        user: str,
+        decision: str,
+        plan_hash: str,
+        now: datetime,
+        source: str,
+    ) -> bool:
         """Record a decision; False when this person already decided on this run."""
 
         def add() -> bool:

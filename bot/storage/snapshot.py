@@ -24,8 +24,23 @@ from bot.storage.incidents import _incident
 from bot.storage.timeline import _entry
 
 _BATCH = 2000
-TIMELINE_COLUMNS = ("id", "incident", "seq", "kind", "actor", "text", "data", "occurred_at", "recorded_at",
-                    "slack_ts", "permalink", "key_event", "corrects", "prev_hash", "hash")  # fmt: skip
+TIMELINE_COLUMNS = (
+    "id",
+    "incident",
+    "seq",
+    "kind",
+    "actor",
+    "text",
+    "data",
+    "occurred_at",
+    "recorded_at",
+    "slack_ts",
+    "permalink",
+    "key_event",
+    "corrects",
+    "prev_hash",
+    "hash",
+)
 
 
 def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:

@@ -18,8 +18,21 @@ from bot.redaction import redact_text
 from bot.storage.base import StorageBase
 
 GENESIS = "0" * 64
-_HASHED = ("incident", "seq", "kind", "actor", "text", "data", "occurred_at", "recorded_at",
-           "slack_ts", "permalink", "key_event", "corrects", "prev_hash")  # fmt: skip
+_HASHED = (
+    "incident",
+    "seq",
+    "kind",
+    "actor",
+    "text",
+    "data",
+    "occurred_at",
+    "recorded_at",
+    "slack_ts",
+    "permalink",
+    "key_event",
+    "corrects",
+    "prev_hash",
+)
 
 
 _COLUMNS = (*_HASHED, "hash", "source")
@@ -65,12 +78,20 @@ class TimelineStore(StorageBase):
                 continue
             seq += 1
             row: dict[str, Any] = {
-                "incident": incident, "seq": seq, "kind": entry.kind, "actor": entry.actor,
-                "text": redact_text(entry.text), "data": json.dumps(entry.data, sort_keys=True, default=str),
-                "occurred_at": to_iso(entry.occurred_at or now), "recorded_at": to_iso(now),
-                "slack_ts": entry.slack_ts, "permalink": entry.permalink,
-                "key_event": int(entry.key_event), "corrects": entry.corrects, "prev_hash": prev,
-            }  # fmt: skip
+                "incident": incident,
+                "seq": seq,
+                "kind": entry.kind,
+                "actor": entry.actor,
+                "text": redact_text(entry.text),
+                "data": json.dumps(entry.data, sort_keys=True, default=str),
+                "occurred_at": to_iso(entry.occurred_at or now),
+                "recorded_at": to_iso(now),
+                "slack_ts": entry.slack_ts,
+                "permalink": entry.permalink,
+                "key_event": int(entry.key_event),
+                "corrects": entry.corrects,
+                "prev_hash": prev,
+            }
             row["hash"] = prev = row_hash(row)
             # Plain SQL: sqlite-utils' insert() introspects the table on every call (hot path).
             self.db.execute(_INSERT, [*(row[c] for c in _COLUMNS[:-1]), entry.source])

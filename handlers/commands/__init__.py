@@ -53,10 +53,15 @@ async def handle_incident_command(
     await ack()
     incident = await services.incidents.by_channel(command["channel_id"])
     ctx = CommandContext(
-        services=services, user_id=command["user_id"], channel_id=command["channel_id"],
-        trigger_id=command.get("trigger_id", ""), source=str(context.get("inbox_key", "")),
-        respond=respond, client=client, incident=incident,
-    )  # fmt: skip
+        services=services,
+        user_id=command["user_id"],
+        channel_id=command["channel_id"],
+        trigger_id=command.get("trigger_id", ""),
+        source=str(context.get("inbox_key", "")),
+        respond=respond,
+        client=client,
+        incident=incident,
+    )
     if sub.needs_incident:
         ctx.require_incident()
     if sub.responder_only and not await services.authoriser.is_responder(

@@ -24,8 +24,15 @@ class AssignArgs(BaseModel):
         return match.group(1)
 
 
-@subcommand("assign", summary="Assign a role", usage="assign <role> @user", example="assign scribe @dana",
-            args=AssignArgs, responder_only=True, needs_incident=True)  # fmt: skip
+@subcommand(
+    "assign",
+    summary="Assign a role",
+    usage="assign <role> @user",
+    example="assign scribe @dana",
+    args=AssignArgs,
+    responder_only=True,
+    needs_incident=True,
+)
 async def handle_assign_command(args: AssignArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()
     await ctx.services.incidents.assign(

@@ -14,8 +14,14 @@ class AwsArgs(BaseModel):
     state: Literal["on", "off"]
 
 
-@subcommand("aws", summary="Switch AWS execution off or on for every runbook", usage="aws off|on",
-            example="aws off", args=AwsArgs, responder_only=True)  # fmt: skip
+@subcommand(
+    "aws",
+    summary="Switch AWS execution off or on for every runbook",
+    usage="aws off|on",
+    example="aws off",
+    args=AwsArgs,
+    responder_only=True,
+)
 async def handle_aws_command(args: AwsArgs, ctx: CommandContext) -> None:
     commander = ctx.incident is not None and ctx.incident.commander == ctx.user_id
     if not commander and not await ctx.services.authoriser.is_approver(ctx.user_id):
@@ -23,8 +29,12 @@ async def handle_aws_command(args: AwsArgs, ctx: CommandContext) -> None:
             "Only the incident commander or an approver may switch AWS execution."
         )
     enabled = args.state == "on"
-    await ctx.services.runbooks.set_aws_enabled(enabled=enabled, user=ctx.user_id, source=ctx.source,
-                                                incident=ctx.incident.number if ctx.incident else None)  # fmt: skip
+    await ctx.services.runbooks.set_aws_enabled(
+        enabled=enabled,
+        user=ctx.user_id,
+        source=ctx.source,
+        incident=ctx.incident.number if ctx.incident else None,
+    )
     text = (
         "AWS execution is back on."
         if enabled

@@ -13,8 +13,13 @@ class DeclareArgs(BaseModel):
     title: str = Field(default="", max_length=150)
 
 
-@subcommand("declare", summary="Declare an incident (opens a form)", usage="declare [title]",
-            example="declare API returns 500s", args=DeclareArgs)  # fmt: skip
+@subcommand(
+    "declare",
+    summary="Declare an incident (opens a form)",
+    usage="declare [title]",
+    example="declare API returns 500s",
+    args=DeclareArgs,
+)
 async def handle_declare_command(args: DeclareArgs, ctx: CommandContext) -> None:
     # views.open is the one call made right after the ack: a trigger id lives 3 seconds.
     view = blocks.declare_modal(

@@ -20,18 +20,32 @@ class DrillArgs(BaseModel):
     scenario: str = Field(default="", max_length=80)
 
 
-@subcommand("drill", summary="Rehearse a scenario as a drill incident (opens a form)", usage="drill <scenario>",
-            example="drill database-failure", args=DrillArgs, responder_only=True)  # fmt: skip
+@subcommand(
+    "drill",
+    summary="Rehearse a scenario as a drill incident (opens a form)",
+    usage="drill <scenario>",
+    example="drill database-failure",
+    args=DrillArgs,
+    responder_only=True,
+)
 async def handle_drill_command(args: DrillArgs, ctx: CommandContext) -> None:
     scenario = args.scenario.strip().lower()
-    choices = [(sid, title) for sid, title in scenario_choices(ctx.services)
-               if ctx.services.runbooks.scenario(sid).kind == "incident"]  # fmt: skip
+    choices = [
+        (sid, title)
+        for sid, title in scenario_choices(ctx.services)
+        if ctx.services.runbooks.scenario(sid).kind == "incident"
+    ]
     titles = dict(choices)
     if scenario not in titles:
         known = ", ".join(f"`{sid}`" for sid in titles)
         raise UsageError(
             f"Name the scenario to rehearse: `/incident drill <scenario>`, one of {known}."
         )
-    view = blocks.declare_modal(ctx.services.settings, title=titles[scenario], scenarios=choices,
-                                scenario=scenario, drill=True)  # fmt: skip
+    view = blocks.declare_modal(
+        ctx.services.settings,
+        title=titles[scenario],
+        scenarios=choices,
+        scenario=scenario,
+        drill=True,
+    )
     await ctx.client.views_open(trigger_id=ctx.trigger_id, view=view)

@@ -11,8 +11,14 @@ class NoteArgs(BaseModel):
     text: str = Field(min_length=1, max_length=3000)
 
 
-@subcommand("note", summary="Add a note to the timeline", usage="note <text>",
-            example="note payload service down since 10:02", args=NoteArgs, needs_incident=True)  # fmt: skip
+@subcommand(
+    "note",
+    summary="Add a note to the timeline",
+    usage="note <text>",
+    example="note payload service down since 10:02",
+    args=NoteArgs,
+    needs_incident=True,
+)
 async def handle_note_command(args: NoteArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()
     await ctx.services.incidents.note(

@@ -13,11 +13,16 @@ from handlers.commands._registry import CommandContext, NoArgs, subcommand
 async def handle_oncall_command(args: NoArgs, ctx: CommandContext) -> None:
     pages = ctx.services.comms.pages
     if pages.log_only:
-        await ctx.respond(text="PagerDuty is not configured, so there is no on-call information.",
-                          response_type="ephemeral")  # fmt: skip
+        await ctx.respond(
+            text="PagerDuty is not configured, so there is no on-call information.",
+            response_type="ephemeral",
+        )
         return
     oncall, slack_ids = await pages.oncall_people(ctx.incident)
     key = ctx.incident.key if ctx.incident else "the configured policies"
     text = paging_blocks.oncall_text(key, oncall, slack_ids)
-    await ctx.respond(text=blocks.cut(text, 3000), blocks=blocks.text_section(text),
-                      response_type="ephemeral")  # fmt: skip
+    await ctx.respond(
+        text=blocks.cut(text, 3000),
+        blocks=blocks.text_section(text),
+        response_type="ephemeral",
+    )

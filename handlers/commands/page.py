@@ -17,16 +17,24 @@ class PageArgs(BaseModel):
     message: str = Field(default="", max_length=1000)
 
 
-@subcommand("page", summary="Page more people through PagerDuty",
-            usage='page <@user|escalation policy|service> [message] (quote a name with spaces: "BodyScript API")',
-            example="page @dana DB restore needs a second approver", args=PageArgs,
-            responder_only=True, needs_incident=True)  # fmt: skip
+@subcommand(
+    "page",
+    summary="Page more people through PagerDuty",
+    usage='page <@user|escalation policy|service> [message] (quote a name with spaces: "BodyScript API")',
+    example="page @dana DB restore needs a second approver",
+    args=PageArgs,
+    responder_only=True,
+    needs_incident=True,
+)
 async def handle_page_command(args: PageArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()
     queued = await ctx.services.comms.pages.request_page(
-        incident=incident, target=args.target, message=args.message.strip(),
-        actor=ctx.user_id, source=ctx.source,
-    )  # fmt: skip
+        incident=incident,
+        target=args.target,
+        message=args.message.strip(),
+        actor=ctx.user_id,
+        source=ctx.source,
+    )
     kind = queued.target.kind.replace("_", " ")
     await ctx.respond(
         text=f"Paging {kind} {queued.target.name} for {incident.key}; the result will be posted here.",

@@ -5,8 +5,13 @@ from __future__ import annotations
 from handlers.commands._registry import CommandContext, NoArgs, subcommand
 
 
-@subcommand("postmortem", summary="Build the post-mortem draft and upload it here", usage="postmortem",
-            example="postmortem", needs_incident=True)  # fmt: skip
+@subcommand(
+    "postmortem",
+    summary="Build the post-mortem draft and upload it here",
+    usage="postmortem",
+    example="postmortem",
+    needs_incident=True,
+)
 async def handle_postmortem_command(args: NoArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()
     await ctx.respond(

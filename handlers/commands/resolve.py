@@ -7,8 +7,14 @@ from handlers import blocks
 from handlers.commands._registry import CommandContext, NoArgs, subcommand
 
 
-@subcommand("resolve", summary="Resolve the incident (asks for a summary)", usage="resolve",
-            example="resolve", responder_only=True, needs_incident=True)  # fmt: skip
+@subcommand(
+    "resolve",
+    summary="Resolve the incident (asks for a summary)",
+    usage="resolve",
+    example="resolve",
+    responder_only=True,
+    needs_incident=True,
+)
 async def handle_resolve_command(args: NoArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()
     if not incident.is_open:

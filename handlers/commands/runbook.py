@@ -11,8 +11,15 @@ class RunbookArgs(BaseModel):
     scenario: str = Field(default="", max_length=80)
 
 
-@subcommand("runbook", summary="Post a scenario's runbook (no argument: list scenarios)", usage="runbook [scenario]",
-            example="runbook database-failure", args=RunbookArgs, responder_only=True, needs_incident=True)  # fmt: skip
+@subcommand(
+    "runbook",
+    summary="Post a scenario's runbook (no argument: list scenarios)",
+    usage="runbook [scenario]",
+    example="runbook database-failure",
+    args=RunbookArgs,
+    responder_only=True,
+    needs_incident=True,
+)
 async def handle_runbook_command(args: RunbookArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()
     if not args.scenario:
@@ -24,6 +31,10 @@ async def handle_runbook_command(args: RunbookArgs, ctx: CommandContext) -> None
             text=f"*Scenarios*\n{names}\nUsage: `/incident runbook <scenario>`"
         )
         return
-    await ctx.services.runbooks.start(incident=incident.number, scenario=args.scenario.strip().lower(),
-                                      user=ctx.user_id, source=ctx.source,
-                                      dry_run=incident.drill and ctx.services.settings.drill_dry_run)  # fmt: skip
+    await ctx.services.runbooks.start(
+        incident=incident.number,
+        scenario=args.scenario.strip().lower(),
+        user=ctx.user_id,
+        source=ctx.source,
+        dry_run=incident.drill and ctx.services.settings.drill_dry_run,
+    )

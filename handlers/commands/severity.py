@@ -11,8 +11,15 @@ class SeverityArgs(BaseModel):
     severity: str = Field(pattern=r"^[A-Za-z0-9-]{1,16}$")
 
 
-@subcommand("severity", summary="Change the severity", usage="severity <SEV1|SEV2|SEV3|SEV4>",
-            example="severity SEV2", args=SeverityArgs, responder_only=True, needs_incident=True)  # fmt: skip
+@subcommand(
+    "severity",
+    summary="Change the severity",
+    usage="severity <SEV1|SEV2|SEV3|SEV4>",
+    example="severity SEV2",
+    args=SeverityArgs,
+    responder_only=True,
+    needs_incident=True,
+)
 async def handle_severity_command(args: SeverityArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()
     await ctx.services.incidents.set_severity(

@@ -14,8 +14,13 @@ class StatsArgs(BaseModel):
     since: date | None = None
 
 
-@subcommand("stats", summary="Mean time to acknowledge and resolve, RTO attainment", usage="stats [YYYY-MM-DD]",
-            example="stats 2026-01-01", args=StatsArgs)  # fmt: skip
+@subcommand(
+    "stats",
+    summary="Mean time to acknowledge and resolve, RTO attainment",
+    usage="stats [YYYY-MM-DD]",
+    example="stats 2026-01-01",
+    args=StatsArgs,
+)
 async def handle_stats_command(args: StatsArgs, ctx: CommandContext) -> None:
     since = (
         datetime(args.since.year, args.since.month, args.since.day, tzinfo=UTC)
@@ -23,5 +28,8 @@ async def handle_stats_command(args: StatsArgs, ctx: CommandContext) -> None:
         else None
     )
     text = await ctx.services.postmortems.stats_text(since=since)
-    await ctx.respond(text=blocks.cut(text, 3000), blocks=blocks.text_section(f"```{text}```"),
-                      response_type="ephemeral")  # fmt: skip
+    await ctx.respond(
+        text=blocks.cut(text, 3000),
+        blocks=blocks.text_section(f"```{text}```"),
+        response_type="ephemeral",
+    )

@@ -13,8 +13,15 @@ class StatusArgs(BaseModel):
     state: Status
 
 
-@subcommand("status", summary="Set the status", usage="status <investigating|identified|monitoring|resolved>",
-            example="status identified", args=StatusArgs, responder_only=True, needs_incident=True)  # fmt: skip
+@subcommand(
+    "status",
+    summary="Set the status",
+    usage="status <investigating|identified|monitoring|resolved>",
+    example="status identified",
+    args=StatusArgs,
+    responder_only=True,
+    needs_incident=True,
+)
 async def handle_status_command(args: StatusArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()
     if args.state is Status.RESOLVED:

@@ -12,8 +12,14 @@ class TimelineArgs(BaseModel):
     n: int = Field(default=10, ge=1, le=50)
 
 
-@subcommand("timeline", summary="Show the latest timeline entries", usage="timeline [n]",
-            example="timeline 20", args=TimelineArgs, needs_incident=True)  # fmt: skip
+@subcommand(
+    "timeline",
+    summary="Show the latest timeline entries",
+    usage="timeline [n]",
+    example="timeline 20",
+    args=TimelineArgs,
+    needs_incident=True,
+)
 async def handle_timeline_command(args: TimelineArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()
     entries = await ctx.services.incidents.timeline(number=incident.number, last=args.n)

@@ -7,8 +7,14 @@ from handlers import paging_blocks
 from handlers.commands._registry import CommandContext, NoArgs, subcommand
 
 
-@subcommand("update", summary="Post a status update (announcement and incident channels)",
-            usage="update", example="update", responder_only=True, needs_incident=True)  # fmt: skip
+@subcommand(
+    "update",
+    summary="Post a status update (announcement and incident channels)",
+    usage="update",
+    example="update",
+    responder_only=True,
+    needs_incident=True,
+)
 async def handle_update_command(args: NoArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()
     if not incident.is_open:
