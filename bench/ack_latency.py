@@ -27,7 +27,7 @@ import aiohttp
 
 from bot.sandbox import payloads
 from bot.sandbox.signing import FORM, JSON, sign
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace, serve
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace, serve
 
 SECRET = "test-bench-signing-secret"
 TOKEN = "xoxb-test-bench-0000-warroom"

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import Settings
-from bot.models import Incident, to_iso
+from bot.models.incidents import Incident, to_iso
 from bot.storage import GENESIS, Storage, row_hash
 
 TARGET_S, TARGET_MB = 10.0, 100.0
@@ -106,8 +106,8 @@ def generate(path: Path, rows: int) -> int:
 
 def measure(what: str, database: Path, number: int, out: Path) -> dict[str, float]:
     """Run in a child process: one operation, its wall time and the process's peak RSS."""
-    from bot.services.postmortem import export_to
-    from bot.services.verify import verify_incident
+    from bot.services.postmortem.service import export_to
+    from bot.storage.chain import verify_incident
 
     settings = Settings(database_path=database)
     began = time.perf_counter()

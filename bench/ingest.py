@@ -25,7 +25,7 @@ import aiohttp
 from bench.ack_latency import SECRET, free_port, start_warroom, wait_ready
 from bot.sandbox import payloads
 from bot.sandbox.signing import JSON, SlackSender, sign
-from bot.sandbox.slack import SlackWorkspace, serve
+from bot.sandbox.slack.workspace import SlackWorkspace, serve
 
 
 async def declare(

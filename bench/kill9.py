@@ -40,7 +40,7 @@ from bench.ack_latency import SECRET, free_port, start_warroom
 from bench.ingest import declare
 from bot.sandbox import payloads
 from bot.sandbox.signing import FORM, JSON, sign
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace, serve
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace, serve
 
 
 @dataclass

@@ -28,9 +28,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from bot.runbook_models import StepState
+from bot.models.runbooks import StepState
 from bot.sandbox.local import sandbox_aws_environment
-from bot.sandbox.slack import SlackWorkspace, serve
+from bot.sandbox.slack.workspace import SlackWorkspace, serve
 from handlers.ids import Action
 from tests.aws_fault_proxy import _Rule, fault_response, identify, normalise
 from tests.plugins.bot import make_settings, run_bot

@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.ack_latency import free_port, start_warroom
-from bot.models import Incident, NewEntry, Status
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace, serve
+from bot.models.incidents import Incident, NewEntry, Status
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace, serve
 from bot.storage import Storage
 
 ROWS_PER_INCIDENT = 5

@@ -13,18 +13,17 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import boltfix
 from bot.config import Settings
-from bot.models import Clock, utcnow
-from bot.scenarios import Kind, load_all
+from bot.gateways.aws.gateway import AwsGateway
+from bot.gateways.slack.outbox import Outbox
+from bot.models.incidents import Clock, utcnow
+from bot.scenarios.schema import Kind, load_all
 from bot.services import Services
-from bot.services.approval_watch import WatchingAnnouncer
-from bot.services.aws import AwsGateway
 from bot.services.communications import build_communications
-from bot.services.incidents import IncidentService
-from bot.services.outbox import Outbox
-from bot.services.postmortem import PostmortemService
-from bot.services.runbooks import RunbookService
+from bot.services.incidents.service import IncidentService
+from bot.services.postmortem.service import PostmortemService
+from bot.services.runbooks.approval_watch import WatchingAnnouncer
+from bot.services.runbooks.service import RunbookService
 from bot.storage import Storage
 from bot.web import (
     BOLT,
@@ -37,14 +36,14 @@ from bot.web import (
     handle_slack,
     lifecycle,
 )
-from handlers import register_all
-from handlers.announcer import SlackAnnouncer
+from handlers import boltfix, register_all
 from handlers.identity import BotIdentity
-from handlers.pagerduty_webhook import pagerduty_webhook
-from handlers.paging_port import SlackCommsPort
-from handlers.permissions import SlackAuthoriser
-from handlers.postmortem_upload import SlackPostmortemPublisher
-from handlers.runbook_announcer import SlackRunbookAnnouncer
+from handlers.listeners.pagerduty_webhook import pagerduty_webhook
+from handlers.outbound.announcer import SlackAnnouncer
+from handlers.outbound.authoriser import SlackAuthoriser
+from handlers.outbound.comms import SlackCommsPort
+from handlers.outbound.postmortem_publisher import SlackPostmortemPublisher
+from handlers.outbound.runbook_announcer import SlackRunbookAnnouncer
 
 
 def slack_client(settings: Settings) -> AsyncWebClient:

@@ -9,17 +9,15 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
-from handlers import (
-    actions,
-    commands,
-    errors,
+from handlers import commands, errors, middleware
+from handlers.listeners import (
     events,
-    middleware,
+    incident_actions,
+    incident_views,
     reminder_actions,
     runbook_actions,
     runbook_views,
     update_views,
-    views,
 )
 
 
@@ -29,8 +27,8 @@ def register_all(app: AsyncApp, services: Services) -> None:
     # Bolt tries listeners in registration order: events, by far the most frequent request, go first.
     events.register(app)
     commands.register(app)
-    actions.register(app)
-    views.register(app)
+    incident_actions.register(app)
+    incident_views.register(app)
     reminder_actions.register(app)
     update_views.register(app)
     runbook_actions.register(app)

@@ -26,7 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
 from bot.errors import BotError
-from bot.models import NewEntry
+from bot.models.incidents import NewEntry
 from bot.services import Services
 from handlers.errors import report_error
 

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.models import Incident
+from bot.models.incidents import Incident
 from bot.sandbox import payloads
-from bot.sandbox.slack import SlackWorkspace
+from bot.sandbox.slack.workspace import SlackWorkspace
 from handlers.ids import Callback, Field
 from tests.plugins.bot import RunningBot
 

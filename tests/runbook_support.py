@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from bot.config import Settings
-from bot.models import Incident, utcnow
-from bot.runbook_models import StepState
+from bot.models.incidents import Incident, utcnow
+from bot.models.runbooks import StepState
 from bot.sandbox import payloads
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
+from handlers.blocks.runbooks import StepRef
 from handlers.ids import Action, Callback
-from handlers.runbook_blocks import StepRef
 from tests.aws_fault_proxy import AwsFaultProxy
 from tests.flows import declare, eventually
 from tests.plugins.bot import RunningBot, make_settings, run_bot

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.runbook_models import StepState
+from bot.models.runbooks import StepState
 from handlers.ids import Action
 from tests.flows import eventually
 from tests.runbook_support import (

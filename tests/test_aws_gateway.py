@@ -17,10 +17,10 @@ from typing import Any
 import boto3
 import pytest
 
-from bot.sandbox.estate import Estate
-from bot.services.aws import AwsCallError, AwsGateway, AwsWaitError
-from bot.services.aws_clients import session_name_for
-from bot.services.aws_errors import OrphanKeyError
+from bot.gateways.aws.clients import session_name_for
+from bot.gateways.aws.failures import OrphanKeyError
+from bot.gateways.aws.gateway import AwsCallError, AwsGateway, AwsWaitError
+from bot.sandbox.estate.names import Estate
 from tests.aws_fault_proxy import AwsFaultProxy
 
 REGION = "us-east-1"

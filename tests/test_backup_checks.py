@@ -8,9 +8,9 @@ from typing import Any
 
 import boto3
 
-from bot.sandbox.estate import Estate
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
-from bot.sandbox.slack_state import INCIDENT_RESPONSE_CHANNEL_ID
+from bot.sandbox.estate.names import Estate
+from bot.sandbox.slack.state import INCIDENT_RESPONSE_CHANNEL_ID
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
 from tests.flows import eventually
 from tests.plugins.bot import make_settings, run_bot
 

@@ -10,11 +10,12 @@ from hypothesis import strategies as st
 
 from bot.config import Settings
 from bot.errors import UsageError
-from bot.models import Incident
-from bot.services.channel_names import CHANNEL_NAME, channel_name, slugify
-from handlers import blocks, home
+from bot.models.incidents import Incident
+from bot.services.incidents.channel_names import CHANNEL_NAME, channel_name, slugify
+from handlers.blocks import incidents as blocks
 from handlers.commands import discover
 from handlers.commands._registry import REGISTRY
+from handlers.listeners import home
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 NASTY = st.one_of(

@@ -6,11 +6,11 @@ import logging
 
 from pydantic import SecretStr
 
-from bot.cli import RedactingFilter
+from bot.cli.main import RedactingFilter
 from bot.config import Settings
-from bot.models import Status
+from bot.models.incidents import Status
 from bot.sandbox import payloads
-from bot.sandbox.slack import SlackWorkspace
+from bot.sandbox.slack.workspace import SlackWorkspace
 from handlers.ids import Action, Callback
 from tests.flows import command_in, declare, eventually
 from tests.plugins.bot import RunningBot

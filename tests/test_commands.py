@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.sandbox import payloads
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
 from handlers.ids import Callback, Field
 from tests.flows import command_in, declare, declare_values, eventually, open_view
 from tests.plugins.bot import RunningBot, make_settings

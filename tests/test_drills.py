@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.aws_operations import is_read_only
-from bot.sandbox.drill import run_drill
-from bot.sandbox.estate import Estate
-from bot.sandbox.slack import SlackWorkspace
+from bot.sandbox.drill.driver import run_drill
+from bot.sandbox.estate.names import Estate
+from bot.sandbox.slack.workspace import SlackWorkspace
+from bot.scenarios.operations import is_read_only
 from handlers.ids import Callback
 from tests.aws_fault_proxy import AwsFaultProxy
 from tests.flows import declare_values, eventually, open_view
@@ -55,7 +55,7 @@ def drills(
             [
                 sys.executable,
                 "-m",
-                "bot.cli",
+                "bot.cli.main",
                 "drill",
                 scenario,
                 "--dir",

@@ -11,8 +11,8 @@ from typing import Any
 import boto3
 import pytest
 
-from bot.sandbox.estate import Estate
-from bot.sandbox.moto_sandbox import MotoSandbox, seed_estate
+from bot.sandbox.estate.moto_server import MotoSandbox, seed_estate
+from bot.sandbox.estate.names import Estate
 
 REGION, DR = "us-east-1", "us-west-2"
 CLUSTER, API = "bodyscript-production", "bodyscript-api"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bench.kill9 import run_trials
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
 from tests.flows import command_in, declare, eventually
 from tests.plugins.bot import RunningBot
 

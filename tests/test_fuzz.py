@@ -17,15 +17,15 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import UsageError
-from bot.models import Incident
+from bot.models.incidents import Incident
 from bot.plan import COMPONENT_IDS
 from bot.sandbox import payloads
-from bot.sandbox.slack import SlackWorkspace
-from bot.scenarios import Input, InputType, validate_input
+from bot.sandbox.slack.workspace import SlackWorkspace
+from bot.scenarios.schema import Input, InputType, validate_input
+from handlers.blocks.runbooks import StepRef
 from handlers.commands import discover
 from handlers.commands._registry import REGISTRY
 from handlers.ids import Callback, Field
-from handlers.runbook_blocks import StepRef
 from tests.aws_fault_proxy import AwsFaultProxy
 from tests.flows import declare
 from tests.plugins.bot import RunningBot

@@ -9,10 +9,10 @@ import re
 import sqlite3
 from contextlib import closing
 
-from bot.models import Status
+from bot.models.incidents import Status
 from bot.sandbox import payloads
-from bot.sandbox.slack import SlackWorkspace
-from bot.sandbox.slack_state import INCIDENT_RESPONSE_CHANNEL_ID
+from bot.sandbox.slack.state import INCIDENT_RESPONSE_CHANNEL_ID
+from bot.sandbox.slack.workspace import SlackWorkspace
 from bot.storage import GENESIS, row_hash
 from handlers.ids import Callback, Field
 from tests.flows import command_in, declare, eventually, open_view

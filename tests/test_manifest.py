@@ -44,10 +44,11 @@ EVENT_SUBSCRIPTIONS = {
 
 
 def _sources() -> str:
-    files = [*ROOT.glob("handlers/**/*.py"), *ROOT.glob("bot/services/*.py")]
     files = [
-        f for f in files if f.name not in ("aws.py", "pagerduty.py")
-    ]  # boto3 / PagerDuty clients
+        *ROOT.glob("handlers/**/*.py"),
+        *ROOT.glob("bot/services/**/*.py"),
+        *ROOT.glob("bot/gateways/slack/*.py"),
+    ]
     return "\n".join(p.read_text() for p in files)
 
 

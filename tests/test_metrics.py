@@ -6,7 +6,7 @@ import re
 
 import aiohttp
 
-from bot.sandbox.slack import SlackWorkspace
+from bot.sandbox.slack.workspace import SlackWorkspace
 from tests.flows import command_in, declare, eventually
 from tests.plugins.bot import RunningBot
 

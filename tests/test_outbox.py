@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 
 from bot.config import ConfigError
-from bot.sandbox.slack import SlackWorkspace
+from bot.sandbox.slack.workspace import SlackWorkspace
 from tests.flows import command_in, declare, eventually
 from tests.plugins.bot import RunningBot
 

@@ -8,7 +8,7 @@ from contextlib import closing
 
 from bot.sandbox import payloads
 from bot.sandbox.signing import SlackSender
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
 from handlers.ids import Callback, Field
 from tests.plugins.slack import FAKE_SIGNING_SECRET
 from tests.test_process import bot_env, free_port, warroom_process

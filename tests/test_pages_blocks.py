@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.config import Settings
-from bot.models import Incident, Status
-from bot.services.paging import OnCall
-from handlers import paging_blocks as pb
+from bot.gateways.pagerduty.pager import OnCall
+from bot.models.incidents import Incident, Status
+from handlers.blocks import paging as pb
 from handlers.ids import Action, Callback
 
 NOW = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from bot.sandbox import payloads
-from bot.sandbox.slack import SlackWorkspace
-from bot.sandbox.slack_state import INCIDENT_RESPONSE_CHANNEL_ID
+from bot.sandbox.slack.state import INCIDENT_RESPONSE_CHANNEL_ID
+from bot.sandbox.slack.workspace import SlackWorkspace
 from handlers.ids import Callback, Field
 from tests.flows import command_in, declare, eventually, open_view
 from tests.plugins.bot import RunningBot

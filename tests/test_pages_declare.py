@@ -13,9 +13,9 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr
 
-from bot.models import Incident
+from bot.models.incidents import Incident
 from bot.sandbox import payloads
-from bot.sandbox.slack import SlackWorkspace
+from bot.sandbox.slack.workspace import SlackWorkspace
 from handlers.ids import Callback, Field
 from tests.flows import command_in, declare, eventually, open_view
 from tests.pagerduty_standin import ROUTING_KEY

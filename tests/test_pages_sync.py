@@ -8,7 +8,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.sandbox.slack import SlackWorkspace
+from bot.sandbox.slack.workspace import SlackWorkspace
 from tests.flows import declare
 from tests.plugins.bot import RunningBot
 from tests.plugins.pagerduty import WEBHOOK_SECRET

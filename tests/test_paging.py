@@ -10,16 +10,16 @@ import pytest
 from pydantic import SecretStr
 
 from bot.errors import ConfigError, ExternalServiceError, UsageError
-from bot.plan import FALLBACK_CONTACTS
-from bot.services.pagerduty import PagerDutyGateway
-from bot.services.pagerduty_transport import default_backoff
-from bot.services.pagerduty_v3_webhooks import parse_webhook, verify_webhook_signature
-from bot.services.paging import (
+from bot.gateways.pagerduty.gateway import PagerDutyGateway
+from bot.gateways.pagerduty.pager import (
     LogOnlyPager,
     PdStatusChange,
     dedup_key_for,
     fallback_message,
 )
+from bot.gateways.pagerduty.transport import default_backoff
+from bot.gateways.pagerduty.webhooks import parse_webhook, verify_webhook_signature
+from bot.plan import FALLBACK_CONTACTS
 from tests.pagerduty_standin import API_KEY, FROM_EMAIL, ROUTING_KEY
 from tests.plugins.pagerduty import make_gateway
 

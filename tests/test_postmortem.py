@@ -16,12 +16,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.cli import main
-from bot.models import Incident, NewEntry
-from bot.runbook_models import Plan, StepState
+from bot.cli.main import main
+from bot.models.incidents import Incident, NewEntry
+from bot.models.runbooks import Plan, StepState
 from bot.sandbox import payloads
-from bot.sandbox.slack import SlackWorkspace
-from bot.services.postmortem import export_to
+from bot.sandbox.slack.workspace import SlackWorkspace
+from bot.services.postmortem.service import export_to
 from handlers.ids import Callback, Field
 from tests.flows import command_in, declare, eventually, open_view
 from tests.plugins.bot import RunningBot, make_settings, run_bot

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from bot.cli import main
-from bot.models import Incident, NewEntry, Status
+from bot.cli.main import main
+from bot.models.incidents import Incident, NewEntry, Status
 from bot.sandbox import payloads
-from bot.sandbox.slack import SlackWorkspace
+from bot.sandbox.slack.workspace import SlackWorkspace
 from bot.storage import Storage
 from handlers.ids import Callback, Field
 from tests.flows import command_in, declare, eventually, open_view

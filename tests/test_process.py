@@ -16,7 +16,7 @@ from pathlib import Path
 import aiohttp
 
 from bot.sandbox.signing import SlackSender
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
 from tests.plugins.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET
 
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
 from handlers.ids import Action
 from tests.flows import declare, eventually
 from tests.plugins.bot import RunningBot, make_settings

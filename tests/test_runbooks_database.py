@@ -8,8 +8,8 @@ import json
 import sqlite3
 from contextlib import closing
 
-from bot.runbook_models import StepState
-from bot.sandbox.slack import SlackWorkspace
+from bot.models.runbooks import StepState
+from bot.sandbox.slack.workspace import SlackWorkspace
 from handlers.ids import Action
 from tests.aws_fault_proxy import AwsFaultProxy
 from tests.flows import eventually

@@ -10,14 +10,14 @@ from urllib.parse import parse_qs, urlencode
 
 import pytest
 
-from bot.models import Incident
-from bot.runbook_models import Runbook, StepState
+from bot.models.incidents import Incident
+from bot.models.runbooks import Runbook, StepState
 from bot.sandbox import payloads
 from bot.sandbox.signing import FORM
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
-from bot.scenarios import Kind, load_all
-from bot.services.runbook_plans import build_view
-from handlers import runbook_blocks
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
+from bot.scenarios.schema import Kind, load_all
+from bot.services.runbooks.views import build_view
+from handlers.blocks import runbooks as runbook_blocks
 from handlers.ids import Action, Callback, Field
 from tests.aws_fault_proxy import AwsFaultProxy
 from tests.flows import command_in, declare, eventually

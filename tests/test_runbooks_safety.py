@@ -8,8 +8,8 @@ import asyncio
 import json
 from pathlib import Path
 
-from bot.runbook_models import StepState
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
+from bot.models.runbooks import StepState
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
 from handlers.ids import Action
 from tests.aws_fault_proxy import AwsFaultProxy
 from tests.flows import command_in, eventually

@@ -7,8 +7,8 @@ import asyncio
 
 import boto3
 
-from bot.runbook_models import StepState
-from bot.sandbox.slack import SlackWorkspace
+from bot.models.runbooks import StepState
+from bot.sandbox.slack.workspace import SlackWorkspace
 from tests.aws_fault_proxy import AwsFaultProxy
 from tests.plugins.bot import RunningBot
 from tests.runbook_support import (

@@ -13,8 +13,8 @@ from contextlib import closing
 import boto3
 import pytest
 
-from bot.runbook_models import StepState
-from bot.sandbox.slack import SlackWorkspace
+from bot.models.runbooks import StepState
+from bot.sandbox.slack.workspace import SlackWorkspace
 from handlers.ids import Action
 from tests.aws_fault_proxy import AwsFaultProxy
 from tests.flows import eventually
@@ -208,7 +208,7 @@ async def test_key_rotation_that_cannot_store_the_secret_is_outcome_unknown_and_
 def test_iam_policy_command_prints_exactly_the_operations_used(
     capsys: pytest.CaptureFixture[str],
 ):
-    from bot.cli import main
+    from bot.cli.main import main
 
     assert main(["iam-policy"]) == 0
     policy = json.loads(capsys.readouterr().out)

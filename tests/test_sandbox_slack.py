@@ -28,7 +28,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.sandbox import payloads
 from bot.sandbox.signing import SlackSender, sign
-from bot.sandbox.slack import (
+from bot.sandbox.slack.workspace import (
     BOT_USER_ID,
     INCIDENT_RESPONSE_CHANNEL_ID,
     RunningWorkspace,

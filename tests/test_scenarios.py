@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from bot.errors import ScenarioError, UsageError
-from bot.scenario_checks import Problem
-from bot.scenario_lint import is_read_only, lint_files, main
-from bot.scenarios import (
+from bot.scenarios.checks import Problem
+from bot.scenarios.lint import is_read_only, lint_files, main
+from bot.scenarios.schema import (
     ActionStep,
     AwsStep,
     Input,
@@ -30,8 +30,8 @@ from bot.scenarios import (
     shipped_directory,
     validate_input,
 )
-from bot.services.actions import CATALOGUE
-from bot.templating import build_context, capture, render, variables
+from bot.scenarios.templating import build_context, capture, render, variables
+from bot.services.runbooks.actions import CATALOGUE
 
 SHIPPED = sorted(shipped_directory().glob("*.yaml"))
 INCIDENTS = {
@@ -258,7 +258,7 @@ def test_schema_json__is_up_to_date() -> None:
         (shipped_directory() / "schema.json").read_text(encoding="utf-8")
     )
     assert committed == json_schema(), (
-        "run `python -m bot.scenarios` to regenerate scenarios/schema.json"
+        "run `python -m bot.scenarios.schema` to regenerate scenarios/schema.json"
     )
 
 
@@ -625,7 +625,7 @@ def test_validate_input__pattern_and_bounds() -> None:
 
 @pytest.mark.parametrize("name", sorted(CATALOGUE))
 def test_action__declares_real_operations(name: str) -> None:
-    from bot.aws_operations import service_model
+    from bot.scenarios.operations import service_model
 
     spec = CATALOGUE[name]
     assert spec.summary

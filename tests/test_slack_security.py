@@ -10,7 +10,7 @@ import pytest
 
 from bot.sandbox import payloads
 from bot.sandbox.signing import FORM, sign
-from bot.sandbox.slack import SlackWorkspace
+from bot.sandbox.slack.workspace import SlackWorkspace
 from tests.flows import command_in, declare, eventually
 from tests.plugins.bot import RunningBot
 

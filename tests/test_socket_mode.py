@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 import aiohttp
 
 from bot.sandbox import payloads
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
 from tests.plugins.slack import FAKE_BOT_TOKEN
 from tests.test_process import free_port, warroom_process
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.migrations import migrations
-from bot.models import Incident, NewEntry, OutboxMessage
+from bot.models.incidents import Incident, NewEntry, OutboxMessage
 from bot.storage import Storage
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -7,9 +7,9 @@ import asyncio
 import sqlite3
 from contextlib import closing
 
-from bot.sandbox.slack import SlackWorkspace
-from bot.sandbox.slack_state import INCIDENT_RESPONSE_CHANNEL_ID
-from bot.services.verify import verify_incident
+from bot.sandbox.slack.state import INCIDENT_RESPONSE_CHANNEL_ID
+from bot.sandbox.slack.workspace import SlackWorkspace
+from bot.storage.chain import verify_incident
 from tests.flows import declare, eventually
 from tests.plugins.bot import RunningBot
 

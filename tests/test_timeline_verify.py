@@ -1,5 +1,5 @@
 """Tamper evidence: rows edited, deleted, inserted or reordered by raw SQL on the real SQLite file are
-named by `warroom verify` (run in-process through `bot.cli.main`, and once as a subprocess)."""
+named by `warroom verify` (run in-process through `bot.cli.main.main`, and once as a subprocess)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.cli import main
-from bot.models import Incident, NewEntry
-from bot.services.verify import values_hash
+from bot.cli.main import main
+from bot.models.incidents import Incident, NewEntry
 from bot.storage import GENESIS, Storage, row_hash
+from bot.storage.chain import values_hash
 from bot.storage.snapshot import TIMELINE_COLUMNS
 from tests.flows import command_in, declare, eventually
 from tests.plugins.bot import RunningBot

@@ -19,7 +19,7 @@ from typing import Any
 from bot.sandbox import payloads
 from bot.sandbox.render import Choice, plain, render_message
 from bot.sandbox.signing import SlackSender
-from bot.sandbox.slack import INCIDENT_RESPONSE_CHANNEL_ID, RunningWorkspace
+from bot.sandbox.slack.workspace import INCIDENT_RESPONSE_CHANNEL_ID, RunningWorkspace
 
 HELP = """Type a slash command (/incident help), `say <text>` to post in the current channel,
 a number to click a choice, `as <name>` to switch user, `go <#channel>` to switch channel, `quit`."""

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bot.models import Incident, Status
+from bot.models.incidents import Incident, Status
 from bot.sandbox.console import Console
 from bot.sandbox.local import World, local_world
 
@@ -230,7 +230,7 @@ def main(scenario: str = "database-failure", directory: str | None = None) -> in
     )
     folder.mkdir(parents=True, exist_ok=True)
     if scenario != "database-failure":
-        from bot.sandbox.drill import run_drill
+        from bot.sandbox.drill.driver import run_drill
 
         print(
             f"The narrated demo is written for database-failure; {scenario} is played end to end by the"

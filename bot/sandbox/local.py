@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.sandbox.console import Console
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace, serve
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace, serve
 from bot.services import Services
 
 SANDBOX_BOT_TOKEN = "xoxb-test-sandbox-0000-warroom"
@@ -95,7 +95,7 @@ async def local_world(
     if aws_endpoint is not None:
         environment.enter_context(sandbox_aws_environment(aws_endpoint))
     elif aws:
-        from bot.sandbox.moto_sandbox import MotoSandbox, seed_estate
+        from bot.sandbox.estate.moto_server import MotoSandbox, seed_estate
 
         moto = MotoSandbox()
         endpoint = moto.start()

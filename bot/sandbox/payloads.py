@@ -15,10 +15,10 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from bot.sandbox.slack_records import APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID
+from bot.sandbox.slack.records import APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID
 
 if TYPE_CHECKING:
-    from bot.sandbox.slack_state import WorkspaceState
+    from bot.sandbox.slack.state import WorkspaceState
 
 VERIFICATION_TOKEN = (
     "test-verification-token"  # deprecated by Slack but still sent in every body

@@ -21,8 +21,8 @@ import aiohttp
 from multidict import CIMultiDictProxy
 
 from bot.sandbox import payloads
-from bot.sandbox.slack_http import RunningWorkspace
-from bot.sandbox.slack_records import INCIDENT_RESPONSE_CHANNEL_ID
+from bot.sandbox.slack.http import RunningWorkspace
+from bot.sandbox.slack.records import INCIDENT_RESPONSE_CHANNEL_ID
 
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"

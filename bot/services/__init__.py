@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.config import Settings
-from bot.models import Clock
-from bot.services.approvals import Authoriser
+from bot.gateways.slack.outbox import Outbox
+from bot.models.incidents import Clock
 from bot.services.communications import Communications
-from bot.services.incidents import IncidentService
-from bot.services.outbox import Outbox
-from bot.services.postmortem import PostmortemService
-from bot.services.runbooks import RunbookService
+from bot.services.incidents.service import IncidentService
+from bot.services.postmortem.service import PostmortemService
+from bot.services.runbooks.approvals import Authoriser
+from bot.services.runbooks.service import RunbookService
 from bot.storage import Storage
 
 

@@ -13,18 +13,18 @@ import ssl
 from dataclasses import dataclass
 
 from bot.config import Settings
-from bot.models import Clock
-from bot.services.aws import AwsGateway
-from bot.services.backup_checks import BackupCheckService
-from bot.services.comms import CommsPort
-from bot.services.incidents import IncidentService
-from bot.services.pagerduty import PagerDutyGateway
-from bot.services.pagerduty_transport import default_backoff
-from bot.services.pages import PageService
-from bot.services.paging import LogOnlyPager, Pager
-from bot.services.pd_sync import PagerDutySync
-from bot.services.reminders import ReminderService
-from bot.services.status_updates import StatusUpdateService
+from bot.gateways.aws.gateway import AwsGateway
+from bot.gateways.pagerduty.gateway import PagerDutyGateway
+from bot.gateways.pagerduty.pager import LogOnlyPager, Pager
+from bot.gateways.pagerduty.transport import default_backoff
+from bot.models.incidents import Clock
+from bot.services.incidents.service import IncidentService
+from bot.services.incidents.status_updates import StatusUpdateService
+from bot.services.paging.pages import PageService
+from bot.services.paging.sync import PagerDutySync
+from bot.services.ports import CommsPort
+from bot.services.scheduling.backup_checks import BackupCheckService
+from bot.services.scheduling.reminders import ReminderService
 from bot.storage import Storage
 
 

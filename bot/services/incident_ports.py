@@ -1,7 +1,7 @@
 """Ports of the incident lifecycle: how `IncidentService` tells people and the work that follows a change.
 
 Owns `Change` (what happened, for the announcer), the `Announcer` protocol the Slack adapter implements
-(handlers/announcer.py), and the `Follower` protocol paging and reminders implement. No logic.
+(handlers/outbound/announcer.py), and the `Follower` protocol paging and reminders implement. No logic.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from bot.models import Incident
+from bot.models.incidents import Incident
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Change:
 
 
 class Announcer(Protocol):
-    """How the domain tells people; implemented by the Slack adapter (handlers/announcer.py)."""
+    """How the domain tells people; implemented by the Slack adapter (handlers/outbound/announcer.py)."""
 
     async def declared(self, incident: Incident) -> None: ...
     async def changed(self, incident: Incident, change: Change) -> None: ...

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.models import Incident, from_iso, to_iso
+from bot.models.incidents import Incident, from_iso, to_iso
 from bot.storage.base import StorageBase
 
 _INCIDENT_JSON = ("components", "roles")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.models import NewEntry
+from bot.models.incidents import NewEntry
 from bot.storage.journal import JournalStore
 from bot.storage.timeline import TimelineStore
 

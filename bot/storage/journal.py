@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.models import OutboxMessage, OutboxRow, from_iso, to_iso
+from bot.models.incidents import OutboxMessage, OutboxRow, from_iso, to_iso
 from bot.storage.base import StorageBase
 
 

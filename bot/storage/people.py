@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot.models import to_iso
+from bot.models.incidents import to_iso
 from bot.storage.base import StorageBase
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from bot.models import from_iso, to_iso
+from bot.models.incidents import from_iso, to_iso
 from bot.storage.base import StorageBase
 
 

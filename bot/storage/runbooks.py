@@ -11,9 +11,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.models import from_iso, to_iso
+from bot.models.incidents import from_iso, to_iso
+from bot.models.runbooks import Approval, Plan, Runbook, StepRun, StepState
 from bot.redaction import redact, redact_text
-from bot.runbook_models import Approval, Plan, Runbook, StepRun, StepState
 from bot.storage.base import StorageBase
 
 _JSON = ("plan", "preview_current", "preview_proposed", "result", "error")

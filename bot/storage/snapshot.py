@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.errors import NotFound
-from bot.models import Incident, TimelineEntry, to_iso
+from bot.models.incidents import Incident, TimelineEntry, to_iso
 from bot.storage.incidents import _incident
 from bot.storage.timeline import _entry
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from bot.models import NewEntry, TimelineEntry, from_iso, to_iso
+from bot.models.incidents import NewEntry, TimelineEntry, from_iso, to_iso
 from bot.redaction import redact_text
 from bot.storage.base import StorageBase
 

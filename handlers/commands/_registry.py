@@ -16,7 +16,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import UsageError
-from bot.models import Incident
+from bot.models.incidents import Incident
 from bot.services import Services
 
 

@@ -1,12 +1,12 @@
-"""`/incident declare [title]`: open the declare modal (the submission is handled in handlers/views.py)."""
+"""`/incident declare [title]`: open the declare modal (the submission is handled in handlers/listeners/incident_views.py)."""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from handlers import blocks
+from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, subcommand
-from handlers.scenario_choices import scenario_choices
+from handlers.listeners.scenario_choices import scenario_choices
 
 
 class DeclareArgs(BaseModel):

@@ -3,7 +3,7 @@
 A drill is an ordinary incident marked as a drill: its channel is `drill-<n>-…`, every notification
 and the post-mortem say DRILL, and its runbook plans AWS steps without sending mutating calls unless
 `WARROOM_DRILL_DRY_RUN` is off (only a sandbox does that). The mark rides in the form's
-private_metadata, which Slack returns unchanged; the submission is handled in handlers/views.py.
+private_metadata, which Slack returns unchanged; the submission is handled in handlers/listeners/incident_views.py.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from bot.errors import UsageError
-from handlers import blocks
+from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, subcommand
-from handlers.scenario_choices import scenario_choices
+from handlers.listeners.scenario_choices import scenario_choices
 
 
 class DrillArgs(BaseModel):

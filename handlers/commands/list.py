@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import blocks
+from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, NoArgs, subcommand
 
 

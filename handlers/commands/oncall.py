@@ -3,7 +3,8 @@ configured one outside an incident channel), privately. Owns no state."""
 
 from __future__ import annotations
 
-from handlers import blocks, paging_blocks
+from handlers.blocks import incidents as blocks
+from handlers.blocks import paging as paging_blocks
 from handlers.commands._registry import CommandContext, NoArgs, subcommand
 
 

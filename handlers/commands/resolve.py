@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.errors import ConflictError
-from handlers import blocks
+from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, NoArgs, subcommand
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from pydantic import BaseModel
 
-from handlers import blocks
+from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, subcommand
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from bot.models import Status
-from handlers import blocks
+from bot.models.incidents import Status
+from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, subcommand
 
 

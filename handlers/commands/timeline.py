@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from handlers import blocks
+from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, subcommand
 
 

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from bot.sandbox.estate import Estate
-from bot.sandbox.moto_sandbox import MotoSandbox, seed_estate
-from bot.services.aws import AwsGateway
+from bot.gateways.aws.gateway import AwsGateway
+from bot.sandbox.estate.moto_server import MotoSandbox, seed_estate
+from bot.sandbox.estate.names import Estate
 from tests.aws_fault_proxy import AwsFaultProxy
 
 _AWS_VARIABLES_TO_DROP = (

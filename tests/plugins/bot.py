@@ -19,9 +19,9 @@ from pydantic import SecretStr
 
 from bot.app import build_services, create_app, create_web_app
 from bot.config import Settings
-from bot.models import Clock, utcnow
+from bot.models.incidents import Clock, utcnow
 from bot.sandbox.signing import SlackSender
-from bot.sandbox.slack import RunningWorkspace
+from bot.sandbox.slack.workspace import RunningWorkspace
 from bot.services import Services
 from tests.plugins.slack import FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET
 

@@ -25,7 +25,7 @@ import trustme
 from aiohttp.test_utils import TestServer
 from pydantic import SecretStr
 
-from bot.services.pagerduty import PagerDutyGateway
+from bot.gateways.pagerduty.gateway import PagerDutyGateway
 from tests.pagerduty_standin import API_KEY, FROM_EMAIL, ROUTING_KEY, PagerDutyStandIn
 
 

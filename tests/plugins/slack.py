@@ -1,4 +1,4 @@
-"""pytest fixtures for the local Slack workspace (`bot.sandbox.slack`).
+"""pytest fixtures for the local Slack workspace (`bot.sandbox.slack.workspace`).
 
 Owns the fixture names other tests rely on:
 
@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.sandbox.slack import RunningWorkspace, SlackWorkspace, serve
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace, serve
 
 FAKE_BOT_TOKEN = "xoxb-test-0000000000-warroom"
 FAKE_SIGNING_SECRET = "test-signing-secret"

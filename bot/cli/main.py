@@ -1,0 +1,177 @@
+"""The `warroom` command line (also `python -m bot`): run, check, scenarios.
+
+Each command reads settings for itself (only `run` needs Slack tokens) and reports every problem at
+once. Exit codes: 0 success, 1 problems found, 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable, Sequence
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+
+from bot.config import Settings, load_settings
+from bot.errors import ConfigError
+from bot.redaction import redact_text
+
+log = logging.getLogger("warroom")
+
+
+class RedactingFilter(logging.Filter):
+    """Last line of defence: no secret-looking text leaves through the logs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_text(record.getMessage())
+        record.args = None
+        return True
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactingFilter())
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    )
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+    logging.getLogger("slack_bolt").setLevel(
+        max(logging.WARNING, logging.getLevelName(level))
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings("run")
+    setup_logging(settings.log_level)
+    from bot.app import build_services, create_app, create_web_app
+
+    services = build_services(settings)
+    bolt = create_app(settings, services)
+    socket_mode = settings.slack_app_token is not None
+    web_app = create_web_app(settings, services, bolt, socket_mode=socket_mode)
+    if socket_mode:
+        web_app.cleanup_ctx.append(_socket_mode(settings, bolt))
+    log.info(
+        "starting in %s mode on port %s",
+        "Socket" if socket_mode else "HTTP",
+        settings.http_port,
+    )
+    web.run_app(
+        web_app,
+        host=settings.http_host,
+        port=settings.http_port,
+        print=None,
+        shutdown_timeout=15,
+    )
+    return 0
+
+
+def _socket_mode(
+    settings: Settings, bolt: AsyncApp
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    token = (
+        settings.slack_app_token.get_secret_value() if settings.slack_app_token else ""
+    )
+
+    async def connect(_: web.Application) -> AsyncIterator[None]:
+        handler = AsyncSocketModeHandler(bolt, token)
+        await handler.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt leaves it unannotated
+        try:
+            yield
+        finally:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+
+    return connect
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Validate settings (for `run`) and every scenario file, offline."""
+    problems: list[str] = []
+    try:
+        load_settings("run")
+    except ConfigError as exc:
+        problems += exc.problems
+    problems += [str(p) for p in _lint(None)]
+    for problem in problems:
+        print(problem)
+    print(
+        f"{len(problems)} problem(s)"
+        if problems
+        else "OK: settings and scenarios are valid"
+    )
+    return 1 if problems else 0
+
+
+def _lint(paths: Sequence[str] | None) -> list[object]:
+    from pathlib import Path
+
+    from bot.scenarios.lint import lint_files
+
+    return list(lint_files([Path(p) for p in paths] if paths else None))
+
+
+def cmd_scenarios_lint(args: argparse.Namespace) -> int:
+    problems = _lint(args.files)
+    for problem in problems:
+        print(problem)
+    print(f"{len(problems)} problem(s)" if problems else "OK: no problems")
+    return 1 if problems else 0
+
+
+def cmd_iam_policy(args: argparse.Namespace) -> int:
+    """Print the IAM policy allowing exactly the AWS operations the scenarios use."""
+    import json
+
+    from bot.scenarios.iam_policy import policy
+    from bot.scenarios.schema import load_all
+
+    print(json.dumps(policy(load_all().values()), indent=2))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="warroom", description="Incident-response ChatOps bot for Slack."
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "run", help="serve Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP)"
+    ).set_defaults(fn=cmd_run)
+    sub.add_parser(
+        "check", help="validate settings and every scenario, offline"
+    ).set_defaults(fn=cmd_check)
+    scenarios = sub.add_parser("scenarios", help="scenario files").add_subparsers(
+        dest="scenarios_command", required=True
+    )
+    lint = scenarios.add_parser(
+        "lint", help="lint scenario files (default: the shipped ones)"
+    )
+    lint.add_argument("files", nargs="*")
+    lint.set_defaults(fn=cmd_scenarios_lint)
+    sub.add_parser(
+        "iam-policy", help="print the least-privilege IAM policy for the scenarios"
+    ).set_defaults(fn=cmd_iam_policy)
+    from bot.cli.reports import add_parsers as add_report_parsers
+
+    add_report_parsers(sub)  # verify, export, stats
+    from bot.cli.sandbox import add_parsers as add_sandbox_parsers
+
+    add_sandbox_parsers(sub)  # demo, console
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except ConfigError as exc:
+        print(exc.message, file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,281 @@
+"""The Slack outbox: every outbound Web API call is queued in SQLite and drained in order per channel.
+
+Owns ordering (only the oldest pending row of a channel is sent), Retry-After on 429, backoff on
+transient failures (retried until sent: Slack is where failures are shown, so it is never given up
+on quietly), dead letters for permanent errors, placeholders that are filled in at send time
+(`{incident.channel}`, `{incident.card_ts}`) and after-send hooks. It speaks the Web API through
+slack_sdk; it knows nothing of Bolt or of incoming payloads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.gateways.slack.history import EarlierAttempts, marked
+from bot.models.incidents import Clock, OutboxMessage, OutboxRow
+from bot.storage import Storage
+
+log = logging.getLogger(__name__)
+
+# Errors that mean "this already happened": treat as sent.
+_ALREADY = frozenset(
+    {
+        "already_in_channel",
+        "already_pinned",
+        "already_reacted",
+        "no_pin",
+        "message_not_found",
+    }
+)
+# Errors Slack gives while it is degraded or right after a create (eventual consistency).
+_TRANSIENT = frozenset(
+    {"fatal_error", "internal_error", "service_unavailable", "request_timeout"}
+)
+_SETTLING = frozenset({"channel_not_found", "user_not_in_channel", "not_in_channel"})
+_SETTLING_ATTEMPTS = 4
+
+SentHook = Callable[[OutboxRow, dict[str, Any]], Awaitable[None]]
+ErrorHook = Callable[[OutboxRow, str], Awaitable[dict[str, Any] | None]]
+IncidentLookup = Callable[[int], Awaitable[dict[str, str | None]]]
+
+
+class SlackCallFailed(Exception):
+    def __init__(
+        self, error: str, *, status: int = 200, retry_after: float | None = None
+    ) -> None:
+        super().__init__(error)
+        self.error, self.status, self.retry_after = error, status, retry_after
+
+
+class Outbox:
+    """Queue Slack calls durably and drain them in the background."""
+
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        client: AsyncWebClient,
+        clock: Clock,
+        incident_fields: IncidentLookup,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+    ) -> None:
+        self._storage, self._client, self._clock = storage, client, clock
+        self._incident_fields = incident_fields
+        self._backoff_base, self._backoff_cap = backoff_base, backoff_cap
+        self._wake = asyncio.Event()
+        self._sent_hooks: dict[str, SentHook] = {}
+        self._error_hooks: dict[str, ErrorHook] = {}
+        self.last_error: str | None = None
+        self._earlier = EarlierAttempts(self._call)
+
+    @property
+    def client(self) -> AsyncWebClient:
+        return self._client
+
+    def on_sent(self, purpose: str, hook: SentHook) -> None:
+        self._sent_hooks[purpose] = hook
+
+    def on_error(self, purpose: str, hook: ErrorHook) -> None:
+        """Register a hook that may return new args to retry with (e.g. another channel name)."""
+        self._error_hooks[purpose] = hook
+
+    async def enqueue(self, *messages: OutboxMessage) -> None:
+        await self._storage.outbox_add(list(messages), now=self._clock())
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Drain until `stop` is set; safe to restart at any time (state is in SQLite)."""
+        while not stop.is_set():
+            try:
+                pause = await self.drain_once()
+            except Exception:  # the drain loop must survive anything one row does
+                log.exception("outbox drain failed; retrying")
+                pause = self._backoff_cap / 10
+            self._wake.clear()
+            waiters = [
+                asyncio.ensure_future(self._wake.wait()),
+                asyncio.ensure_future(stop.wait()),
+            ]
+            await asyncio.wait(
+                waiters, timeout=pause, return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def drain_once(self) -> float:
+        """Send every channel's head row that is due; return seconds until the next is due."""
+        now = self._clock()
+        heads = await self._storage.outbox_heads()
+        due = [r for r in heads if r.not_before is None or r.not_before <= now]
+        waits = [
+            (r.not_before - now).total_seconds()
+            for r in heads
+            if r.not_before and r.not_before > now
+        ]
+        if due:
+            await asyncio.gather(*(self._send(row) for row in due))
+            return 0.0
+        return min(waits, default=1.0)
+
+    async def _send(self, row: OutboxRow) -> None:
+        try:
+            args = await self._fill(row)
+            found = await self._found(row, args) if row.in_flight else None
+            if found is not None:
+                await self._sent(row, found)
+                return
+            if row.method == "chat.postMessage":
+                args = marked(args, row)
+            await self._storage.outbox_update(row.id, in_flight=1)
+            result = await self._call(row.method, args)
+        except SlackCallFailed as failure:
+            await self._failed(row, failure)
+            return
+        await self._sent(row, result)
+
+    async def _found(
+        self, row: OutboxRow, args: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The last attempt got no answer: did it take effect?"""
+        try:
+            return await self._earlier.find(row, args)
+        except SlackCallFailed:
+            return (
+                None  # cannot tell: sending again is the lesser harm than a lost call
+            )
+
+    async def _sent(self, row: OutboxRow, result: dict[str, Any]) -> None:
+        await self._storage.outbox_update(
+            row.id,
+            status="sent",
+            sent_at=self._clock(),
+            result=result,
+            error=None,
+            in_flight=0,
+        )
+        hook = self._sent_hooks.get(row.purpose)
+        if hook:
+            await hook(row, result)
+
+    async def _fill(self, row: OutboxRow) -> dict[str, Any]:
+        args = dict(row.args)
+        placeholders = {
+            k: v
+            for k, v in args.items()
+            if isinstance(v, str) and v.startswith("{incident.")
+        }
+        if placeholders and row.incident is not None:
+            fields = await self._incident_fields(row.incident)
+            for key, value in placeholders.items():
+                filled = fields.get(value.strip("{}").removeprefix("incident."))
+                if not filled:
+                    raise SlackCallFailed(
+                        "channel_not_found"
+                    )  # the channel is not created yet
+                args[key] = filled
+        return args
+
+    async def _call(
+        self, method: str, args: dict[str, Any], *, form: bool = False
+    ) -> dict[str, Any]:
+        try:
+            if form:
+                response = await self._client.api_call(
+                    method, http_verb="GET", params=args
+                )
+            else:
+                response = await self._client.api_call(method, json=args)
+        except SlackApiError as exc:
+            status = exc.response.status_code
+            retry = exc.response.headers.get("Retry-After") or exc.response.headers.get(
+                "retry-after"
+            )
+            error = (
+                exc.response.get("error")
+                if isinstance(exc.response.data, dict)
+                else None
+            )
+            raise SlackCallFailed(
+                str(error or f"http_{status}"),
+                status=status,
+                retry_after=float(retry) if retry else None,
+            ) from None
+        except (
+            SlackRequestError,
+            aiohttp.ClientError,
+            TimeoutError,
+            ValueError,
+        ) as exc:
+            raise SlackCallFailed(
+                f"connection: {type(exc).__name__}", status=0
+            ) from None
+        return dict(response.data) if isinstance(response.data, dict) else {}
+
+    async def _failed(self, row: OutboxRow, failure: SlackCallFailed) -> None:
+        now, attempts = self._clock(), row.attempts + 1
+        self.last_error = failure.error
+        # No answer, or a 5xx: Slack may have done it; the next attempt checks before posting again.
+        in_flight = int(failure.status == 0 or failure.status >= 500)
+        if failure.error in _ALREADY:
+            await self._storage.outbox_update(
+                row.id,
+                in_flight=0,
+                status="sent",
+                sent_at=now,
+                attempts=attempts,
+                error=failure.error,
+            )
+            return
+        hook = self._error_hooks.get(row.purpose)
+        new_args = await hook(row, failure.error) if hook else None
+        if new_args is not None:
+            await self._storage.outbox_update(
+                row.id,
+                in_flight=in_flight,
+                args=new_args,
+                attempts=attempts,
+                error=failure.error,
+            )
+            return
+        if failure.status == 429 or failure.error == "ratelimited":
+            delay = failure.retry_after if failure.retry_after is not None else 1.0
+        elif (
+            failure.status >= 500 or failure.status == 0 or failure.error in _TRANSIENT
+        ):
+            delay = min(self._backoff_cap, self._backoff_base * 2 ** min(attempts, 10))
+        elif failure.error in _SETTLING and attempts < _SETTLING_ATTEMPTS:
+            delay = self._backoff_base * attempts
+        else:
+            log.error(
+                "slack %s failed for good: %s (outbox row %s)",
+                row.method,
+                failure.error,
+                row.id,
+            )
+            await self._storage.outbox_update(
+                row.id,
+                in_flight=in_flight,
+                status="dead",
+                attempts=attempts,
+                error=failure.error,
+            )
+            return
+        log.warning(
+            "slack %s failed (%s); retrying in %.1fs", row.method, failure.error, delay
+        )
+        await self._storage.outbox_update(
+            row.id,
+            in_flight=in_flight,
+            attempts=attempts,
+            error=failure.error,
+            not_before=now + timedelta(seconds=delay),
+        )

@@ -1,0 +1,1 @@
+"""The incident lifecycle: declare, update, assign, resolve, channel names and scheduled status updates."""

@@ -1,0 +1,1 @@
+"""Paging the on-call: page requests, the durable page worker, target resolution and PagerDuty sync."""

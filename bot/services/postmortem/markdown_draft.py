@@ -1,0 +1,330 @@
+"""The post-mortem draft as Markdown, written to a file object as it is produced.
+
+Owns the Markdown layout. The bounded facts come from `postmortem_facts`; key events and the full
+timeline are streamed from the snapshot straight to the output (and the timeline through the chain
+verifier), so neither the document nor the timeline is ever held in memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TextIO
+
+from bot.services.postmortem.facts import Facts
+from bot.services.postmortem.text import (
+    LESSONS_PROMPTS,
+    LONG_TERM,
+    MD_TABLE,
+    MEASURES,
+    ROOT_CAUSE_PROMPT,
+    SHORT_TERM,
+    md,
+    mermaid,
+    span,
+    verdict,
+    when,
+)
+from bot.storage.chain import ChainReport, ChainVerifier
+from bot.storage.snapshot import Snapshot
+
+_FLUSH = 2000
+
+
+def _table(
+    out: TextIO, header: Iterable[str], rows: Iterable[Iterable[object]], empty: str
+) -> None:
+    head = list(header)
+    lines = [f"| {' | '.join(md(c) for c in row)} |\n" for row in rows]
+    if not lines:
+        out.write(f"_{empty}_\n\n")
+        return
+    out.write(f"| {' | '.join(head)} |\n|{'---|' * len(head)}\n")
+    out.writelines(lines)
+    out.write("\n")
+
+
+def write_markdown(out: TextIO, facts: Facts, snap: Snapshot) -> ChainReport:
+    """Write the whole draft; return the chain report of the appendix it streamed."""
+    inc = facts.incident
+    drill = "DRILL " if inc.drill else ""
+    out.write(f"# {drill}Post-mortem draft: {inc.key} {md(inc.title)}\n\n")
+    out.write(
+        f"> Draft written by warroom at {when(facts.generated_at)} UTC from the incident's timeline "
+        f"({facts.rows} entries, head hash `{facts.head_hash or '-'}`). Sections marked "
+        "*To write* are for people.\n\n"
+    )
+    _summary(out, facts)
+    _times(out, facts)
+    _people(out, facts)
+    _steps(out, facts)
+    out.write("## Key events\n\n")
+    count = 0
+    for entry in snap.entries(inc.number, key_events=True):
+        count += 1
+        link = f" ([message]({entry.permalink}))" if entry.permalink else ""
+        who = f" {md(facts.who(entry.actor))}" if entry.actor else ""
+        out.write(
+            f"- `{when(entry.occurred_at)}` **{entry.kind}**{who}: {md(entry.text) or '(marked)'}{link}\n"
+        )
+    out.write("\n" if count else "_No key events (pins or :pushpin: reactions)._\n\n")
+    out.write(
+        "## Timeline chart\n\n```mermaid\n" + "\n".join(mermaid(facts)) + "\n```\n\n"
+    )
+    _prompts(out, facts)
+    return _appendix(out, facts, snap)
+
+
+def _summary(out: TextIO, facts: Facts) -> None:
+    inc = facts.incident
+    out.write("## Summary\n\n")
+    _table(
+        out,
+        ("Field", "Value"),
+        [
+            ("Incident", inc.key),
+            ("Title", inc.title),
+            ("Severity", inc.severity),
+            ("Status", inc.status.value),
+            ("Scenario", inc.scenario or "—"),
+            ("Commander", facts.who(inc.commander)),
+            ("Declared by", facts.who(inc.declared_by)),
+            ("Channel", f"#{inc.channel_name}"),
+            ("Drill", "yes" if inc.drill else "no"),
+        ],
+        "",
+    )
+    out.write(
+        f"{md(inc.summary) or '*To write:* one paragraph: what happened, who was affected, how it ended.'}\n\n"
+    )
+    out.write("### Impact\n\n")
+    out.write(
+        f"{md(inc.description) or '*To write:* who and what was affected, and how badly.'}\n\n"
+    )
+    names = {t.component: t.name for t in facts.targets}
+    parts = [f"{names.get(c, c)} (`{c}`)" for c in inc.components]
+    out.write(f"Affected components: {', '.join(parts) if parts else '—'}\n\n")
+    out.write("### Status and severity history\n\n")
+    changes = sorted(facts.statuses + facts.severities, key=lambda c: c.at)
+    _table(
+        out,
+        ("Time (UTC)", "Change", "By"),
+        [
+            (when(c.at), f"{c.what}: {c.before or '—'} → {c.after}", facts.who(c.actor))
+            for c in changes
+        ],
+        "No changes recorded.",
+    )
+
+
+def _times(out: TextIO, facts: Facts) -> None:
+    out.write("## Key times and durations\n\n")
+    _table(
+        out,
+        ("Milestone", "Time (UTC)"),
+        [
+            (k.replace("_", " ").capitalize(), when(v))
+            for k, v in facts.key_times.items()
+        ],
+        "",
+    )
+    _table(
+        out,
+        ("Duration", "Value"),
+        [
+            (k.replace("_", " ").capitalize(), span(v))
+            for k, v in facts.durations.items()
+        ],
+        "",
+    )
+    out.write("### Recovery objectives (RTO / RPO)\n\n")
+    _table(
+        out,
+        (
+            "Component",
+            "RTO target",
+            "Recovery time",
+            "RTO",
+            "RPO target",
+            "Data loss",
+            "RPO",
+            "Restore point",
+        ),
+        [
+            (
+                f"{t.name} ({t.component})",
+                span(t.rto),
+                span(t.recovery),
+                verdict(t.rto_met),
+                span(t.rpo),
+                span(t.data_loss) if t.data_loss is not None else "no restore",
+                verdict(t.rpo_met),
+                f"{when(t.restore_point)} ({t.restore_step})"
+                if t.restore_point
+                else "—",
+            )
+            for t in facts.targets
+        ],
+        "No affected components with targets were named.",
+    )
+    out.write(f"{MEASURES}\n\n")
+
+
+def _people(out: TextIO, facts: Facts) -> None:
+    out.write("## Participants and roles\n\n")
+    _table(
+        out,
+        ("Role", "Person"),
+        [
+            (role, facts.who(user))
+            for role, user in sorted(facts.incident.roles.items())
+        ],
+        "No roles assigned.",
+    )
+    _table(
+        out,
+        ("Role change (UTC)", "Role", "Person", "By"),
+        [
+            (when(c.at), c.what, facts.who(c.after), facts.who(c.actor))
+            for c in facts.roles
+        ],
+        "No role changes.",
+    )
+    _table(
+        out,
+        ("Participant", "Slack id", "Timeline entries", "First (UTC)", "Last (UTC)"),
+        [
+            (
+                facts.who(p["actor"]),
+                p["actor"],
+                p["entries"],
+                p["first"][:19].replace("T", " "),
+                p["last"][:19].replace("T", " "),
+            )
+            for p in facts.participants
+        ],
+        "No participants recorded.",
+    )
+    out.write("## Pages and acknowledgements\n\n")
+    _table(
+        out,
+        ("Time (UTC)", "Page", "Target", "Mode", "Delivered", "By", "Detail"),
+        [
+            (
+                when(p.at),
+                p.kind,
+                p.target,
+                p.mode,
+                "yes" if p.delivered else "no",
+                facts.who(p.actor),
+                p.text,
+            )
+            for p in facts.pages
+        ],
+        "No pages recorded.",
+    )
+    _table(
+        out,
+        ("Time (UTC)", "Acknowledged by", "PagerDuty incident"),
+        [(when(a.at), a.by, a.pd_incident) for a in facts.acks],
+        "No acknowledgements recorded.",
+    )
+
+
+def _steps(out: TextIO, facts: Facts) -> None:
+    out.write("## Runbook steps\n\n")
+    _table(
+        out,
+        (
+            "Step",
+            "Requested by",
+            "Approvers",
+            "Operation",
+            "Parameters",
+            "Outcome",
+            "AWS request id",
+            "Requested (UTC)",
+            "Approval wait",
+            "Run time",
+        ),
+        [
+            (
+                f"{s.title} ({s.step})" + (" [dry run]" if s.dry_run else ""),
+                facts.who(s.requester),
+                ", ".join(map(facts.who, s.approvers))
+                + (
+                    f" (rejected: {', '.join(map(facts.who, s.rejected_by))})"
+                    if s.rejected_by
+                    else ""
+                ),
+                f"{s.operation} {s.region}".strip(),
+                json.dumps(s.params, sort_keys=True, default=str) if s.params else "",
+                f"{s.outcome}: {s.summary}" if s.summary else s.outcome,
+                s.request_id or "",
+                when(s.requested_at),
+                span(s.approval_wait),
+                span(s.run_time),
+            )
+            for s in facts.steps
+        ],
+        "No runbook steps were run.",
+    )
+    out.write("## Verification checklist\n\n")
+    _table(
+        out,
+        ("Phase", "Check", "Result", "By", "Note"),
+        [
+            (c["phase"], c["title"], c["result"], facts.who(c["by"]), c["note"])
+            for c in facts.checklist
+        ],
+        "No checklist.",
+    )
+
+
+def _prompts(out: TextIO, facts: Facts) -> None:
+    out.write("## Root cause\n\n")
+    if facts.root_cause:
+        out.write(f"Given at resolution: {md(facts.root_cause)}\n\n")
+    out.write(f"*To write:* {ROOT_CAUSE_PROMPT}\n\n## Lessons learned\n\n")
+    out.writelines(f"- *To write:* {p}\n" for p in LESSONS_PROMPTS)
+    out.write("\n## Action items\n\n### Short-term (4-24 hours)\n\n")
+    out.writelines(f"- [ ] {item} (owner: _, due: _)\n" for item in SHORT_TERM)
+    out.write("\n### Long-term (1-7 days)\n\n")
+    out.writelines(f"- [ ] {item} (owner: _, due: _)\n" for item in LONG_TERM)
+    out.write("\n")
+
+
+def _appendix(out: TextIO, facts: Facts, snap: Snapshot) -> ChainReport:
+    number = facts.incident.number
+    out.write(
+        "## Appendix: full timeline\n\n| # | Occurred (UTC) | Recorded (UTC) | Kind | Actor | Text | Hash |\n"
+        "|---|---|---|---|---|---|---|\n"
+    )
+    verifier, buffer = ChainVerifier(number), list[str]()
+    feed, add, escape = (
+        verifier.feed_values,
+        buffer.append,
+        MD_TABLE,
+    )  # hot loop: 500,000 rows in seconds
+    for v in snap.timeline_values(number):  # TIMELINE_COLUMNS order
+        feed(v)
+        actor, text = (
+            v[4].translate(escape) if v[4] else "",
+            v[5].translate(escape) if v[5] else "",
+        )
+        mark = " ★" if v[11] else ""
+        fix = f" (corrects #{v[12]})" if v[12] else ""
+        add(
+            f"| {v[2]} | {v[7][:10]} {v[7][11:19]} | {v[8][:10]} {v[8][11:19]} | {v[3]}{mark} | {actor} | "
+            f"{text}{fix} | `{v[14][:12]}` |\n"
+        )
+        if len(buffer) >= _FLUSH:
+            out.writelines(buffer)
+            buffer.clear()
+    out.writelines(buffer)
+    report = verifier.report()
+    state = "verified" if report.ok else f"BROKEN: {report.describe()}"
+    out.write(
+        f"\nChain: {report.rows} rows, head hash `{report.head_hash}` ({state}).\n"
+    )
+    return report

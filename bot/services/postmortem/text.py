@@ -1,0 +1,129 @@
+"""Shared wording of the post-mortem: time and duration formats, escaping, prompts, the Mermaid chart.
+
+Owns the words both writers (Markdown and JSON) use, so the JSON carries what the Markdown shows:
+the prompts left for people (root cause, lessons learned, the plan's short- and long-term action
+items) and the Gantt chart of phases and steps. Pure functions; no I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from bot.services.postmortem.facts import Facts
+
+ROOT_CAUSE_PROMPT = (
+    "What made this happen, and why did our safeguards not stop it? Ask 'why?' until you reach a"
+    " cause you can change. Link the evidence (timeline rows, AWS request ids, graphs)."
+)
+LESSONS_PROMPTS = (
+    "What went well in detection, response and recovery?",
+    "What went badly or slower than it should have (see the approval waits and step run times)?",
+    "Where did we get lucky?",
+    "Did the runbook match reality? Which step was missing, wrong or unclear?",
+)
+# The plan's "Post-Incident Procedures", as action items to assign.
+SHORT_TERM = (
+    "Root cause analysis with the technical team",
+    "Update monitoring to catch similar issues",
+    "Review response effectiveness",
+    "Create action items for improvements",
+)
+LONG_TERM = (
+    "Publish the post-mortem with lessons learned",
+    "Implement preventive measures",
+    "Update runbooks based on experience",
+    "Conduct a team retrospective",
+    "Test recovery procedures",
+)
+MEASURES = (
+    "Recovery time runs from impact start (or declaration, when impact start is unknown) to"
+    " mitigation (the first move to monitoring). Data loss is the window between the restore point"
+    " chosen in a restore step and impact start; it is never negative. Time to acknowledge runs from"
+    " declaration to the first acknowledgement."
+)
+
+MD_TABLE = str.maketrans(
+    {"|": "\\|", "\n": "<br>", "\r": "", "<": "&lt;", "&": "&amp;", "`": "'"}
+)
+_CHART = str.maketrans({":": " ", ";": " ", "#": " ", "\n": " ", "%": " "})
+
+
+def when(moment: datetime | None) -> str:
+    """`2026-01-05 10:02:03` in UTC, or an em dash."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
+
+
+def span(delta: timedelta | None) -> str:
+    """`1h 05m 00s`, `4m 30s`, or an em dash."""
+    if delta is None:
+        return "—"
+    seconds = int(delta.total_seconds())
+    sign, seconds = ("-", -seconds) if seconds < 0 else ("", seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{sign}{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{sign}{minutes}m {secs:02d}s" if minutes else f"{sign}{secs}s"
+
+
+def seconds(delta: timedelta | None) -> float | None:
+    return None if delta is None else delta.total_seconds()
+
+
+def md(text: object) -> str:
+    """Text safe inside a Markdown table cell (no raw HTML, pipes or line breaks)."""
+    return str(text if text is not None else "").translate(MD_TABLE)
+
+
+def verdict(met: bool | None) -> str:
+    return "—" if met is None else ("met" if met else "missed")
+
+
+def mermaid(facts: Facts) -> list[str]:
+    """A Mermaid Gantt chart of the incident's phases, steps and milestones."""
+    inc = facts.incident
+    lines = [
+        "gantt",
+        f"    title {_label(inc.key + ' ' + inc.title)}",
+        "    dateFormat YYYY-MM-DD HH:mm:ss",
+        "    axisFormat %H:%M",
+        "    section Phases",
+    ]
+    end = inc.resolved_at or facts.generated_at
+    if inc.impact_started_at and inc.impact_started_at < inc.declared_at:
+        lines.append(
+            f"    Impact before declaration :crit, {when(inc.impact_started_at)}, {when(inc.declared_at)}"
+        )
+    phases = [c for c in facts.statuses if c.after != "resolved"]
+    for i, change in enumerate(phases):
+        until = phases[i + 1].at if i + 1 < len(phases) else end
+        lines.append(
+            f"    {_label(change.after.capitalize())} :{when(change.at)}, {when(until)}"
+        )
+    if facts.steps:
+        lines.append("    section Steps")
+    for step in facts.steps:
+        start = step.requested_at or step.started_at
+        if start is None:
+            continue
+        tag = {
+            "succeeded": "done, ",
+            "done": "done, ",
+            "failed": "crit, ",
+            "outcome-unknown": "crit, ",
+        }.get(step.outcome, "")
+        lines.append(
+            f"    {_label(step.title or step.step)} ({_label(step.outcome or 'open')}) :{tag}"
+            f"{when(start)}, {when(step.finished_at or end)}"
+        )
+    lines.append("    section Milestones")
+    for name, moment in facts.key_times.items():
+        if moment is not None:
+            lines.append(
+                f"    {name.replace('_', ' ').capitalize()} :milestone, {when(moment)}, 0m"
+            )
+    return lines
+
+
+def _label(text: str) -> str:
+    return " ".join(text.translate(_CHART).split())[:60] or "-"

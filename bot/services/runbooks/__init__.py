@@ -1,0 +1,1 @@
+"""Runbooks: starting a scenario, planning steps, approvals bound to the plan, exactly-once execution and outcomes."""

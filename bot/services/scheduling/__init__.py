@@ -1,0 +1,1 @@
+"""Work that runs on a clock: reminders and scheduled backup checks."""

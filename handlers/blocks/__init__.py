@@ -1,0 +1,1 @@
+"""Block Kit rendering of incidents, paging and runbooks. Pure functions of domain values."""

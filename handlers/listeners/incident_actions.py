@@ -1,0 +1,94 @@
+"""Incident-card buttons: set status, resolve (opens the form), show the timeline, and App Home's Declare."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import PermissionDenied, UsageError
+from bot.models.incidents import Status
+from bot.services import Services
+from handlers.blocks import incidents as blocks
+from handlers.ids import Action
+from handlers.listeners.scenario_choices import scenario_choices
+from handlers.middleware import journaled
+
+
+async def _responder(services: Services, user_id: str) -> None:
+    if not await services.authoriser.is_responder(user_id):
+        raise PermissionDenied("Only responders may change an incident.")
+
+
+async def handle_card_status_action(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+) -> None:
+    await ack()
+    services: Services = context["services"]
+    action = body["actions"][0]
+    number = int(action["block_id"].removeprefix("card-"))
+    try:
+        status = Status((action.get("selected_option") or {}).get("value", ""))
+    except ValueError:
+        raise UsageError("Unknown status.") from None
+    await _responder(services, body["user"]["id"])
+    await services.incidents.set_status(
+        number=number,
+        status=status,
+        actor=body["user"]["id"],
+        source=str(context.get("inbox_key")),
+    )
+
+
+async def handle_card_resolve_action(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+) -> None:
+    await ack()
+    services: Services = context["services"]
+    incident = await services.incidents.get(int(body["actions"][0]["value"]))
+    await _responder(services, body["user"]["id"])
+    await client.views_open(
+        trigger_id=body["trigger_id"], view=blocks.resolve_modal(incident)
+    )
+
+
+async def handle_card_timeline_action(
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: Any
+) -> None:
+    await ack()
+    services: Services = context["services"]
+    entries = await services.incidents.timeline(
+        number=int(body["actions"][0]["value"]), last=15
+    )
+    text = blocks.timeline_text(entries)
+    # The click's response_url reaches the person who clicked, member of the channel or not.
+    await respond(
+        text=blocks.cut(text, 3000),
+        blocks=blocks.text_section(text),
+        response_type="ephemeral",
+        replace_original=False,
+    )
+
+
+async def handle_home_declare_action(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+) -> None:
+    await ack()
+    services: Services = context["services"]
+    view = blocks.declare_modal(services.settings, scenarios=scenario_choices(services))
+    await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+async def handle_link_action(ack: AsyncAck) -> None:
+    await ack()  # a URL button: Slack opens the link; there is nothing to do
+
+
+def register(app: AsyncApp) -> None:
+    app.action(Action.CARD_STATUS)(journaled(handle_card_status_action))
+    app.action(Action.CARD_RESOLVE)(journaled(handle_card_resolve_action))
+    app.action(Action.CARD_TIMELINE)(journaled(handle_card_timeline_action))
+    app.action(Action.HOME_DECLARE)(journaled(handle_home_declare_action))
+    app.action(Action.CARD_WAR_ROOM)(journaled(handle_link_action))

@@ -1,0 +1,65 @@
+"""Buttons on status-update reminders: Snooze (pushes the reminder back) and Post update (opens the form)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.errors import ConflictError, PermissionDenied, UsageError
+from bot.services import Services
+from handlers.blocks import paging as paging_blocks
+from handlers.ids import Action
+from handlers.middleware import journaled
+
+
+def _button(body: dict[str, Any]) -> paging_blocks.ReminderButton:
+    try:
+        return paging_blocks.ReminderButton.model_validate_json(
+            body["actions"][0].get("value") or ""
+        )
+    except ValidationError:
+        raise UsageError("This reminder's button is no longer valid.") from None
+
+
+async def handle_reminder_snooze_action(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+) -> None:
+    await ack()
+    services: Services = context["services"]
+    button = _button(body)
+    if not await services.authoriser.is_responder(body["user"]["id"]):
+        raise PermissionDenied("Only responders may snooze the reminder.")
+    due = await services.comms.reminders.snooze(
+        number=button.incident,
+        minutes=button.minutes,
+        actor=body["user"]["id"],
+        source=str(context.get("inbox_key")),
+    )
+    channel = (body.get("channel") or {}).get("id") or body["user"]["id"]
+    await client.chat_postEphemeral(
+        channel=channel,
+        user=body["user"]["id"],
+        text=f"Snoozed until {paging_blocks.stamp(due)}.",
+    )
+
+
+async def handle_reminder_update_action(
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+) -> None:
+    await ack()
+    services: Services = context["services"]
+    incident = await services.incidents.get(_button(body).incident)
+    if not incident.is_open:
+        raise ConflictError(f"{incident.key} is resolved.")
+    minutes = services.comms.reminders.update_minutes(incident)
+    view = paging_blocks.update_modal(incident, now=services.clock(), minutes=minutes)
+    await client.views_open(trigger_id=body["trigger_id"], view=view)
+
+
+def register(app: AsyncApp) -> None:
+    app.action(Action.REMINDER_SNOOZE)(journaled(handle_reminder_snooze_action))
+    app.action(Action.REMINDER_UPDATE)(journaled(handle_reminder_update_action))

@@ -1,0 +1,268 @@
+"""The Slack side of the `Announcer` port: turns incident changes into queued Web API calls.
+
+Owns what is posted where (the plan's notification templates, the pinned card, channel creation
+and invites) and the outbox hooks that feed Slack's answers back (channel id, card ts). It never
+calls Slack directly: everything goes through the outbox, so order, retries and restarts are safe.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.config import Settings
+from bot.gateways.slack.outbox import Outbox
+from bot.models.incidents import Incident, OutboxMessage, OutboxRow
+from bot.plan import INITIAL_NOTIFICATION, RESOLUTION_NOTIFICATION, SERVICE_NAME
+from bot.services.incident_ports import Change
+from bot.services.incidents.channel_names import channel_name
+from bot.services.incidents.service import IncidentService
+from handlers.blocks import incidents as blocks
+
+CHANNEL = "{incident.channel}"
+CARD_TS = "{incident.card_ts}"
+
+
+def duration_text(delta: timedelta) -> str:
+    minutes = max(0, int(delta.total_seconds() // 60))
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} hours {minutes} minutes" if hours else f"{minutes} minutes"
+
+
+class SlackAnnouncer:
+    """Implements bot.services.incident_ports.Announcer with outbox messages."""
+
+    def __init__(self, *, outbox: Outbox, settings: Settings) -> None:
+        self.outbox, self.settings = outbox, settings
+        self.incidents: IncidentService | None = None
+
+    def bind(self, incidents: IncidentService) -> None:
+        """Connect to the service (they refer to each other) and register the outbox hooks."""
+        self.incidents = incidents
+        self.outbox.on_sent("channel-create", self._channel_created)
+        self.outbox.on_error("channel-create", self._channel_create_failed)
+        self.outbox.on_sent("card", self._card_posted)
+
+    # -- the port -------------------------------------------------------------------------
+    async def declared(self, incident: Incident) -> None:
+        n, text = incident.number, self.initial_notification(incident)
+        mine = self._in_channel
+        await self.outbox.enqueue(
+            OutboxMessage(
+                method="conversations.create",
+                args={"name": incident.channel_name, "is_private": incident.private},
+                channel_key=f"incident:{n}",
+                dedup_key=f"inc-{n}:create",
+                incident=n,
+                purpose="channel-create",
+            ),
+            mine(
+                incident,
+                "conversations.invite",
+                {"users": incident.declared_by},
+                f"invite:{incident.declared_by}",
+            ),
+            mine(
+                incident,
+                "conversations.setTopic",
+                {
+                    "topic": blocks.cut(
+                        f"{incident.key} {incident.severity}: {incident.title}", 250
+                    )
+                },
+                "topic",
+            ),
+            self._announce(incident, text, "announce-initial"),
+            mine(incident, "chat.postMessage", {"text": text}, "initial"),
+            mine(
+                incident,
+                "chat.postMessage",
+                self._card_args(incident),
+                "card",
+                purpose="card",
+            ),
+        )
+
+    async def changed(self, incident: Incident, change: Change) -> None:
+        key = change.source or uuid.uuid4().hex
+        line = self._change_line(change)
+        await self.outbox.enqueue(
+            self._in_channel(
+                incident, "chat.postMessage", {"text": line}, f"{key}:line"
+            ),
+            self._card_update(incident, key),
+        )
+
+    async def resolved(
+        self, incident: Incident, *, head_hash: str, root_cause: str
+    ) -> None:
+        text = self.resolution_notification(incident, root_cause=root_cause)
+        chain = f"Timeline head hash for {incident.key}: `{head_hash}`"
+        await self.outbox.enqueue(
+            self._in_channel(
+                incident, "chat.postMessage", {"text": text}, "resolution"
+            ),
+            self._in_channel(
+                incident,
+                "chat.postMessage",
+                {"text": chain},
+                "resolution-chain",
+                purpose="resolution-chain",  # starts the post-mortem draft (handlers/outbound/postmortem_publisher.py)
+            ),
+            self._announce(incident, text, "announce-resolution"),
+            self._card_update(incident, "resolved"),
+        )
+
+    async def invite(self, incident: Incident, users: list[str]) -> None:
+        await self.outbox.enqueue(
+            *(
+                self._in_channel(
+                    incident, "conversations.invite", {"users": u}, f"invite:{u}"
+                )
+                for u in users
+            )
+        )
+
+    # -- texts ----------------------------------------------------------------------------
+    def initial_notification(self, incident: Incident) -> str:
+        level = self.settings.severity(incident.severity)
+        minutes = level.update_minutes if level else 15
+        start = incident.impact_started_at or incident.declared_at
+        drill = "[DRILL] " if incident.drill else ""
+        return (
+            drill
+            + INITIAL_NOTIFICATION.format(
+                service=SERVICE_NAME,
+                status="Investigating",
+                impact=level.impact if level else "High",
+                start_time=_stamp(start),
+                description=blocks.escape(incident.description or incident.title),
+                issue=blocks.escape(incident.title),
+                update_minutes=minutes,
+                next_update=_stamp(incident.declared_at + timedelta(minutes=minutes)),
+                commander=blocks.user(incident.commander),
+            )
+            + f"\nChannel: <#{CHANNEL}>".replace(
+                CHANNEL, incident.channel_id or incident.channel_name
+            )
+        )
+
+    def resolution_notification(
+        self, incident: Incident, *, root_cause: str = ""
+    ) -> str:
+        start = incident.impact_started_at or incident.declared_at
+        end = incident.resolved_at or incident.declared_at
+        drill = "[DRILL] " if incident.drill else ""
+        return (
+            drill
+            + RESOLUTION_NOTIFICATION.format(
+                service=SERVICE_NAME,
+                duration=duration_text(end - start),
+                root_cause=blocks.escape(
+                    root_cause or "To be determined in the post-mortem"
+                ),
+            )
+            + f"\nIncident: {incident.key}"
+        )
+
+    def _change_line(self, change: Change) -> str:
+        who, d = blocks.user(change.actor), change.detail
+        if change.kind == "status":
+            return f":large_blue_circle: {who} set status {d['from']} → *{d['to']}*"
+        if change.kind == "severity":
+            return f":warning: {who} changed severity {d['from']} → *{d['to']}*"
+        if change.kind == "role":
+            return f":bust_in_silhouette: {who} assigned *{d['role']}* to {blocks.user(d['user'])}"
+        if change.kind == "note":
+            return (
+                f":memo: Note from {who}: {blocks.escape(blocks.cut(d['text'], 2900))}"
+            )
+        return f"{who}: {change.kind}"
+
+    # -- messages -------------------------------------------------------------------------
+    def _card_args(self, incident: Incident) -> dict[str, Any]:
+        return {
+            "text": f"{incident.key}: {incident.title}",
+            "blocks": blocks.incident_card(incident, self.settings),
+        }
+
+    def _card_update(self, incident: Incident, key: str) -> OutboxMessage:
+        args = {**self._card_args(incident), "ts": CARD_TS}
+        return self._in_channel(incident, "chat.update", args, f"{key}:card")
+
+    def _in_channel(
+        self,
+        incident: Incident,
+        method: str,
+        args: dict[str, Any],
+        key: str,
+        *,
+        purpose: str = "",
+    ) -> OutboxMessage:
+        n = incident.number
+        return OutboxMessage(
+            method=method,
+            args={"channel": CHANNEL, **args},
+            channel_key=f"incident:{n}",
+            dedup_key=f"inc-{n}:{key}",
+            incident=n,
+            purpose=purpose,
+        )
+
+    def _announce(self, incident: Incident, text: str, key: str) -> OutboxMessage:
+        channel = self.settings.announcement_channel
+        return OutboxMessage(
+            method="chat.postMessage",
+            args={"channel": channel, "text": text},
+            channel_key=channel,
+            dedup_key=f"inc-{incident.number}:{key}",
+            incident=incident.number,
+        )
+
+    def _service(self) -> IncidentService:
+        if self.incidents is None:
+            raise RuntimeError("SlackAnnouncer.bind() was not called")
+        return self.incidents
+
+    # -- outbox hooks ---------------------------------------------------------------------
+    async def _channel_created(self, row: OutboxRow, result: dict[str, Any]) -> None:
+        channel = result.get("channel") or {}
+        await self._service().channel_created(
+            number=_number(row), channel_id=channel["id"], name=channel["name"]
+        )
+
+    async def _channel_create_failed(
+        self, row: OutboxRow, error: str
+    ) -> dict[str, Any] | None:
+        """On a name clash, try `inc-<n>-<slug>-2`, `-3`, ...; on a bad name, fall back to `inc-<n>`."""
+        incident = await self._service().get(_number(row))
+        if error == "name_taken":
+            name = channel_name(
+                incident.number,
+                incident.title,
+                drill=incident.drill,
+                suffix=row.attempts + 2,
+            )
+        elif error.startswith("invalid_name"):
+            name = f"{'drill' if incident.drill else 'inc'}-{incident.number}"
+        else:
+            return None
+        return {**row.args, "name": name}
+
+    async def _card_posted(self, row: OutboxRow, result: dict[str, Any]) -> None:
+        await self._service().card_posted(number=_number(row), ts=str(result["ts"]))
+        incident = await self._service().get(_number(row))
+        await self.outbox.enqueue(
+            self._in_channel(incident, "pins.add", {"timestamp": CARD_TS}, "card-pin")
+        )
+
+
+def _number(row: OutboxRow) -> int:
+    if row.incident is None:
+        raise ValueError(f"outbox row {row.id} ({row.purpose}) names no incident")
+    return row.incident
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC")

@@ -1,0 +1,160 @@
+"""The Slack side of `CommsPort`: paging, reminders, status updates and scheduled checks as outbox
+messages, and the two Slack reads they need (a user's email, users by email).
+
+Posts go through the outbox (ordered, retried, deduplicated by key), never straight to Slack; only
+the lookups call the Web API directly, and a failed lookup means "no match", never an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.config import Settings
+from bot.gateways.pagerduty.pager import OnCall
+from bot.gateways.slack.outbox import Outbox
+from bot.models.incidents import Incident, OutboxMessage, Status
+from handlers.blocks import paging as pb
+from handlers.blocks.incidents import cut
+
+log = logging.getLogger(__name__)
+CHANNEL = "{incident.channel}"
+
+
+class SlackCommsPort:
+    """Implements bot.services.ports.CommsPort with outbox messages."""
+
+    def __init__(
+        self, *, outbox: Outbox, client: AsyncWebClient, settings: Settings
+    ) -> None:
+        self.outbox, self.client, self.settings = outbox, client, settings
+
+    def _post(
+        self, incident: Incident, args: dict[str, Any], key: str
+    ) -> OutboxMessage:
+        n = incident.number
+        return OutboxMessage(
+            method="chat.postMessage",
+            args={"channel": CHANNEL, **args},
+            channel_key=f"incident:{n}",
+            dedup_key=f"inc-{n}:{key}",
+            incident=n,
+        )
+
+    def _announcement(self, text: str, key: str, incident: int | None) -> OutboxMessage:
+        channel = self.settings.announcement_channel
+        return OutboxMessage(
+            method="chat.postMessage",
+            args={"channel": channel, "text": text},
+            channel_key=channel,
+            dedup_key=f"comms:{key}",
+            incident=incident,
+        )
+
+    async def say(self, incident: Incident, text: str, *, key: str) -> None:
+        await self.outbox.enqueue(self._post(incident, {"text": cut(text, 3000)}, key))
+
+    async def alarm(self, incident: Incident, text: str, *, key: str) -> None:
+        args = {"text": cut(text, 3000), "blocks": pb.alarm_blocks(text)}
+        await self.outbox.enqueue(self._post(incident, args, key))
+
+    async def announce(
+        self, text: str, *, key: str, incident: int | None = None
+    ) -> None:
+        await self.outbox.enqueue(self._announcement(cut(text, 3000), key, incident))
+
+    async def show_oncall(
+        self,
+        incident: Incident,
+        oncall: Sequence[OnCall],
+        slack_ids: dict[str, str],
+        *,
+        key: str,
+    ) -> None:
+        await self.say(
+            incident, pb.oncall_text(incident.key, oncall, slack_ids), key=key
+        )
+
+    async def invite(self, incident: Incident, users: list[str], *, key: str) -> None:
+        n = incident.number
+        await self.outbox.enqueue(
+            *(
+                OutboxMessage(
+                    method="conversations.invite",
+                    args={"channel": CHANNEL, "users": u},
+                    channel_key=f"incident:{n}",
+                    dedup_key=f"inc-{n}:invite:{u}",
+                    incident=n,
+                )
+                for u in users
+            )
+        )
+
+    async def remind(
+        self, incident: Incident, *, key: str, minutes: int, overdue: bool
+    ) -> None:
+        args = {
+            "text": pb.reminder_text(incident, minutes=minutes, overdue=overdue),
+            "blocks": pb.reminder_blocks(incident, minutes=minutes, overdue=overdue),
+        }
+        await self.outbox.enqueue(self._post(incident, args, key))
+
+    async def status_update(
+        self,
+        incident: Incident,
+        *,
+        status: Status,
+        message: str,
+        next_update: datetime,
+        head_hash: str,
+        actor: str,
+        key: str,
+    ) -> None:
+        text = pb.status_update_text(
+            incident,
+            self.settings,
+            status=status,
+            message=message,
+            next_update=next_update,
+        )
+        await self.outbox.enqueue(
+            self._announcement(text, f"{key}:update", incident.number),
+            self._post(incident, {"text": text}, f"{key}:update"),
+            self._post(
+                incident,
+                {"text": pb.head_hash_text(incident, head_hash)},
+                f"{key}:hash",
+            ),
+        )
+
+    async def email_of(self, user_id: str) -> str | None:
+        try:
+            response = await self.client.users_info(user=user_id)
+        except SlackApiError as exc:
+            log.warning(
+                "users.info failed for %s: %s", user_id, exc.response.get("error")
+            )
+            return None
+        profile = (response.get("user") or {}).get("profile") or {}
+        return str(profile["email"]) if profile.get("email") else None
+
+    async def users_by_email(self, emails: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for email in emails:
+            try:
+                response = await self.client.users_lookupByEmail(email=email)
+            except SlackApiError as exc:
+                if exc.response.get("error") != "users_not_found":
+                    log.warning(
+                        "users.lookupByEmail failed: %s", exc.response.get("error")
+                    )
+                continue
+            user_id = (response.get("user") or {}).get("id")
+            if user_id:
+                found[email] = str(user_id)
+        return found
