@@ -1,13 +1,13 @@
-"""Composition root: builds the services, the Bolt app and the aiohttp server.
+"""The one composition root: builds every gateway once, the services on them, the Bolt app and the server.
 
-`build_services` wires storage, outbox and domain services; `create_app` builds the Bolt `AsyncApp`;
+`build_services` wires storage, the gateways (Slack outbox, AWS, PagerDuty) and the domain services; `create_app` builds the Bolt `AsyncApp`;
 `create_web_app` mounts Slack's endpoint (HTTP mode), `/healthz`, `/readyz` and `/metrics` on one
 aiohttp app with the lifecycle as its cleanup context. The routes and the lifecycle are `bot/web.py`.
 """
 
 from __future__ import annotations
 
-import json
+import ssl
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -15,15 +15,21 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.gateways.aws.gateway import AwsGateway
+from bot.gateways.pagerduty.gateway import PagerDutyGateway
+from bot.gateways.pagerduty.pager import LogOnlyPager, Pager
+from bot.gateways.pagerduty.transport import default_backoff
 from bot.gateways.slack.outbox import Outbox
 from bot.models.incidents import Clock, utcnow
 from bot.scenarios.schema import Kind, load_all
-from bot.services import Services
-from bot.services.communications import build_communications
+from bot.services import Communications, Services
 from bot.services.incidents.service import IncidentService
+from bot.services.incidents.status_updates import StatusUpdateService
+from bot.services.paging.pages import PageService
+from bot.services.paging.sync import PagerDutySync
 from bot.services.postmortem.service import PostmortemService
-from bot.services.runbooks.approval_watch import WatchingAnnouncer
 from bot.services.runbooks.service import RunbookService
+from bot.services.scheduling.backup_checks import BackupCheckService
+from bot.services.scheduling.reminders import ReminderService
 from bot.storage import Storage
 from bot.web import (
     BOLT,
@@ -55,6 +61,24 @@ def slack_client(settings: Settings) -> AsyncWebClient:
     return AsyncWebClient(token=token, base_url=settings.slack_api_url, timeout=10)
 
 
+def build_pager(settings: Settings, *, backoff_scale: float = 1.0) -> Pager:
+    """PagerDuty when a key is configured, otherwise the log-only pager."""
+    if settings.pagerduty_api_key is None and settings.pagerduty_routing_key is None:
+        return LogOnlyPager()
+    verify: ssl.SSLContext | bool = True
+    if settings.pagerduty_ca_bundle is not None:
+        verify = ssl.create_default_context(cafile=str(settings.pagerduty_ca_bundle))
+    return PagerDutyGateway(
+        api_key=settings.pagerduty_api_key,
+        routing_key=settings.pagerduty_routing_key,
+        from_email=settings.pagerduty_from_email,
+        rest_url=settings.pagerduty_rest_url,
+        events_url=settings.pagerduty_events_url,
+        verify=verify,
+        backoff=lambda attempt: default_backoff(attempt) * backoff_scale,
+    )
+
+
 def build_services(
     settings: Settings,
     *,
@@ -62,68 +86,77 @@ def build_services(
     client: AsyncWebClient | None = None,
     backoff_base: float = 1.0,
 ) -> Services:
-    """Wire storage, the outbox and the domain services (nothing is opened yet)."""
+    """Build every gateway once, then the services on them (nothing is opened yet)."""
     storage = Storage(settings.database_path)
-    client = client or slack_client(
-        settings
-    )  # one Web API client for every outbound caller
-
-    async def incident_fields(number: int) -> dict[str, str | None]:
-        incident = await storage.get_incident(number)
-        if incident is None:
-            return {}
-        cards: dict[str, str | None] = dict(await storage.card_timestamps(number))
-        return {"channel": incident.channel_id, "card_ts": incident.card_ts, **cards}
-
+    # The gateways: one Web API client behind one outbox, one AWS gateway, one pager.
+    client = client or slack_client(settings)
     outbox = Outbox(
-        storage=storage,
-        client=client,
-        clock=clock,
-        incident_fields=incident_fields,
-        backoff_base=backoff_base,
+        storage=storage, client=client, clock=clock, backoff_base=backoff_base
     )
+    aws = AwsGateway()
+    pager = build_pager(settings, backoff_scale=backoff_base)
+    # The Slack side of the services' ports.
     announcer = SlackAnnouncer(outbox=outbox, settings=settings)
+    port = SlackCommsPort(outbox=outbox, client=client, settings=settings)
+    authoriser = SlackAuthoriser(client=client, settings=settings)
+    publisher = SlackPostmortemPublisher(
+        client=client, outbox=outbox, backoff_base=backoff_base
+    )
+    # The services.
     incidents = IncidentService(
         storage=storage, settings=settings, clock=clock, announcer=announcer
     )
     announcer.bind(incidents)
-    port = SlackCommsPort(outbox=outbox, client=client, settings=settings)
-    comms = build_communications(
-        settings=settings,
+    pages = PageService(
+        storage=storage, settings=settings, clock=clock, pager=pager, port=port
+    )
+    secret = settings.pagerduty_webhook_secret
+    pd_sync = PagerDutySync(
+        storage=storage,
+        clock=clock,
+        pager=pager,
+        port=port,
+        webhook_secret=secret.get_secret_value() if secret else None,
+        poll_seconds=settings.pagerduty_poll_seconds,
+    )
+    reminders = ReminderService(
+        storage=storage, settings=settings, clock=clock, port=port, pages=pages
+    )
+    updates = StatusUpdateService(
         storage=storage,
         clock=clock,
         incidents=incidents,
+        reminders=reminders,
         port=port,
-        backoff_scale=backoff_base,
     )
+    checks = BackupCheckService(
+        storage=storage, settings=settings, clock=clock, port=port, aws=aws
+    )
+    checks.register(reminders)
+    incidents.followers.extend([pages, reminders])
     scenarios = load_all()
-    authoriser = SlackAuthoriser(client=client, settings=settings)
     runbooks = RunbookService(
         storage=storage,
         settings=settings,
         clock=clock,
         scenarios=scenarios,
-        gateway=AwsGateway(),
+        gateway=aws,
         authoriser=authoriser,
-        announcer=WatchingAnnouncer(
-            SlackRunbookAnnouncer(outbox=outbox, storage=storage), comms.reminders
-        ),
-    )
-    incident_scenarios = {k: s for k, s in scenarios.items() if s.kind is Kind.INCIDENT}
-    publisher = SlackPostmortemPublisher(
-        client=client, outbox=outbox, backoff_base=backoff_base
+        announcer=SlackRunbookAnnouncer(outbox=outbox),
+        escalations=reminders,
     )
     postmortems = PostmortemService(
         storage=storage, settings=settings, clock=clock, publisher=publisher
     )
     publisher.bind(postmortems)
+    incident_scenarios = {k: s for k, s in scenarios.items() if s.kind is Kind.INCIDENT}
     return Services(
         settings=settings,
         storage=storage,
         clock=clock,
         outbox=outbox,
         incidents=incidents,
-        comms=comms,
+        comms=Communications(pager, pages, pd_sync, reminders, updates, checks, aws),
         runbooks=runbooks,
         postmortems=postmortems,
         authoriser=authoriser,
@@ -176,8 +209,3 @@ def create_web_app(
     web_app.router.add_get("/metrics", handle_metrics)
     web_app.cleanup_ctx.append(lifecycle)
     return web_app
-
-
-def dumps_settings(settings: Settings) -> str:
-    """Settings as JSON with secrets masked (for `warroom check --show`)."""
-    return json.dumps(json.loads(settings.model_dump_json()), indent=2, default=str)

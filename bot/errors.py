@@ -1,16 +1,24 @@
 """The one exception tree of warroom. Every `BotError` carries a message that is safe to show a user.
 
     BotError
-    ├── UsageError             bad arguments or modal values; `field` names the modal block, if any
-    ├── NotFound               an incident, step or scenario that does not exist
-    ├── PermissionDenied       the user may not do this (approver rules, responder-only commands)
-    ├── ConflictError          the thing already happened or the state forbids it (double approval...)
-    ├── ScenarioError          a scenario file is broken (file, step and field in the message)
-    ├── ConfigError            settings are missing or invalid (every problem listed)
-    └── ExternalServiceError   Slack, PagerDuty or AWS failed; `service`, `code`, `retryable`
+    ├── UsageError               bad arguments or modal values; `field` names the modal block, if any
+    ├── NotFound                 an incident, step or scenario that does not exist
+    ├── PermissionDenied         the user may not do this (approver rules, responder-only commands)
+    ├── ConflictError            the thing already happened or the state forbids it (double approval...)
+    ├── ScenarioError            a scenario file is broken (file, step and field in the message)
+    │   └── ScenarioFileError    every problem of a file that failed to load     bot/scenarios/source.py
+    ├── ConfigError              settings are missing or invalid (every problem listed)
+    └── ExternalServiceError     Slack, PagerDuty or AWS failed; `service`, `code`, `retryable`
+        ├── SlackCallFailed      one Web API call failed (error, HTTP status)     bot/gateways/slack/outbox.py
+        └── AwsCallError         one AWS call failed; `proves_not_run`            bot/gateways/aws/failures.py
+            ├── AwsWaitError     a waiter failed or ran out of attempts
+            └── OrphanKeyError   a new access key whose secret could not be stored
 
-Gateways translate library exceptions into `ExternalServiceError` at the boundary; services raise the
-others. Nothing here may hold a secret: messages are shown in Slack and written to logs.
+Gateways translate library exceptions into `ExternalServiceError` subclasses at the boundary;
+services raise the others. Anything else that escapes is a bug (a `RuntimeError` for misuse, say),
+reported as such. The stand-ins' own failures (`DemoFailed`, `DrillFailed`, the Slack stand-in's
+`SlackError`) belong to the sandbox, not the bot. Nothing here may hold a secret: messages are shown
+in Slack and written to logs.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The database schema, as sqlite-utils migrations applied at start-up.
 
 One function per schema change, in order; a released migration is never edited, only followed by a
-new one, so an older database upgrades itself. Only `bot/storage.py` applies them.
+new one, so an older database upgrades itself. Only `bot/storage/base.py` applies them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The README documents every setting, and every subcommand module registers a documented subcommand."""
+"""The README documents every setting and every package, and every subcommand module registers a documented subcommand."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import handlers.commands as commands
 from bot.config import Settings
 from handlers.commands._registry import REGISTRY
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
 
 
 def env_names() -> list[str]:
@@ -53,3 +54,15 @@ def test_every_subcommand_module_registers_a_documented_subcommand():
         assert f"/incident {sub.name}" in README or sub.name in ("help", "declare"), (
             f"README lacks /incident {sub.name}"
         )
+
+
+def test_the_readme_tree_names_every_package():
+    tree = README.split("## How it is built", 1)[1].split("```")[1]
+    packages = [
+        p.parent.relative_to(ROOT)
+        for top in ("bot", "handlers")
+        for p in (ROOT / top).rglob("__init__.py")
+        if p.parent.name != top
+    ]
+    missing = [str(p) for p in packages if f" {p.name}/" not in tree]
+    assert packages and missing == [], f"add these packages to README's tree: {missing}"

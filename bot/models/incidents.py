@@ -6,6 +6,7 @@ Pydantic models only; no I/O and nothing Slack-specific beyond plain ids (user, 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -112,6 +113,36 @@ class NewEntry(BaseModel):
         default=None,
         description="Idempotency key: a second append with the same source is ignored.",
     )
+
+
+@dataclass(frozen=True)
+class CardRef:
+    """A runbook message the outbox remembers by reference: a step's card, or the overview (step "").
+
+    The one format of a card reference: `key` names it in storage and as an outbox message's
+    `purpose` (the outbox records the message's ts when it is sent); `placeholder` stands for that ts
+    in a later message's args until the outbox fills it in at send time.
+    """
+
+    runbook: int
+    step: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"card:{self.runbook}:{self.step}"
+
+    @property
+    def placeholder(self) -> str:
+        return "{" + self.key + "}"
+
+    @classmethod
+    def parse(cls, key: str) -> CardRef | None:
+        """The reference a `key` names, or None when it names no card."""
+        kind, _, rest = key.partition(":")
+        runbook, sep, step = rest.partition(":")
+        if kind != "card" or not sep or not runbook.isdigit():
+            return None
+        return cls(int(runbook), step)
 
 
 class OutboxMessage(BaseModel):

@@ -19,6 +19,7 @@ from botocore.model import OperationModel
 from pydantic import ValidationError
 
 from bot.errors import UsageError
+from bot.scenarios.actions import CATALOGUE
 from bot.scenarios.calls import Call
 from bot.scenarios.inputs import BUILTIN_PATTERNS, InputType, validate_input
 from bot.scenarios.operations import (
@@ -39,7 +40,6 @@ from bot.scenarios.templating import (
     check_expression,
     variables,
 )
-from bot.services.runbooks.actions import CATALOGUE
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from bot.scenarios.actions import CATALOGUE, get_action
 from bot.scenarios.operations import operations, waiters
 from bot.scenarios.schema import ActionStep, AwsStep, Scenario
-from bot.services.runbooks.actions import CATALOGUE, get_action
 
 _IAM_PREFIX = {"elbv2": "elasticloadbalancing", "elb": "elasticloadbalancing"}
 # API operations whose IAM action has another name (S3 authorises by what is read or written).

@@ -107,7 +107,7 @@ class AwsStep(_Step):
 
 
 class ActionStep(_Step):
-    """A curated action from `bot.services.runbooks.actions`, for things one AWS call cannot do safely."""
+    """A curated action from `bot.scenarios.actions`, for things one AWS call cannot do safely."""
 
     kind: Literal["action"]
     action: str

@@ -64,11 +64,6 @@ def variables(value: Any) -> set[str]:
     return found
 
 
-def is_variable(name: str) -> bool:
-    """Say whether a name has the shape of a variable (it may still be undeclared)."""
-    return bool(_VARIABLE.fullmatch(name.strip()))
-
-
 def lookup(name: str, context: Mapping[str, Any]) -> Any:
     """Return the value of one variable; an unknown or empty one raises UsageError."""
     current: Any = context

@@ -6,17 +6,60 @@ here is a module-level global.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 
 from bot.config import Settings
+from bot.gateways.aws.gateway import AwsGateway
+from bot.gateways.pagerduty.pager import LogOnlyPager, Pager
 from bot.gateways.slack.outbox import Outbox
 from bot.models.incidents import Clock
-from bot.services.communications import Communications
 from bot.services.incidents.service import IncidentService
+from bot.services.incidents.status_updates import StatusUpdateService
+from bot.services.paging.pages import PageService
+from bot.services.paging.sync import PagerDutySync
+from bot.services.ports import Authoriser
 from bot.services.postmortem.service import PostmortemService
-from bot.services.runbooks.approvals import Authoriser
 from bot.services.runbooks.service import RunbookService
+from bot.services.scheduling.backup_checks import BackupCheckService
+from bot.services.scheduling.reminders import ReminderService
 from bot.storage import Storage
+
+
+@dataclass
+class Communications:
+    """Paging, PagerDuty sync, reminders, status updates and scheduled checks, built together."""
+
+    pager: Pager
+    pages: PageService
+    pd_sync: PagerDutySync
+    reminders: ReminderService
+    updates: StatusUpdateService
+    backup_checks: BackupCheckService
+    aws: AwsGateway
+
+    async def start(self, stop: asyncio.Event) -> list[asyncio.Task[None]]:
+        """Schedule the daily checks and start the background loops (they stop when `stop` is set)."""
+        await self.backup_checks.ensure_scheduled()
+        tasks = [
+            asyncio.create_task(self.pages.run(stop), name="pages"),
+            asyncio.create_task(self.reminders.run(stop), name="reminders"),
+        ]
+        if not isinstance(self.pager, LogOnlyPager):
+            tasks.append(
+                asyncio.create_task(self.pd_sync.run(stop), name="pagerduty-poll")
+            )
+        return tasks
+
+    def pager_state(self) -> str:
+        """For /readyz: `log-only`, `ok`, or `degraded` while the last page failed."""
+        if isinstance(self.pager, LogOnlyPager):
+            return "log-only"
+        return "degraded" if self.pages.last_error else "ok"
+
+    async def aclose(self) -> None:
+        await self.pager.aclose()
+        await asyncio.to_thread(self.aws.close)
 
 
 @dataclass

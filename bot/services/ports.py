@@ -1,20 +1,70 @@
-"""The port through which paging, reminders, status updates and scheduled checks talk to people.
+"""Every port a service calls out through, and the values that cross them. No logic.
 
-Implemented by the Slack adapter (`handlers/outbound/comms.py`); services call it with domain values
-and never see Slack payloads. Every posting method takes an idempotency `key`, so a repeat (a
-replay, a retried tick) posts nothing twice. Lookups (`email_of`, `users_by_email`) are reads.
+The services decide; these protocols are how they tell people and ask questions of the world they do
+not own. Each is implemented once by the Slack adapter (`handlers/outbound/`), or by a service:
+
+    Announcer           the incident lifecycle, told in Slack        handlers/outbound/announcer.py
+    Follower            work that follows a lifecycle change          paging and reminder services
+    CommsPort           paging, reminders, status updates, checks     handlers/outbound/comms.py
+    RunbookAnnouncer    runbook messages and step cards               handlers/outbound/runbook_announcer.py
+    Authoriser          who is a responder, who may approve           handlers/outbound/authoriser.py
+    ApprovalEscalations paging approvers about a waiting approval     bot/services/scheduling/reminders.py
+    PostmortemPublisher sharing the draft                             handlers/outbound/postmortem_publisher.py
+
+Every posting method takes an idempotency `key` (or derives one), so a repeat (a replay, a retried
+tick) posts nothing twice. Lookups are reads.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.gateways.pagerduty.pager import OnCall
 from bot.models.incidents import Incident, Status
+from bot.services.runbooks.views import RunbookView
+from bot.storage.postmortems import PostmortemRecord
 
 
+# -- the incident lifecycle ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Change:
+    """Something that happened to an incident, for the announcer to tell people about."""
+
+    kind: str
+    actor: str
+    detail: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+
+class Announcer(Protocol):
+    """How the domain tells people; implemented by the Slack adapter (handlers/outbound/announcer.py)."""
+
+    async def declared(self, incident: Incident) -> None: ...
+    async def changed(self, incident: Incident, change: Change) -> None: ...
+    async def resolved(
+        self, incident: Incident, *, head_hash: str, root_cause: str
+    ) -> None: ...
+    async def invite(self, incident: Incident, users: list[str]) -> None: ...
+
+
+class Follower(Protocol):
+    """Work that follows a lifecycle change once it is journaled (paging, reminders).
+
+    Called after the timeline entry is written and the announcement queued; a follower must only
+    queue its work (never wait on PagerDuty or AWS) and must not raise for an outside failure.
+    """
+
+    async def after_declare(self, incident: Incident, *, source: str) -> None: ...
+    async def after_severity(
+        self, incident: Incident, *, actor: str, source: str
+    ) -> None: ...
+    async def after_resolve(self, incident: Incident, *, source: str) -> None: ...
+
+
+# -- paging, reminders, status updates, scheduled checks -----------------------------------------
 class CommsPort(Protocol):
     async def say(self, incident: Incident, text: str, *, key: str) -> None:
         """Post a plain line in the incident channel."""
@@ -72,3 +122,45 @@ class CommsPort(Protocol):
     async def users_by_email(self, emails: Sequence[str]) -> dict[str, str]:
         """Slack user ids of the emails that match a workspace member (email -> user id)."""
         ...
+
+
+# -- runbooks --------------------------------------------------------------------------------------
+class RunbookAnnouncer(Protocol):
+    """How the runbook service tells people; implemented in handlers/outbound/runbook_announcer.py."""
+
+    async def runbook_posted(self, view: RunbookView) -> None: ...
+    async def step_changed(
+        self, view: RunbookView, step_id: str, *, key: str, reply: str | None = None
+    ) -> None: ...
+
+
+class Authoriser(Protocol):
+    """Answers who may act: responders, and approvers of AWS steps (re-asked at execution)."""
+
+    async def is_responder(self, user_id: str) -> bool: ...
+    async def is_approver(self, user_id: str) -> bool: ...
+
+
+class ApprovalEscalations(Protocol):
+    async def schedule_approval_escalation(
+        self, *, incident: int, approval_id: str, summary: str
+    ) -> object: ...
+    async def cancel_approval_escalation(self, *, approval_id: str) -> bool: ...
+
+
+# -- post-mortems ----------------------------------------------------------------------------------
+class PostmortemPublisher(Protocol):
+    """How a draft reaches people, and how it names them; implemented by the Slack adapter
+    (handlers/outbound/postmortem_publisher.py)."""
+
+    async def handles(self, user_ids: list[str]) -> dict[str, str]:
+        """The handles of those of `user_ids` that can be looked up."""
+        ...
+
+    async def upload(self, incident: Incident, draft: PostmortemRecord) -> str:
+        """Share the draft in the incident channel as a file; return its file id."""
+        ...
+
+    async def upload_failed(
+        self, incident: Incident, draft: PostmortemRecord, error: str
+    ) -> None: ...

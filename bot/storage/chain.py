@@ -10,7 +10,6 @@ chain is caught only against a head hash published earlier (Slack's copy): pass 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from hashlib import sha256
 from json.encoder import encode_basestring_ascii  # the C escaper json.dumps uses
@@ -220,17 +219,6 @@ class ChainVerifier:
                 "not in the chain: rows were removed from its end or the chain was rewritten",
             )
         return ChainReport(self.incident, self.rows, self.head, broken)
-
-
-def verify_rows(
-    incident: int, rows: Iterable[dict[str, Any]], *, expected_head: str | None = None
-) -> ChainReport:
-    verifier = ChainVerifier(incident, expected_head=expected_head)
-    for row in rows:
-        verifier.feed(row)
-        if verifier.broken is not None:
-            break
-    return verifier.report()
 
 
 def verify_incident(

@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.models.incidents import from_iso, to_iso
+from bot.models.incidents import CardRef, from_iso, to_iso
 from bot.models.runbooks import Approval, Plan, Runbook, StepRun, StepState
 from bot.redaction import redact, redact_text
 from bot.storage.base import StorageBase
@@ -90,20 +90,20 @@ class RunbookStore(StorageBase):
         return {r["name"]: json.loads(r["value"]) for r in rows}
 
     # -- cards ------------------------------------------------------------------------------
-    async def set_card_ts(self, runbook: int, step: str, ts: str) -> None:
-        row = {"runbook": runbook, "step": step, "ts": ts}
+    async def set_card_ts(self, card: CardRef, ts: str) -> None:
+        row = {"runbook": card.runbook, "step": card.step, "ts": ts}
         await self._call(
             lambda: self.db.table("runbook_cards").upsert(row, pk=("runbook", "step"))
         )
 
     async def card_timestamps(self, incident: int) -> dict[str, str]:
-        """`card:<runbook>:<step>` -> message ts, for the outbox's placeholders."""
+        """Each card's `CardRef.key` -> its message ts, for the outbox's placeholders."""
         sql = (
             "select c.runbook, c.step, c.ts from runbook_cards c join runbooks r on r.id = c.runbook"
             " where r.incident = ?"
         )
         rows = await self._call(lambda: list(self.db.query(sql, [incident])))
-        return {f"card:{r['runbook']}:{r['step']}": r["ts"] for r in rows}
+        return {CardRef(r["runbook"], r["step"]).key: r["ts"] for r in rows}
 
     # -- the ledger -------------------------------------------------------------------------
     async def insert_step_run(

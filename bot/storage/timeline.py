@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -106,13 +105,6 @@ class TimelineStore(StorageBase):
             lambda: list(self.db.query(sql, [incident, last or -1]))
         )
         return [_entry(r) for r in reversed(rows)]
-
-    def iter_timeline(self, incident: int) -> Iterator[TimelineEntry]:
-        """Stream an incident's timeline in order (call from a worker thread, not the loop)."""
-        for row in self.db.query(
-            "select * from timeline where incident = ? order by seq", [incident]
-        ):
-            yield _entry(row)
 
     async def find_entry(
         self, incident: int, *, slack_ts: str, kind: str

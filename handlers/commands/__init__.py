@@ -38,8 +38,8 @@ async def handle_incident_command(
     respond: AsyncRespond,
     client: AsyncWebClient,
     context: Any,
+    services: Services,
 ) -> None:
-    services: Services = context["services"]
     name, _, rest = str(command.get("text") or "").strip().partition(" ")
     sub = REGISTRY.get(name.lower() or "help")
     if sub is None:

@@ -102,8 +102,9 @@ def inline_message(body: dict[str, Any], source: str) -> tuple[str, NewEntry] | 
     return str(event.get("channel") or ""), entry
 
 
-async def handle_message_event(event: dict[str, Any], context: Any) -> None:
-    services: Services = context["services"]
+async def handle_message_event(
+    event: dict[str, Any], context: Any, services: Services
+) -> None:
     entry = message_entry(event, str(context.get("inbox_key")))
     if entry is not None:
         await services.incidents.capture(
@@ -111,8 +112,9 @@ async def handle_message_event(event: dict[str, Any], context: Any) -> None:
         )
 
 
-async def handle_pin_added_event(event: dict[str, Any], context: Any) -> None:
-    services: Services = context["services"]
+async def handle_pin_added_event(
+    event: dict[str, Any], context: Any, services: Services
+) -> None:
     message = (event.get("item") or {}).get("message") or {}
     ts = str(message.get("ts") or "")
     entry = NewEntry(
@@ -129,8 +131,9 @@ async def handle_pin_added_event(event: dict[str, Any], context: Any) -> None:
     )
 
 
-async def handle_reaction_added_event(event: dict[str, Any], context: Any) -> None:
-    services: Services = context["services"]
+async def handle_reaction_added_event(
+    event: dict[str, Any], context: Any, services: Services
+) -> None:
     item = event.get("item") or {}
     if event.get("reaction") != "pushpin" or item.get("type") != "message":
         return
@@ -145,8 +148,9 @@ async def handle_reaction_added_event(event: dict[str, Any], context: Any) -> No
     await services.incidents.capture(channel_id=item.get("channel", ""), entry=entry)
 
 
-async def handle_app_home_opened_event(event: dict[str, Any], context: Any) -> None:
-    services: Services = context["services"]
+async def handle_app_home_opened_event(
+    event: dict[str, Any], services: Services
+) -> None:
     if event.get("tab", "home") == "home":
         await home.publish(services, user_id=event["user"])
 

@@ -24,10 +24,13 @@ async def _responder(services: Services, user_id: str) -> None:
 
 
 async def handle_card_status_action(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+    ack: AsyncAck,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    context: Any,
+    services: Services,
 ) -> None:
     await ack()
-    services: Services = context["services"]
     action = body["actions"][0]
     number = int(action["block_id"].removeprefix("card-"))
     try:
@@ -44,10 +47,9 @@ async def handle_card_status_action(
 
 
 async def handle_card_resolve_action(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
 ) -> None:
     await ack()
-    services: Services = context["services"]
     incident = await services.incidents.get(int(body["actions"][0]["value"]))
     await _responder(services, body["user"]["id"])
     await client.views_open(
@@ -56,10 +58,9 @@ async def handle_card_resolve_action(
 
 
 async def handle_card_timeline_action(
-    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, context: Any
+    ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, services: Services
 ) -> None:
     await ack()
-    services: Services = context["services"]
     entries = await services.incidents.timeline(
         number=int(body["actions"][0]["value"]), last=15
     )
@@ -74,10 +75,9 @@ async def handle_card_timeline_action(
 
 
 async def handle_home_declare_action(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
 ) -> None:
     await ack()
-    services: Services = context["services"]
     view = blocks.declare_modal(services.settings, scenarios=scenario_choices(services))
     await client.views_open(trigger_id=body["trigger_id"], view=view)
 

@@ -102,9 +102,8 @@ def _is_drill(view: dict[str, Any]) -> bool:
 
 
 async def handle_declare_submission(
-    ack: AsyncAck, body: dict[str, Any], context: Any
+    ack: AsyncAck, body: dict[str, Any], context: Any, services: Services
 ) -> None:
-    services: Services = context["services"]
     form, errors = validate_declare(body["view"]["state"]["values"], services)
     if form is None:
         await ack(response_action="errors", errors=errors)
@@ -135,9 +134,8 @@ async def handle_declare_submission(
 
 
 async def handle_resolve_submission(
-    ack: AsyncAck, body: dict[str, Any], context: Any
+    ack: AsyncAck, body: dict[str, Any], context: Any, services: Services
 ) -> None:
-    services: Services = context["services"]
     values = body["view"]["state"]["values"]
     summary = str(_value(values, F.SUMMARY) or "").strip()
     if len(summary) < 3:

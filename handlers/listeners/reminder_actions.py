@@ -26,10 +26,13 @@ def _button(body: dict[str, Any]) -> paging_blocks.ReminderButton:
 
 
 async def handle_reminder_snooze_action(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+    ack: AsyncAck,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    context: Any,
+    services: Services,
 ) -> None:
     await ack()
-    services: Services = context["services"]
     button = _button(body)
     if not await services.authoriser.is_responder(body["user"]["id"]):
         raise PermissionDenied("Only responders may snooze the reminder.")
@@ -48,10 +51,9 @@ async def handle_reminder_snooze_action(
 
 
 async def handle_reminder_update_action(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
 ) -> None:
     await ack()
-    services: Services = context["services"]
     incident = await services.incidents.get(_button(body).incident)
     if not incident.is_open:
         raise ConflictError(f"{incident.key} is resolved.")

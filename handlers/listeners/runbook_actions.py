@@ -79,11 +79,14 @@ async def open_inputs(
 
 
 async def handle_runbook_step_action(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+    ack: AsyncAck,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    context: Any,
+    services: Services,
 ) -> None:
     """Run (read-only) or Request approval (mutating): ask for missing inputs first."""
     await ack()
-    services: Services = context["services"]
     ref, user = _ref(body), body["user"]["id"]
     await _responder(services, user)
     then = "run" if body["actions"][0]["action_id"] == Action.RUNBOOK_RUN else "request"
@@ -108,10 +111,9 @@ async def handle_runbook_step_action(
 
 
 async def handle_runbook_decide_action(
-    ack: AsyncAck, body: dict[str, Any], context: Any
+    ack: AsyncAck, body: dict[str, Any], context: Any, services: Services
 ) -> None:
     await ack()
-    services: Services = context["services"]
     ref = _ref(body)
     approve = body["actions"][0]["action_id"] == Action.RUNBOOK_APPROVE
     await services.runbooks.decide(
@@ -123,11 +125,14 @@ async def handle_runbook_decide_action(
 
 
 async def handle_runbook_run_action(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+    ack: AsyncAck,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    context: Any,
+    services: Services,
 ) -> None:
     """Verify, cancel or mark done on an existing run, or mark a manual step done from the menu."""
     await ack()
-    services: Services = context["services"]
     ref, user, source = _ref(body), body["user"]["id"], str(context.get("inbox_key"))
     await _responder(services, user)
     action = body["actions"][0]["action_id"]
@@ -151,11 +156,10 @@ async def handle_runbook_run_action(
 
 
 async def handle_runbook_modal_action(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: Any
+    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
 ) -> None:
     """Open the skip-reason modal or the inputs modal."""
     await ack()
-    services: Services = context["services"]
     ref = _ref(body)
     await _responder(services, body["user"]["id"])
     if body["actions"][0]["action_id"] == Action.RUNBOOK_INPUTS:

@@ -37,9 +37,8 @@ def _values(body: dict[str, Any]) -> dict[str, str]:
 
 
 async def handle_runbook_inputs_submission(
-    ack: AsyncAck, body: dict[str, Any], context: Any
+    ack: AsyncAck, body: dict[str, Any], context: Any, services: Services
 ) -> None:
-    services: Services = context["services"]
     ref, raw = _ref(body), _values(body)
     if ref is None:
         await ack(
@@ -75,9 +74,8 @@ async def handle_runbook_inputs_submission(
 
 
 async def handle_runbook_skip_submission(
-    ack: AsyncAck, body: dict[str, Any], context: Any
+    ack: AsyncAck, body: dict[str, Any], context: Any, services: Services
 ) -> None:
-    services: Services = context["services"]
     ref, reason = _ref(body), _values(body).get(Field.SKIP_REASON, "").strip()
     if ref is None or len(reason) < 3:
         await ack(

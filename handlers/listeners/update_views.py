@@ -26,9 +26,8 @@ def _values(body: dict[str, Any]) -> tuple[str, str]:
 
 
 async def handle_update_submission(
-    ack: AsyncAck, body: dict[str, Any], context: Any
+    ack: AsyncAck, body: dict[str, Any], context: Any, services: Services
 ) -> None:
-    services: Services = context["services"]
     raw_status, message = _values(body)
     errors: dict[str, str] = {}
     if raw_status not in {s.value for s in Status if s is not Status.RESOLVED}:

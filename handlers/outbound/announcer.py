@@ -15,9 +15,9 @@ from bot.config import Settings
 from bot.gateways.slack.outbox import Outbox
 from bot.models.incidents import Incident, OutboxMessage, OutboxRow
 from bot.plan import INITIAL_NOTIFICATION, RESOLUTION_NOTIFICATION, SERVICE_NAME
-from bot.services.incident_ports import Change
 from bot.services.incidents.channel_names import channel_name
 from bot.services.incidents.service import IncidentService
+from bot.services.ports import Change
 from handlers.blocks import incidents as blocks
 
 CHANNEL = "{incident.channel}"
@@ -31,7 +31,7 @@ def duration_text(delta: timedelta) -> str:
 
 
 class SlackAnnouncer:
-    """Implements bot.services.incident_ports.Announcer with outbox messages."""
+    """Implements bot.services.ports.Announcer with outbox messages."""
 
     def __init__(self, *, outbox: Outbox, settings: Settings) -> None:
         self.outbox, self.settings = outbox, settings

@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ExternalServiceError
-from bot.gateways.slack.outbox import Outbox
+from bot.gateways.slack.outbox import Outbox, SlackCallFailed
 from bot.models.incidents import Incident, OutboxMessage, OutboxRow
 from bot.services.postmortem.service import PostmortemService, auto_source
 from bot.storage.postmortems import PostmortemRecord
@@ -33,7 +33,7 @@ MAX_WAIT_S = 30.0
 
 
 class SlackPostmortemPublisher:
-    """Implements bot.services.postmortem.PostmortemPublisher with the Web API."""
+    """Implements bot.services.ports.PostmortemPublisher with the Web API."""
 
     def __init__(
         self, *, client: AsyncWebClient, outbox: Outbox, backoff_base: float = 1.0
@@ -117,7 +117,9 @@ class SlackPostmortemPublisher:
             with draft.path.open("rb") as body:
                 async with session.post(url, data=body) as response:
                     if response.status != 200:
-                        raise _Retryable(f"upload_http_{response.status}", None)
+                        raise SlackCallFailed(
+                            f"upload_http_{response.status}", status=response.status
+                        )
 
     async def _call(self, send: Callable[[], Awaitable[Any]]) -> Any:
         """Run one step of the flow, retrying rate limits, 5xx and connection errors a few times."""
@@ -131,7 +133,11 @@ class SlackPostmortemPublisher:
                     "Retry-After"
                 ) or exc.response.headers.get("retry-after")
                 failure = (
-                    _Retryable(error, float(retry) if retry else None)
+                    SlackCallFailed(
+                        error,
+                        status=status,
+                        retry_after=float(retry) if retry else None,
+                    )
                     if status == 429 or status >= 500
                     else None
                 )
@@ -142,8 +148,8 @@ class SlackPostmortemPublisher:
                         code=error,
                     ) from None
             except (aiohttp.ClientError, TimeoutError) as exc:
-                failure = _Retryable(f"connection: {type(exc).__name__}", None)
-            except _Retryable as exc:
+                failure = SlackCallFailed(f"connection: {type(exc).__name__}", status=0)
+            except SlackCallFailed as exc:
                 failure = exc
             if attempt == ATTEMPTS:
                 raise ExternalServiceError(
@@ -156,9 +162,3 @@ class SlackPostmortemPublisher:
                 min(MAX_WAIT_S, failure.retry_after or self.backoff_base * 2**attempt)
             )
         raise AssertionError("unreachable")
-
-
-class _Retryable(Exception):
-    def __init__(self, error: str, retry_after: float | None) -> None:
-        super().__init__(error)
-        self.error, self.retry_after = error, retry_after

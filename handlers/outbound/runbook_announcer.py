@@ -1,10 +1,9 @@
 """The Slack side of the runbook ports: `SlackRunbookAnnouncer` (outbox messages).
 
-The announcer posts the runbook message and one card per AWS step, records their timestamps when the
-outbox has sent them, updates them as steps move, and replies in a card's thread with results. It
-never calls Slack directly: messages go through the outbox, whose `{incident.card:<runbook>:<step>}`
-placeholders are filled once the card exists. The authoriser answers "may this person approve" from
-settings (users and user groups, looked up in Slack).
+The announcer posts the runbook message and one card per AWS step, updates them as steps move, and
+replies in a card's thread with results. It never calls Slack directly: messages go through the
+outbox, which records each card's ts when it is sent (the message's purpose is its `CardRef.key`)
+and fills a `CardRef.placeholder` with it at send time.
 """
 
 from __future__ import annotations
@@ -12,24 +11,16 @@ from __future__ import annotations
 from typing import Any
 
 from bot.gateways.slack.outbox import Outbox
-from bot.models.incidents import OutboxMessage, OutboxRow
+from bot.models.incidents import CardRef, OutboxMessage
 from bot.services.runbooks.views import RunbookView
-from bot.storage import Storage
 from handlers.blocks import runbooks as runbook_blocks
-
-PURPOSE = "runbook-card"
-
-
-def placeholder(runbook: int, step: str) -> str:
-    return "{incident.card:%d:%s}" % (runbook, step)  # noqa: UP031  # braces are literal here
 
 
 class SlackRunbookAnnouncer:
-    """Implements bot.services.runbooks.RunbookAnnouncer with outbox messages."""
+    """Implements bot.services.ports.RunbookAnnouncer with outbox messages."""
 
-    def __init__(self, *, outbox: Outbox, storage: Storage) -> None:
-        self.outbox, self.storage = outbox, storage
-        outbox.on_sent(PURPOSE, self._card_sent)
+    def __init__(self, *, outbox: Outbox) -> None:
+        self.outbox = outbox
 
     def _message(
         self,
@@ -58,7 +49,7 @@ class SlackRunbookAnnouncer:
                 "chat.postMessage",
                 {"text": text, "blocks": blocks},
                 "card:",
-                PURPOSE,
+                CardRef(rb).key,
             )
         ]
         for item in view.steps:
@@ -70,10 +61,9 @@ class SlackRunbookAnnouncer:
                         "chat.postMessage",
                         {"text": text, "blocks": blocks},
                         f"card:{item.step.id}",
-                        PURPOSE,
+                        CardRef(rb, item.step.id).key,
                     )
                 )
-        del rb
         await self.outbox.enqueue(*messages)
 
     async def step_changed(
@@ -87,7 +77,11 @@ class SlackRunbookAnnouncer:
                 self._message(
                     view,
                     "chat.update",
-                    {"ts": placeholder(rb, step_id), "text": text, "blocks": blocks},
+                    {
+                        "ts": CardRef(rb, step_id).placeholder,
+                        "text": text,
+                        "blocks": blocks,
+                    },
                     f"{key}:update:{step_id}",
                 )
             )
@@ -96,7 +90,10 @@ class SlackRunbookAnnouncer:
                     self._message(
                         view,
                         "chat.postMessage",
-                        {"thread_ts": placeholder(rb, step_id), "text": reply[:3000]},
+                        {
+                            "thread_ts": CardRef(rb, step_id).placeholder,
+                            "text": reply[:3000],
+                        },
                         f"{key}:reply:{step_id}",
                     )
                 )
@@ -105,15 +102,8 @@ class SlackRunbookAnnouncer:
             self._message(
                 view,
                 "chat.update",
-                {"ts": placeholder(rb, ""), "text": text, "blocks": blocks},
+                {"ts": CardRef(rb).placeholder, "text": text, "blocks": blocks},
                 f"{key}:overview",
             )
         )
         await self.outbox.enqueue(*messages)
-
-    async def _card_sent(self, row: OutboxRow, result: dict[str, Any]) -> None:
-        # dedup_key is inc-<n>:rb-<runbook>:card:<step>
-        _, rb, _, step = row.dedup_key.split(":", 3)
-        await self.storage.set_card_ts(
-            int(rb.removeprefix("rb-")), step, str(result["ts"])
-        )

@@ -36,6 +36,7 @@ from bot.gateways.aws.failures import (
 )
 from bot.gateways.aws.key_rotation import KeyRotation, rotate_access_key_into_secret
 from bot.redaction import redact
+from bot.scenarios.operations import is_read_only
 
 __all__ = [
     "AwsCallError",
@@ -46,12 +47,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-# Operations that only read; anything else is sent once, whatever the caller says.
-READ_PREFIXES = tuple(
-    ["Describe", "List", "Get", "Head", "Lookup", "Filter", "Search", "BatchGet"]
-)
 
 
 @dataclass(frozen=True)
@@ -224,8 +219,8 @@ class AwsGateway:
                 retryable=False,
                 next_step="fix the step: the operation name is the boto3 snake_case method name",
             )
-        # A call that does not look read-only is sent once even if the caller says otherwise.
-        mutating = mutating or not api.startswith(READ_PREFIXES)
+        # A call that is not read-only is sent once even if the caller says otherwise.
+        mutating = mutating or not is_read_only(service, operation)
         identity = self._clients.identity(role_arn, tags, session_name, region)
         client = self._clients.client(
             service, region, "write" if mutating else "read", identity

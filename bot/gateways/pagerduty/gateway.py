@@ -1,8 +1,8 @@
 """The PagerDuty gateway: `PagerDutyGateway` implements the `Pager` protocol off the event loop, with
 REST API v2 when an API key is set, else Events API v2. Owns triggering, paging more responders and
 resolving (each safe to repeat: the dedup key / incident_key), and saying what Events mode cannot do
-(`delivered=False`). Requests, retries and errors are `pagerduty_transport.py`; read-only lookups are
-`pagerduty_lookups.py`. Must not run a blocking call on the event loop, put a key in a log record, a
+(`delivered=False`). Requests, retries and errors are `transport.py`; read-only lookups are
+`lookups.py`. Must not run a blocking call on the event loop, put a key in a log record, a
 repr or an error message, or know about Slack.
 """
 

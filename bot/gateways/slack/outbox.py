@@ -3,7 +3,8 @@
 Owns ordering (only the oldest pending row of a channel is sent), Retry-After on 429, backoff on
 transient failures (retried until sent: Slack is where failures are shown, so it is never given up
 on quietly), dead letters for permanent errors, placeholders that are filled in at send time
-(`{incident.channel}`, `{incident.card_ts}`) and after-send hooks. It speaks the Web API through
+(`{incident.channel}`, `{incident.card_ts}`, a `CardRef.placeholder`), recording a runbook card's ts
+when it is sent (its `purpose` is a `CardRef.key`), and after-send hooks. It speaks the Web API through
 slack_sdk; it knows nothing of Bolt or of incoming payloads.
 """
 
@@ -19,8 +20,9 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.errors import ExternalServiceError
 from bot.gateways.slack.history import EarlierAttempts, marked
-from bot.models.incidents import Clock, OutboxMessage, OutboxRow
+from bot.models.incidents import CardRef, Clock, OutboxMessage, OutboxRow
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -44,14 +46,20 @@ _SETTLING_ATTEMPTS = 4
 
 SentHook = Callable[[OutboxRow, dict[str, Any]], Awaitable[None]]
 ErrorHook = Callable[[OutboxRow, str], Awaitable[dict[str, Any] | None]]
-IncidentLookup = Callable[[int], Awaitable[dict[str, str | None]]]
 
 
-class SlackCallFailed(Exception):
+class SlackCallFailed(ExternalServiceError):
+    """One Web API call failed: Slack's `error` code, the HTTP status (0: no answer), Retry-After."""
+
     def __init__(
         self, error: str, *, status: int = 200, retry_after: float | None = None
     ) -> None:
-        super().__init__(error)
+        super().__init__(
+            f"Slack call failed: {error}",
+            service="slack",
+            code=error,
+            retryable=status == 0 or status == 429 or status >= 500,
+        )
         self.error, self.status, self.retry_after = error, status, retry_after
 
 
@@ -64,12 +72,10 @@ class Outbox:
         storage: Storage,
         client: AsyncWebClient,
         clock: Clock,
-        incident_fields: IncidentLookup,
         backoff_base: float = 1.0,
         backoff_cap: float = 60.0,
     ) -> None:
         self._storage, self._client, self._clock = storage, client, clock
-        self._incident_fields = incident_fields
         self._backoff_base, self._backoff_cap = backoff_base, backoff_cap
         self._wake = asyncio.Event()
         self._sent_hooks: dict[str, SentHook] = {}
@@ -162,6 +168,9 @@ class Outbox:
             error=None,
             in_flight=0,
         )
+        card = CardRef.parse(row.purpose)
+        if card is not None and "ts" in result:
+            await self._storage.set_card_ts(card, str(result["ts"]))
         hook = self._sent_hooks.get(row.purpose)
         if hook:
             await hook(row, result)
@@ -171,18 +180,29 @@ class Outbox:
         placeholders = {
             k: v
             for k, v in args.items()
-            if isinstance(v, str) and v.startswith("{incident.")
+            if isinstance(v, str)
+            and v.endswith("}")
+            and (v.startswith("{incident.") or CardRef.parse(v[1:-1]))
         }
         if placeholders and row.incident is not None:
-            fields = await self._incident_fields(row.incident)
+            values = await self._placeholder_values(row.incident)
             for key, value in placeholders.items():
-                filled = fields.get(value.strip("{}").removeprefix("incident."))
-                if not filled:
-                    raise SlackCallFailed(
-                        "channel_not_found"
-                    )  # the channel is not created yet
+                filled = values.get(value)
+                if not filled:  # the channel or the card does not exist yet
+                    raise SlackCallFailed("channel_not_found")
                 args[key] = filled
         return args
+
+    async def _placeholder_values(self, incident: int) -> dict[str, str | None]:
+        found = await self._storage.get_incident(incident)
+        if found is None:
+            return {}
+        cards = await self._storage.card_timestamps(incident)
+        return {
+            "{incident.channel}": found.channel_id,
+            "{incident.card_ts}": found.card_ts,
+            **{"{" + key + "}": ts for key, ts in cards.items()},
+        }
 
     async def _call(
         self, method: str, args: dict[str, Any], *, form: bool = False

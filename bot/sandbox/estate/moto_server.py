@@ -110,11 +110,6 @@ class MotoSandbox:
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
 
-    def reseed(self, *, now: datetime | None = None) -> Estate:
-        """Reset moto and seed BodyScript's estate again (the seed is not idempotent without it)."""
-        self.reset()
-        return seed_estate(endpoint_url=self.endpoint_url, now=now)
-
     def __enter__(self) -> MotoSandbox:
         self.start()
         return self

@@ -2,7 +2,7 @@
 
 Owns the rules (valid transitions, key times, who is commander) and writes every change to the
 hash-chained timeline before announcing it. It talks to people only through the `Announcer` port and
-hands follow-up work to `Follower`s (both in `incident_ports.py`); it knows nothing of Slack payloads
+hands follow-up work to `Follower`s (both in `bot/services/ports.py`); it knows nothing of Slack payloads
 or Block Kit. Channel names come from `channel_names.py`.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 from bot.config import Settings
 from bot.errors import ConflictError, NotFound, UsageError
 from bot.models.incidents import Clock, Incident, NewEntry, Status, TimelineEntry
-from bot.services.incident_ports import Announcer, Change, Follower
 from bot.services.incidents.channel_names import channel_name
+from bot.services.ports import Announcer, Change, Follower
 from bot.storage import Storage
 
 

@@ -2,7 +2,7 @@
 typed (`<@U…>`, a policy or service name or id) into a PagerDuty object.
 
 Owns target resolution (a Slack user through their email), and the on-call lookup for a route.
-Must not: queue or send pages (that is `bot/services/paging/pages.py` and `page_worker.py`), or know about Slack beyond
+Must not: queue or send pages (that is `pages.py` and `worker.py`), or know about Slack beyond
 `CommsPort`'s email lookup.
 """
 

@@ -28,7 +28,7 @@ from bot.services.ports import CommsPort
 from bot.storage import Storage
 from bot.storage.paging import PageRow
 
-# Logs under the name it had before the worker moved out of pages.py, so log filters keep matching.
+# Logs under the page service's name, so one log filter follows a page from request to delivery.
 log = logging.getLogger("bot.services.paging.pages")
 _KINDS: dict[str, TargetKind] = {k: k for k in ("user", "escalation_policy", "service")}
 

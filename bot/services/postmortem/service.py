@@ -15,11 +15,12 @@ import hashlib
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TextIO
 
 from bot.config import Settings
 from bot.errors import ConflictError, ExternalServiceError
-from bot.models.incidents import Clock, Incident, utcnow
+from bot.models.incidents import Clock, utcnow
+from bot.services.ports import PostmortemPublisher
 from bot.services.postmortem.facts import collect
 from bot.services.postmortem.json_draft import write_json
 from bot.services.postmortem.markdown_draft import write_markdown
@@ -56,23 +57,6 @@ def auto_source(number: int) -> str:
 
 def draft_directory(settings: Settings) -> Path:
     return settings.postmortem_dir or settings.database_path.parent / "postmortems"
-
-
-class PostmortemPublisher(Protocol):
-    """How a draft reaches people, and how it names them; implemented by the Slack adapter
-    (handlers/outbound/postmortem_publisher.py)."""
-
-    async def handles(self, user_ids: list[str]) -> dict[str, str]:
-        """The handles of those of `user_ids` that can be looked up."""
-        ...
-
-    async def upload(self, incident: Incident, draft: PostmortemRecord) -> str:
-        """Share the draft in the incident channel as a file; return its file id."""
-        ...
-
-    async def upload_failed(
-        self, incident: Incident, draft: PostmortemRecord, error: str
-    ) -> None: ...
 
 
 class PostmortemService:

@@ -1,4 +1,4 @@
-"""Executors of the curated actions declared in `bot.services.runbooks.actions`: plan, execute, verify.
+"""Executors of the curated actions declared in `bot.scenarios.actions`: plan, execute, verify.
 
 Each action is planned first with read-only calls, so the approval binds the concrete change (the
 task definition it rolls back to, the snapshot it restores, the objects it copies); `execute` sends
@@ -17,7 +17,7 @@ from typing import Any
 from bot.errors import UsageError
 from bot.gateways.aws.gateway import AwsCallError, AwsGateway
 from bot.models.runbooks import Plan
-from bot.services.runbooks.actions import get_action
+from bot.scenarios.actions import get_action
 
 _REVISION = re.compile(r":(\d+)$")
 

@@ -13,17 +13,10 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from bot.errors import ConflictError, PermissionDenied
 from bot.models.runbooks import Approval, Plan, Risk, StepRun, StepState
-
-
-class Authoriser(Protocol):
-    """Answers who may act: responders, and approvers of AWS steps (re-asked at execution)."""
-
-    async def is_responder(self, user_id: str) -> bool: ...
-    async def is_approver(self, user_id: str) -> bool: ...
+from bot.services.ports import Authoriser
 
 
 def plan_hash(plan: Plan) -> str:

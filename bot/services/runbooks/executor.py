@@ -18,7 +18,7 @@ from typing import Any
 from bot.errors import BotError
 from bot.gateways.aws.gateway import AwsCallError, AwsGateway, AwsWaitError
 from bot.models.incidents import Clock, NewEntry, to_iso
-from bot.models.runbooks import Plan, Risk, StepRun, StepState
+from bot.models.runbooks import Plan, StepRun, StepState
 from bot.scenarios.calls import Guard, Verify
 from bot.scenarios.schema import ActionStep, AnyStep, AwsStep
 from bot.scenarios.templating import capture, render
@@ -418,7 +418,3 @@ class Executor:
             summary=outcome.summary,
             reply=outcome.summary,
         )
-
-
-def risk_needs_approval(risk: Risk) -> bool:
-    return risk in (Risk.MUTATING, Risk.DESTRUCTIVE)

@@ -1,41 +1,86 @@
 """Runbooks: plan → request → approve → execute → verify → record, with the step ledger.
 
 Owns the rules of a running scenario: a read-only step runs on a click, a mutating one after one
-approval, a destructive one after two (`bot.services.runbooks.approvals`); each attempt is one ledger row, and
-every transition is a conditional update, so double clicks, simultaneous approvals, Slack retries and
-restarts never send a second call. The kill switch and dry run (global, or per incident for drills)
-stop execution here. Every outcome goes to storage and the timeline before the `RunbookAnnouncer`
-(the Slack adapter) is told. It knows nothing of Slack payloads and never calls boto3 itself.
+approval, a destructive one after two (`approvals`); each attempt is one ledger row (a step run,
+`StepRun`), and every transition is a conditional update, so double clicks, simultaneous approvals,
+Slack retries and restarts never send a second call. The kill switch and dry run (global, or per
+incident for drills) stop execution here. Every outcome goes to storage and the timeline before the
+`RunbookAnnouncer` is told, and a request waiting for approval keeps an escalation scheduled until it
+is answered. A run found `executing` at start-up becomes `outcome-unknown` and is never re-sent. It
+knows nothing of Slack and never calls boto3 itself: the `Executor` sends through the AWS gateway.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
-from bot.errors import ConflictError, UsageError
-from bot.models.runbooks import Risk, Runbook, StepRun, StepState
+from bot.config import Settings
+from bot.errors import ConflictError, NotFound, UsageError
+from bot.gateways.aws.gateway import AwsCallError, AwsGateway
+from bot.models.incidents import Clock, Incident, NewEntry
+from bot.models.runbooks import OPEN_REQUEST, Risk, Runbook, StepRun, StepState
 from bot.redaction import redact
 from bot.scenarios.schema import (
     ActionStep,
+    AnyStep,
+    AwsStep,
+    ManualStep,
+    Scenario,
     validate_input,
 )
+from bot.scenarios.templating import capture, render
+from bot.services.ports import ApprovalEscalations, Authoriser, RunbookAnnouncer
+from bot.services.runbooks.action_runs import ActionRunner
 from bot.services.runbooks.approvals import (
+    ApprovalPolicy,
     plan_hash,
     required_approvals,
 )
-from bot.services.runbooks.base import _ANY_OPEN, KILL_SWITCH, RunbookAnnouncer
-from bot.services.runbooks.outcomes import RunbookOutcomes
+from bot.services.runbooks.executor import Executor
 from bot.services.runbooks.views import (
     RunbookView,
+    build_view,
+    captures_of,
+    context_for,
+    run_captures,
 )
+from bot.storage import Storage
 
-__all__ = ["KILL_SWITCH", "RunbookAnnouncer", "RunbookService"]
 log = logging.getLogger(__name__)
+KILL_SWITCH = "aws"
 
 
-class RunbookService(RunbookOutcomes):
+class RunbookService:
     """Commands on runbooks and their steps; see the module docstring for the rules."""
+
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        settings: Settings,
+        clock: Clock,
+        scenarios: dict[str, Scenario],
+        gateway: AwsGateway,
+        authoriser: Authoriser,
+        announcer: RunbookAnnouncer,
+        escalations: ApprovalEscalations,
+    ) -> None:
+        self.storage, self.settings, self.clock = storage, settings, clock
+        self.scenarios, self.gateway = scenarios, gateway
+        self.announcer, self.escalations = announcer, escalations
+        self.policy = ApprovalPolicy(
+            authoriser=authoriser, ttl=timedelta(minutes=settings.approval_ttl_minutes)
+        )
+        self.actions = ActionRunner(gateway=gateway)
+        self.executor = Executor(
+            storage=storage,
+            gateway=gateway,
+            actions=self.actions,
+            clock=clock,
+            notify=self._ran,
+        )
 
     # -- starting ---------------------------------------------------------------------------------
     async def start(
@@ -88,7 +133,7 @@ class RunbookService(RunbookOutcomes):
         after = await self.view(runbook)
         for step in after.steps:
             run = step.run
-            if run and run.state in _ANY_OPEN and not self._matches(step.plan, run):
+            if run and run.state in OPEN_REQUEST and not self._matches(step.plan, run):
                 await self._void(
                     after,
                     run,
@@ -133,9 +178,7 @@ class RunbookService(RunbookOutcomes):
         )
         if claimed is None:
             return None
-        await self.announcer.step_changed(
-            await self.view(runbook), step, key=f"run-{claimed.id}:start"
-        )
+        await self._tell(runbook, step, key=f"run-{claimed.id}:start")
         self._launch(view, claimed, item.step, user)
         return claimed
 
@@ -185,9 +228,7 @@ class RunbookService(RunbookOutcomes):
             },
             f"{source}:request",
         )
-        await self.announcer.step_changed(
-            await self.view(runbook), step, key=f"run-{claimed.id}:request"
-        )
+        await self._tell(runbook, step, key=f"run-{claimed.id}:request")
         return claimed
 
     async def decide(
@@ -238,9 +279,7 @@ class RunbookService(RunbookOutcomes):
                 {"run": run.id},
                 f"{source}:reject",
             )
-            await self.announcer.step_changed(
-                await self.view(run.runbook), run.step, key=f"{source}:reject"
-            )
+            await self._tell(run.runbook, run.step, key=f"{source}:reject")
             return done or run
         approvals = await self.storage.approvals(run.id)
         granted = self.policy.granted(run, approvals)
@@ -252,9 +291,7 @@ class RunbookService(RunbookOutcomes):
             f"{source}:approve",
         )
         if not self.policy.satisfied(run, approvals):
-            await self.announcer.step_changed(
-                await self.view(run.runbook), run.step, key=f"{source}:approve"
-            )
+            await self._tell(run.runbook, run.step, key=f"{source}:approve")
             return run
         approved = await self.storage.transition(
             run.id,
@@ -296,9 +333,7 @@ class RunbookService(RunbookOutcomes):
                     {"run": run.id},
                     f"{source}:dry",
                 )
-                await self.announcer.step_changed(
-                    await self.view(run.runbook), run.step, key=f"{source}:dry"
-                )
+                await self._tell(run.runbook, run.step, key=f"{source}:dry")
             return done or run
         claimed = await self.storage.transition(
             run.id,
@@ -308,9 +343,7 @@ class RunbookService(RunbookOutcomes):
         )
         if claimed is None:
             return run
-        await self.announcer.step_changed(
-            await self.view(run.runbook), run.step, key=f"run-{run.id}:start"
-        )
+        await self._tell(run.runbook, run.step, key=f"run-{run.id}:start")
         self._launch(view, claimed, item.step, user)
         return claimed
 
@@ -335,3 +368,409 @@ class RunbookService(RunbookOutcomes):
             if str(redact(current)) != str(run.preview_current):
                 return f"the current value changed since approval ({run.preview_current} → {current})"
         return ""
+
+    # -- manual outcomes, cancel, verify ---------------------------------------------------------
+    async def mark(
+        self,
+        *,
+        runbook: int,
+        step: str,
+        attempt: int,
+        user: str,
+        source: str,
+        skip: bool,
+        reason: str = "",
+    ) -> StepRun | None:
+        """Mark a step done (manual steps, or an outcome-unknown run a person checked) or skip it."""
+        view = await self.view(runbook)
+        item = self._step(view, step)
+        if skip and not reason.strip():
+            raise UsageError("Say why the step is skipped.", field="reason")
+        run = item.run
+        if run and run.state is StepState.OUTCOME_UNKNOWN and not skip:
+            done = await self.storage.transition(
+                run.id,
+                from_states={StepState.OUTCOME_UNKNOWN},
+                to=StepState.DONE,
+                now=self.clock(),
+                reason=f"confirmed by hand by {user}",
+            )
+        elif run and run.state in (StepState.EXECUTING, *OPEN_REQUEST):
+            raise ConflictError(
+                f"{item.step.title} is {run.state.value}; cancel it or wait for it first."
+            )
+        else:
+            if not skip and not isinstance(item.step, ManualStep) and item.actionable:
+                raise UsageError(
+                    f"{item.step.title} is an AWS step: run it, or skip it with a reason."
+                )
+            done = await self.storage.insert_step_run(
+                runbook=runbook,
+                incident=view.incident.number,
+                step=step,
+                attempt=attempt,
+                state=StepState.SKIPPED if skip else StepState.DONE,
+                now=self.clock(),
+                source=source,
+                requested_by=user,
+                reason=reason.strip(),
+            )
+        if done is None:
+            return None
+        verb = f"Skipped ({reason.strip()})" if skip else "Done"
+        await self._record(
+            view.incident.number,
+            user,
+            f"{verb}: {item.step.title}",
+            {"step": step},
+            f"{source}:mark",
+        )
+        await self._tell(runbook, step, key=f"{source}:mark")
+        return done
+
+    async def cancel(self, *, run_id: int, user: str, source: str) -> StepRun:
+        run = await self._run(run_id)
+        view = await self.view(run.runbook)
+        await self._void(
+            view,
+            run,
+            user,
+            f"cancelled by {user}",
+            f"{source}:cancel",
+            state=StepState.CANCELLED,
+        )
+        return run
+
+    async def verify(self, *, run_id: int, user: str, source: str) -> StepRun:
+        """Check an outcome-unknown (or finished) run with read-only calls; confirmed becomes succeeded."""
+        run = await self._run(run_id)
+        view = await self.view(run.runbook)
+        step = view.step(run.step).step
+        await self._gate()
+        try:
+            if isinstance(step, ActionStep) and run.plan is not None:
+                checked = await self.actions.verify(run.plan)
+                ok, seen = checked.confirmed, checked.summary
+            elif (
+                isinstance(step, AwsStep)
+                and step.verify is not None
+                and run.plan is not None
+            ):
+                ok, seen = await self.executor.check(
+                    step, await self._context(view), run.plan.region, None, {}
+                )
+            else:
+                ok, seen = (
+                    False,
+                    "this step has no verify call: check in the AWS console, then mark it done",
+                )
+        except AwsCallError as exc:
+            ok, seen = False, f"{exc.code}: {exc.next_step}"
+        state = StepState.SUCCEEDED if ok else run.state
+        done = await self.storage.transition(
+            run.id,
+            from_states={run.state},
+            to=state,
+            now=self.clock(),
+            summary=f"Verified: {seen}" if ok else f"Verify: {seen}",
+        )
+        await self._record(
+            run.incident,
+            user,
+            f"Verify {step.title}: {seen}"[:500],
+            {"run": run.id, "confirmed": ok},
+            f"{source}:verify",
+        )
+        await self._tell(
+            run.runbook,
+            run.step,
+            key=f"{source}:verify",
+            reply=f"*{step.title}* verify: {seen}",
+        )
+        return done or run
+
+    # -- kill switch, recovery, shutdown ----------------------------------------------------------
+    async def set_aws_enabled(
+        self, *, enabled: bool, user: str, incident: int | None, source: str
+    ) -> None:
+        await self.storage.set_switch(
+            KILL_SWITCH, "on" if enabled else "off", user=user, now=self.clock()
+        )
+        log.warning("AWS execution switched %s by %s", "on" if enabled else "off", user)
+        if incident is not None:
+            await self._record(
+                incident,
+                user,
+                f"AWS execution switched {'on' if enabled else 'off'}",
+                {},
+                f"{source}:switch",
+            )
+
+    async def recover(self) -> list[StepRun]:
+        """At start-up: a run found executing was cut off mid-call; its outcome is unknown."""
+        found = []
+        for run in await self.storage.runs_in_state(StepState.EXECUTING):
+            moved = await self.storage.transition(
+                run.id,
+                from_states={StepState.EXECUTING},
+                to=StepState.OUTCOME_UNKNOWN,
+                now=self.clock(),
+                summary="The bot restarted during this call: verify before anything else",
+                error={
+                    "code": "OutcomeUnknown",
+                    "message": "interrupted by a restart",
+                    "next_step": "press Verify; never re-run blindly",
+                },
+            )
+            if moved:
+                found.append(moved)
+                await self._record(
+                    run.incident,
+                    None,
+                    f"Step {run.step}: outcome unknown after a restart",
+                    {"run": run.id},
+                    f"recover-{run.id}",
+                )
+                await self._tell(run.runbook, run.step, key=f"recover-{run.id}")
+        return found
+
+    async def drain(self, seconds: float) -> None:
+        await self.executor.drain(seconds)
+
+    # -- reading --------------------------------------------------------------------------------
+    def scenario(self, scenario_id: str) -> Scenario:
+        found = self.scenarios.get(scenario_id)
+        if found is None:
+            names = ", ".join(
+                sorted(k for k, s in self.scenarios.items() if s.kind == "incident")
+            )
+            raise NotFound(f"No scenario {scenario_id[:60]!r}; choose one of: {names}.")
+        return found
+
+    async def view(self, runbook_id: int) -> RunbookView:
+        runbook = await self.storage.get_runbook(runbook_id)
+        if runbook is None:
+            raise NotFound(f"Runbook {runbook_id} does not exist.")
+        incident = await self._incident(runbook.incident)
+        runs = await self.storage.step_runs(runbook.id)
+        latest = {r.step: r for r in runs}
+        approvals = {
+            r.id: await self.storage.approvals(r.id)
+            for r in latest.values()
+            if r.required_approvals
+        }
+        return build_view(
+            runbook=runbook,
+            scenario=self.scenario(runbook.scenario),
+            incident=incident,
+            stored=await self.storage.inputs(runbook.id),
+            runs=runs,
+            approvals=approvals,
+            now=self.clock(),
+            aws_enabled=await self.aws_enabled(),
+            dry_run=self._dry(runbook, incident),
+        )
+
+    async def is_approved(self, run_id: int) -> bool:
+        """Whether a run is approved and waiting to execute (held back by the kill switch)."""
+        run = await self.storage.step_run(run_id)
+        return run is not None and run.state is StepState.APPROVED
+
+    async def aws_enabled(self) -> bool:
+        return await self.storage.switch(KILL_SWITCH) != "off"
+
+    def _dry(self, runbook: Runbook, incident: Incident) -> bool:
+        drill = incident.drill and self.settings.drill_dry_run
+        return self.settings.dry_run or runbook.dry_run or drill
+
+    async def _incident(self, number: int) -> Incident:
+        incident = await self.storage.get_incident(number)
+        if incident is None:
+            raise NotFound(f"INC-{number} does not exist.")
+        return incident
+
+    @staticmethod
+    def _matches(plan: Any, run: StepRun) -> bool:
+        """Whether the plan rendered now is the one approved (an action's planned extras aside)."""
+        if plan is None or run.plan is None:
+            return False
+        if run.plan.kind == "action":
+            keys = set(plan.params)
+            own = {k: v for k, v in run.plan.params.items() if k in keys}
+            return plan_hash(run.plan.model_copy(update={"params": own})) == plan_hash(
+                plan
+            )
+        return plan_hash(plan) == run.plan_hash
+
+    async def _guards_now(self, view: RunbookView, step: AnyStep, region: str) -> str:
+        """Whether each of a step's guards holds right now, for the approvers (checked again later)."""
+        if not isinstance(step, AwsStep) or not step.guards:
+            return ""
+        checks = self.executor.guard_checks(
+            step, await self._context(view), region, None, {}
+        )
+        seen = [
+            f"{'holds' if ok else 'does NOT hold'}: {guard.why} ({what})"
+            async for guard, ok, what in checks
+        ]
+        return "Guards now (checked again before it is sent): " + "; ".join(seen)
+
+    async def _planned(
+        self, view: RunbookView, step: AnyStep, plan: Any
+    ) -> tuple[Any, Any, Any]:
+        """The concrete plan and the preview's current and proposed values, read fresh."""
+        try:
+            if isinstance(step, ActionStep):
+                planned = await self.actions.plan(step.action, plan.params)
+                return planned.plan, planned.current, planned.proposed
+            if isinstance(step, AwsStep) and step.preview is not None:
+                context = await self._context(view)
+                pv = step.preview
+                result = await self.gateway.call(
+                    service=pv.service or step.service,
+                    operation=pv.operation,
+                    region=plan.region,
+                    params=render(pv.params, context),
+                    mutating=False,
+                )
+                return (
+                    plan,
+                    capture(pv.capture, result.response),
+                    render(pv.proposed, context),
+                )
+        except AwsCallError as exc:
+            raise UsageError(
+                f"Could not read the current state for the plan: {exc.code}: {exc.next_step}."
+            ) from None
+        return plan, None, None
+
+    async def _context(self, view: RunbookView) -> dict[str, Any]:
+        runs = await self.storage.step_runs(view.runbook.id)
+        return context_for(
+            view.scenario,
+            view.incident,
+            await self.storage.inputs(view.runbook.id),
+            captures_of(runs),
+            self.clock(),
+        )
+
+    async def _gate(self) -> None:
+        if not await self.aws_enabled():
+            raise ConflictError(
+                "AWS execution is switched off: `/incident aws on` (commander or approvers) resumes it."
+            )
+
+    def _launch(
+        self, view: RunbookView, run: StepRun, step: AnyStep, user: str
+    ) -> None:
+        context = context_for(
+            view.scenario, view.incident, view.inputs, {}, self.clock()
+        )
+        context["steps"] = {
+            s.step.id: run_captures(s.run.result)
+            for s in view.steps
+            if s.run and s.run.state is StepState.SUCCEEDED
+        }
+        tags = {
+            "incident": view.incident.key,
+            "step": step.id,
+            "requester": run.requested_by or user,
+            "approvers": ",".join(
+                a.user for a in view.step(step.id).approvals if a.decision == "approve"
+            ),
+        }
+        self.executor.launch(run, step, context, tags)
+
+    async def _tell(
+        self, runbook: int, step: str, *, key: str, reply: str | None = None
+    ) -> None:
+        """Keep the step's approval escalation in line with its run, then tell people."""
+        view = await self.view(runbook)
+        run = view.step(step).run
+        if run is not None:
+            approval_id = f"step-run-{run.id}"
+            if run.state is StepState.AWAITING_APPROVAL:
+                await self.escalations.schedule_approval_escalation(
+                    incident=view.incident.number,
+                    approval_id=approval_id,
+                    summary=f"{view.step(step).step.title} ({view.incident.key}) is waiting for approval",
+                )
+            else:
+                await self.escalations.cancel_approval_escalation(
+                    approval_id=approval_id
+                )
+        await self.announcer.step_changed(view, step, key=key, reply=reply)
+
+    async def _ran(self, run: StepRun, reply: str | None) -> None:
+        await self._tell(
+            run.runbook,
+            run.step,
+            key=f"run-{run.id}:{run.state.value}:{run.updated_at.timestamp()}",
+            reply=reply,
+        )
+
+    # -- helpers ------------------------------------------------------------------------------
+    async def _run(self, run_id: int) -> StepRun:
+        run = await self.storage.step_run(run_id)
+        if run is None:
+            raise NotFound("That step run does not exist.")
+        return run
+
+    def _step(self, view: RunbookView, step: str) -> Any:
+        try:
+            return view.step(step)
+        except KeyError:
+            raise NotFound(f"No step {step[:60]!r} in this runbook.") from None
+
+    def _aws_step(self, view: RunbookView, step: str) -> Any:
+        item = self._step(view, step)
+        if not item.actionable:
+            raise UsageError(f"{item.step.title} makes no AWS call.")
+        if item.run and item.run.state in (StepState.EXECUTING, *OPEN_REQUEST):
+            raise ConflictError(f"{item.step.title} is already {item.run.state.value}.")
+        return item
+
+    async def _void(
+        self,
+        view: RunbookView,
+        run: StepRun,
+        user: str,
+        why: str,
+        source: str,
+        state: StepState = StepState.CANCELLED,
+    ) -> None:
+        done = await self.storage.transition(
+            run.id, from_states=OPEN_REQUEST, to=state, now=self.clock(), reason=why
+        )
+        if done is None:
+            return
+        await self._record(
+            run.incident,
+            user,
+            f"Approval void for {run.step}: {why}",
+            {"run": run.id},
+            source,
+        )
+        await self._tell(run.runbook, run.step, key=source)
+
+    async def _record(
+        self,
+        incident: int,
+        actor: str | None,
+        text: str,
+        data: dict[str, Any],
+        source: str,
+    ) -> None:
+        await self.storage.append(
+            incident,
+            [
+                NewEntry(
+                    kind="runbook",
+                    actor=actor,
+                    text=text,
+                    data=redact(data),
+                    source=source,
+                )
+            ],
+            now=self.clock(),
+        )

@@ -23,10 +23,10 @@ from bot.models.runbooks import (
     StepRun,
     StepState,
 )
+from bot.scenarios.actions import get_action
 from bot.scenarios.operations import is_read_only
 from bot.scenarios.schema import ActionStep, AnyStep, AwsStep, Phase, Scenario
 from bot.scenarios.templating import build_context, render, variables
-from bot.services.runbooks.actions import get_action
 
 
 def risk_of(step: AnyStep) -> Risk:
@@ -68,7 +68,7 @@ def inputs_used(step: AnyStep) -> list[str]:
     return sorted(names)
 
 
-def incident_fields(incident: Incident) -> dict[str, Any]:
+def incident_context(incident: Incident) -> dict[str, Any]:
     return {
         "id": incident.key,
         "slug": incident.channel_name,
@@ -100,7 +100,7 @@ def context_for(
     return build_context(
         inputs=effective_inputs(scenario, stored),
         steps=captures,
-        incident=incident_fields(incident),
+        incident=incident_context(incident),
         now=now,
     )
 

@@ -4,9 +4,8 @@ A curated action is something one AWS call cannot express safely (a rollback tha
 previous task definition, a key rotation whose secret must never reach Slack). This module owns only
 their *declarations*: name, summary, typed inputs, outputs a later step may reference, whether the
 action is destructive, and the AWS operations it uses (for `scenarios lint` and a future IAM-policy
-printer). Nothing here executes anything: the executors are written separately, in the runbook
-service, and until they exist a scenario step naming an action cannot run. This module must not
-import boto3, Slack or storage.
+printer). Nothing here executes anything: the executors are the runbook service's
+(`bot/services/runbooks/action_runs.py`). This module must not import boto3, Slack or storage.
 """
 
 from __future__ import annotations
