@@ -160,9 +160,8 @@ async def load(
             }
             body = payloads.event_callback(message, event_id=event_id)
             acked = False
-            for retry in range(
-                2 if n % 5 == 0 else 1
-            ):  # a fifth are re-sent, as Slack retries
+            # a fifth are re-sent, as Slack retries
+            for retry in range(2 if n % 5 == 0 else 1):
                 extra = (
                     {
                         "X-Slack-Retry-Num": str(retry),
@@ -381,9 +380,8 @@ async def run(args: argparse.Namespace) -> int:
                 report=True,
             )
             channel = str(_query(database, "select channel_id from incidents")[0][0])
-            final, _ = check(
-                database, workspace, channel, trials
-            )  # nothing redone by later restarts
+            # nothing redone by later restarts
+            final, _ = check(database, workspace, channel, trials)
     failed = [t for t in trials if not t.ok]
     acked = sum(t.acked for t in trials)
     doubled = sum(len(t.double_posts) for t in trials)

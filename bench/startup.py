@@ -104,9 +104,8 @@ async def run(args: argparse.Namespace) -> int:
         await prepare(empty, 0)
         results: dict[str, list[float]] = {"empty": [], "full": []}
         async with serve(workspace) as slack:
-            for run_no in range(
-                args.runs
-            ):  # interleaved, so drifting load hits both alike
+            # interleaved, so drifting load hits both alike
+            for run_no in range(args.runs):
                 for name, source in (("empty", empty), ("full", full)):
                     copy = Path(tmp) / f"run-{run_no}-{name}.db"
                     shutil.copy(source, copy)

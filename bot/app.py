@@ -180,9 +180,8 @@ def create_app(settings: Settings, services: Services) -> AsyncApp:
         if settings.slack_bot_token
         else None
     )
-    client = AsyncWebClient(
-        base_url=settings.slack_api_url, timeout=10
-    )  # the token comes from `authorize`
+    # the token comes from `authorize`
+    client = AsyncWebClient(base_url=settings.slack_api_url, timeout=10)
     app = AsyncApp(
         client=client,
         authorize=identity.authorizer(),

@@ -45,9 +45,8 @@ async def report_error(
             await client.chat_postEphemeral(channel=channel, user=user_id, text=text)
         else:
             await client.chat_postMessage(channel=user_id, text=text)
-    except (
-        SlackApiError
-    ) as exc:  # Slack itself is failing: the log line is all that is left
+    # Slack itself is failing: the log line is all that is left
+    except SlackApiError as exc:
         log.warning(
             "could not tell %s about an error: %s", user_id, exc.response.get("error")
         )

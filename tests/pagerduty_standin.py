@@ -85,9 +85,8 @@ class State:
     alerts: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     responder_requests: list[dict[str, Any]] = field(default_factory=list)
     api_keys: set[str] = field(default_factory=set)
-    routing_keys: dict[str, str] = field(
-        default_factory=dict
-    )  # routing key -> service id
+    # routing key -> service id
+    routing_keys: dict[str, str] = field(default_factory=dict)
 
 
 def ref(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
@@ -874,9 +873,8 @@ class PagerDutyStandIn:
             return event_error(
                 "Event object is invalid", "'dedup_key' is missing or blank"
             )
-        elif (
-            alert is not None and is_open
-        ):  # ack/resolve of a closed or unknown alert is dropped
+        # ack/resolve of a closed or unknown alert is dropped
+        elif alert is not None and is_open:
             alert["events"].append(event)
             incident = self.state.incidents[alert["incident"]]
             status = "acknowledged" if action == "acknowledge" else "resolved"

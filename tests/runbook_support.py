@@ -90,9 +90,8 @@ async def start_runbook(
 
     rb = await eventually(posted)
     members = slack.channels[incident.channel_id].members
-    members.extend(
-        u for u in ("UBOB", "UCAROL", "UDAVE") if u not in members
-    )  # approvers joined
+    # approvers joined
+    members.extend(u for u in ("UBOB", "UCAROL", "UDAVE") if u not in members)
     return incident, rb
 
 

@@ -24,9 +24,8 @@ async def test_unanswered_approval_is_escalated_and_answered_one_is_not(
     for step in ("check-rds-instance", "check-snapshots"):
         assert await run_step(bot, incident, rb, step) is StepState.SUCCEEDED
     await click(bot, incident, rb, "restore-from-snapshot", Action.RUNBOOK_REQUEST)
-    await slack.wait_for(
-        "views.open", lambda c: "snapshot_id" in str(c.args)
-    )  # inputs, prefilled
+    # inputs, prefilled
+    await slack.wait_for("views.open", lambda c: "snapshot_id" in str(c.args))
     await submit_inputs(bot, slack, {})
     await until_state(bot, rb, "restore-from-snapshot", StepState.AWAITING_APPROVAL)
     run = (await bot.services.runbooks.view(rb)).step("restore-from-snapshot").run

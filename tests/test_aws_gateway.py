@@ -312,9 +312,8 @@ async def test_aws_gateway_secret_never_leaves(
     shown = "".join(traceback.format_exception(caught.value))
     for text in (str(caught.value), caught.value.aws_message, shown):
         assert secret not in text
-    assert (
-        caplog.records
-    )  # the gateway did log, and botocore's debug output was captured
+    # the gateway did log, and botocore's debug output was captured
+    assert caplog.records
     for record in caplog.records:
         assert secret not in record.getMessage()
 

@@ -65,4 +65,5 @@ def test_the_readme_tree_names_every_package():
         if p.parent.name != top
     ]
     missing = [str(p) for p in packages if f" {p.name}/" not in tree]
-    assert packages and missing == [], f"add these packages to README's tree: {missing}"
+    assert packages
+    assert missing == [], f"add these packages to README's tree: {missing}"

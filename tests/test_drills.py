@@ -101,9 +101,8 @@ async def test_a_dry_run_drill_sends_no_mutating_aws_call(
     )
     transcript = "\n".join(lines)
     assert code == 0, transcript[-3000:]
-    calls = (
-        aws_proxy.calls
-    )  # the estate was seeded straight into moto: these are the drill's
+    # the estate was seeded straight into moto: these are the drill's
+    calls = aws_proxy.calls
     assert calls, "the read-only steps reached AWS"
     mutating = [
         f"{c.service}:{c.operation}"

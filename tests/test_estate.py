@@ -48,9 +48,10 @@ def aws(estate: Estate) -> Iterator[Callable[..., Any]]:
 def test_estate_moto_sandbox_reports_its_real_port(moto_server: MotoSandbox) -> None:
     host, _, port = moto_server.endpoint_url.removeprefix("http://").partition(":")
     assert (host, port != "0") == ("127.0.0.1", True)
+    # reachable on the reported port
     with urllib.request.urlopen(
         f"{moto_server.endpoint_url}/moto-api/config"
-    ) as response:  # reachable on the reported port
+    ) as response:
         assert response.status < 300
 
 

@@ -38,9 +38,8 @@ async def test_slack_429_then_503_loses_no_post_honours_retry_after_and_keeps_or
     incident = await declare(bot, slack_workspace)
     assert incident.channel_id
     slack_workspace.fail("chat.postMessage", "ratelimited", times=3, retry_after=1)
-    slack_workspace.fail(
-        "chat.postMessage", status=503, times=2
-    )  # then backoff: 0.8 s, 1.6 s
+    # then backoff: 0.8 s, 1.6 s
+    slack_workspace.fail("chat.postMessage", status=503, times=2)
     for n in range(6):
         await command_in(bot, incident, f"note storm {n}")
 

@@ -134,9 +134,8 @@ async def test_pages_update_modal_rejects_an_empty_message(
 async def test_pages_page_command_opens_the_pagerduty_incident_first_when_there_is_none(
     pd_bot: RunningBot, slack_workspace: SlackWorkspace, pagerduty_standin: Any
 ):
-    incident = await declare(
-        pd_bot, slack_workspace, severity="SEV3"
-    )  # SEV3 does not page
+    # SEV3 does not page
+    incident = await declare(pd_bot, slack_workspace, severity="SEV3")
     await command_in(pd_bot, incident, "page <@UBOB> please look")
     [row] = await settled(pd_bot)
 

@@ -86,9 +86,8 @@ async def test_pages_declare_retries_429_and_5xx_with_the_same_dedup_key(
     posts = pagerduty_standin.requests_to("POST", "/incidents")
     assert len(posts) == 3
     assert {p.json["incident"]["incident_key"] for p in posts} == {KEY}
-    assert (
-        len(pd_incidents(pagerduty_standin)) == 1
-    )  # the 502 came after PagerDuty created it
+    # the 502 came after PagerDuty created it
+    assert len(pd_incidents(pagerduty_standin)) == 1
     assert row.status == "done"
 
 

@@ -326,9 +326,8 @@ async def test_page_adds_a_user_and_a_policy_as_responders(pager, pagerduty_stan
     ]
     assert {r.json["requester_id"] for r in requests} == {"PBOTUSR"}
     assert len(pagerduty_standin.state.responder_requests) == 2
-    assert (
-        len(pagerduty_standin.requests_to("GET", "/users")) == 1
-    )  # the requester id is cached
+    # the requester id is cached
+    assert len(pagerduty_standin.requests_to("GET", "/users")) == 1
 
 
 async def test_page__a_service_opens_an_incident_there(pager, pagerduty_standin):

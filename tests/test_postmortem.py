@@ -229,7 +229,7 @@ async def _ledger(bot: RunningBot, incident: Incident, clock: ManualClock) -> No
     assert restore is not None
     for user, minute in (("UALICE", 14), ("UCAROL", 16)):
         await storage.add_approval(
-            step_run=restore.id,
+            run_id=restore.id,
             user=user,
             decision="approve",
             plan_hash="h",
@@ -349,6 +349,5 @@ async def test_postmortem_of_a_complete_incident_matches_golden_markdown_and_jso
         )
         == 0
     )
-    assert (
-        cli_out.read_text().split("\n", 3)[3] == texts["md"].split("\n", 3)[3]
-    )  # the same, but for the time written
+    # the same, but for the time written
+    assert cli_out.read_text().split("\n", 3)[3] == texts["md"].split("\n", 3)[3]

@@ -123,9 +123,8 @@ async def test_work_acknowledged_before_a_kill_is_replayed_after_restart(
 ):
     database, port = tmp_path / "w.db", free_port()
     env = bot_env(database, slack_server, port)
-    slack_workspace.delay(
-        "views.open", 30
-    )  # the listener hangs after the ack, inside Slack's API
+    # the listener hangs after the ack, inside Slack's API
+    slack_workspace.delay("views.open", 30)
     async with warroom_process(env) as process:
         async with SlackSender(
             f"http://127.0.0.1:{port}/slack/events",
@@ -134,9 +133,8 @@ async def test_work_acknowledged_before_a_kill_is_replayed_after_restart(
         ) as s:
             response = await s.command("declare Disk full")
         assert response.status == 200
-        for _ in range(
-            100
-        ):  # the request is journaled, acknowledged, and its listener is stuck in views.open
+        # the request is journaled, acknowledged, and its listener is stuck in views.open
+        for _ in range(100):
             with closing(sqlite3.connect(database)) as db:
                 if db.execute("select count(*) from inbox").fetchone()[0]:
                     break

@@ -49,8 +49,7 @@ def test_free_text_loses_key_ids_secrets_and_tokens_whole():
 
     assert KEY_ID not in redacted
     assert SECRET not in redacted
-    assert (
-        "EXTRA" not in redacted
-    )  # a longer token goes whole, not its first 40 characters
+    # a longer token goes whole, not its first 40 characters
+    assert "EXTRA" not in redacted
     assert "xoxb-123456789" not in redacted
     assert redact({"message": text})["message"] == redacted

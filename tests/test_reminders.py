@@ -124,9 +124,8 @@ async def test_reminders_resume_after_restart_and_fire_once_after_downtime(
         await wait_reminders(slack_workspace, incident.channel_id, 1)
         row = await second.services.storage.reminder_get("update:1")
         assert row.fired == 1
-        assert row.due_at == later + timedelta(
-            minutes=5
-        )  # the grace before the mention
+        # the grace before the mention
+        assert row.due_at == later + timedelta(minutes=5)
     assert len(reminders_in(slack_workspace, incident.channel_id)) == 1
 
 
@@ -136,9 +135,8 @@ async def test_reminders_unanswered_approval_pages_the_approvers_on_call(
     incident = await declare(pd_bot, slack_workspace, severity="SEV1")
     await settled(pd_bot)
     reminders = pd_bot.services.comms.reminders
-    now = pd_bot.services.clock() - timedelta(
-        minutes=10
-    )  # requested before the first update is due
+    # requested before the first update is due
+    now = pd_bot.services.clock() - timedelta(minutes=10)
     await reminders.schedule_approval_escalation(
         incident=incident.number,
         approval_id="ap-1",
@@ -159,8 +157,7 @@ async def test_reminders_unanswered_approval_pages_the_approvers_on_call(
     assert (rows[1].target_kind, rows[1].target_id) == ("escalation_policy", "PEPSECU")
     [request] = pagerduty_standin.state.responder_requests
     assert "Restore the newest RDS snapshot" in request["message"]
-    assert (
-        await reminders.tick(now + timedelta(hours=2)) == 1
-    )  # only the status-update reminder is left
+    # only the status-update reminder is left
+    assert await reminders.tick(now + timedelta(hours=2)) == 1
     kinds = [e.kind for e in await pd_bot.services.storage.timeline(incident.number)]
     assert kinds.count("approval_escalated") == 1

@@ -155,14 +155,12 @@ async def test_runbook_kill_switch_holds_an_approved_step_until_executed(
     assert await until_state(bot, rb, STEP, StepState.APPROVED) is StepState.APPROVED
     await eventually(lambda: _told(slack, "UCAROL", "switched off"))
     assert proxy.count("rds:RestoreDBInstanceFromDBSnapshot") == 0
-    await command_in(
-        bot, incident, "aws off", user="UDAVE"
-    )  # UDAVE is an approver: allowed
+    # UDAVE is an approver: allowed
+    await command_in(bot, incident, "aws off", user="UDAVE")
     await command_in(bot, incident, "aws on")
     await eventually(lambda: bot.services.runbooks.aws_enabled())
-    await click(
-        bot, incident, rb, STEP, Action.RUNBOOK_RUN
-    )  # the card's Execute button
+    # the card's Execute button
+    await click(bot, incident, rb, STEP, Action.RUNBOOK_RUN)
     assert (
         await until_state(bot, rb, STEP, StepState.SUCCEEDED, StepState.FAILED)
         is StepState.SUCCEEDED

@@ -284,9 +284,8 @@ async def test_runbook_dry_run_never_sends_a_mutating_call(
             await click(bot, incident, rb, STEP, Action.RUNBOOK_APPROVE, user=user)
         assert await until_state(bot, rb, STEP, StepState.SKIPPED) is StepState.SKIPPED
     assert aws_via_proxy.count(RESTORE) == 0
-    assert (
-        aws_via_proxy.count("rds:DescribeDBSnapshots") >= 1
-    )  # reads still run, to plan
+    # reads still run, to plan
+    assert aws_via_proxy.count("rds:DescribeDBSnapshots") >= 1
 
 
 async def test_runbook_kill_switch_stops_execution(

@@ -134,9 +134,8 @@ async def test_regional_failure_steps(
     state = await approved_run(bot, incident, rb, "update-route53", *TWO)
     assert state is StepState.SUCCEEDED, await _why(bot, rb, "update-route53")
     assert proxy.count("route53:ChangeResourceRecordSets") == 1
-    assert (
-        proxy.count("rds:DescribeDBInstances") >= 1
-    )  # its guard read the DR database first
+    # its guard read the DR database first
+    assert proxy.count("rds:DescribeDBInstances") >= 1
     route53 = boto3.client("route53", region_name="us-east-1")
     # Off the loop: the fault proxy that boto3 is pointed at runs on this event loop.
     listing = await asyncio.to_thread(

@@ -123,9 +123,8 @@ async def test_security_incident_steps_run_and_no_secret_leaves(
     form = await slack.wait_for(
         "views.open", lambda c: "old_access_key_id" in str(c.args)
     )
-    assert estate.access_key_id in str(
-        form.args["view"]
-    )  # the default from list-access-keys
+    # the default from list-access-keys
+    assert estate.access_key_id in str(form.args["view"])
     await submit_inputs(bot, slack, {})
     await until_state(bot, rb, "delete-old-access-key", StepState.AWAITING_APPROVAL)
     # The approvers see which keys exist and which one goes: ids are identifiers, not secrets.

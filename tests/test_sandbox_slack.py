@@ -199,9 +199,10 @@ async def test_conversations_create_and_invite_semantics(
     assert slack_workspace.channels[channel_id].members == [BOT_USER_ID]
 
     await slack_client.conversations_invite(channel=channel_id, users=["UALICE"])
+    # one new: ok
     partly = await slack_client.conversations_invite(
         channel=channel_id, users="UALICE,UBOB"
-    )  # one new: ok
+    )
     assert partly["channel"]["num_members"] == 3
     assert (
         await error_of(
@@ -743,9 +744,10 @@ def test_sign_matches_slack_verifier() -> None:
     )
 
 
+# type: ignore[no-untyped-def]
 async def test_sender_drives_bolt_against_the_workspace(
     aiohttp_server, slack_server: RunningWorkspace, slack_workspace: SlackWorkspace
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     bolt = AsyncApp(
         client=AsyncWebClient(token=FAKE_BOT_TOKEN, base_url=slack_server.api_url),
         signing_secret=FAKE_SIGNING_SECRET,

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bot.errors import ScenarioError, UsageError
+from bot.scenarios.actions import CATALOGUE
 from bot.scenarios.checks import Problem
 from bot.scenarios.lint import is_read_only, lint_files, main
 from bot.scenarios.schema import (
@@ -31,7 +32,6 @@ from bot.scenarios.schema import (
     validate_input,
 )
 from bot.scenarios.templating import build_context, capture, render, variables
-from bot.services.runbooks.actions import CATALOGUE
 
 SHIPPED = sorted(shipped_directory().glob("*.yaml"))
 INCIDENTS = {

@@ -132,9 +132,8 @@ async def test_note_containing_the_word_payload_is_not_dropped(
 async def test_acks_never_wait_for_slack(
     bot_settings, start_bot, slack_workspace: SlackWorkspace
 ):
-    slack_workspace.delay(
-        "*", 10
-    )  # every Web API call, auth.test included, now takes 10 s
+    # every Web API call, auth.test included, now takes 10 s
+    slack_workspace.delay("*", 10)
     async with start_bot(bot_settings) as bot:
         unknown = await bot.sender.command("explode")
         note = await bot.sender.command("note outside a channel")

@@ -76,9 +76,8 @@ async def test_messages_edits_deletions_files_and_key_events_are_captured(
     assert edit.corrects == message.seq
     assert edit.text == "primary RDS refuses connections since 10:02"
     assert edit.data["previous_text"] == "primary RDS is refusing connections"
-    assert (
-        message.text == "primary RDS is refusing connections"
-    )  # the original is never overwritten
+    # the original is never overwritten
+    assert message.text == "primary RDS is refusing connections"
     assert pin.key_event
     assert pushpin.key_event
     assert pin.data["marks"] == message.seq

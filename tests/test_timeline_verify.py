@@ -187,9 +187,8 @@ async def test_verify_truncated_tail_is_caught_against_the_published_head(
         ).fetchone()[0]
     _sql(db, "delete from timeline where seq = 6")
     assert _verify(db, capsys)[0] == 0  # a cut tail leaves a valid chain ...
-    code, out = _verify(
-        db, capsys, "--head", head
-    )  # ... that lacks the head Slack was shown
+    # ... that lacks the head Slack was shown
+    code, out = _verify(db, capsys, "--head", head)
     assert code == 1
     assert f"the published head hash {head} is not in the chain" in out
 

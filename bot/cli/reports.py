@@ -76,9 +76,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     except BotError as exc:
         print(exc.message, file=sys.stderr)
         return 2
-    except (
-        BrokenPipeError
-    ):  # `warroom export ... | head`: the reader left; Python's documented recipe
+    # `warroom export ... | head`: the reader left; Python's documented recipe
+    except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     if args.out:

@@ -304,7 +304,6 @@ def write_json_schema(path: Path | None = None) -> Path:
     return target
 
 
-if (
-    __name__ == "__main__"
-):  # `python -m bot.scenarios.schema [PATH]` regenerates schema.json
+# `python -m bot.scenarios.schema [PATH]` regenerates schema.json
+if __name__ == "__main__":
     print(write_json_schema(Path(sys.argv[1]) if len(sys.argv) > 1 else None))

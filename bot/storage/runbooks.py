@@ -196,7 +196,7 @@ class RunbookStore(StorageBase):
     async def add_approval(
         self,
         *,
-        step_run: int,
+        run_id: int,
         user: str,
         decision: str,
         plan_hash: str,
@@ -209,15 +209,15 @@ class RunbookStore(StorageBase):
             cursor = self.db.execute(
                 "insert into approvals (step_run, user, decision, plan_hash, created_at, source)"
                 " values (?, ?, ?, ?, ?, ?) on conflict(step_run, user) do nothing",
-                [step_run, user, decision, plan_hash, to_iso(now), source],
+                [run_id, user, decision, plan_hash, to_iso(now), source],
             )
             return cursor.rowcount == 1
 
         return await self._call(add)
 
-    async def approvals(self, step_run: int) -> list[Approval]:
+    async def approvals(self, run_id: int) -> list[Approval]:
         sql = "select * from approvals where step_run = ? order by id"
-        rows = await self._call(lambda: list(self.db.query(sql, [step_run])))
+        rows = await self._call(lambda: list(self.db.query(sql, [run_id])))
         return [
             Approval.model_validate({**r, "created_at": from_iso(r["created_at"])})
             for r in rows

@@ -241,9 +241,8 @@ def _buttons(view: RunbookView, item: StepView) -> list[dict[str, Any]]:
             _button("Reject", Action.RUNBOOK_REJECT, ref, "danger"),
             _button("Cancel", Action.RUNBOOK_CANCEL, ref),
         ]
-    if (
-        state is StepState.APPROVED
-    ):  # approved but held back (e.g. AWS was switched off)
+    # approved but held back (e.g. AWS was switched off)
+    if state is StepState.APPROVED:
         return [
             _button("Execute", Action.RUNBOOK_RUN, ref, "primary"),
             _button("Cancel", Action.RUNBOOK_CANCEL, ref),

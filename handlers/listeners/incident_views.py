@@ -121,9 +121,8 @@ async def handle_declare_submission(
         private=form.scenario in services.private_scenarios,
         drill=_is_drill(body["view"]),
     )
-    if (
-        form.scenario
-    ):  # queued behind the channel's creation, so it lands in the new channel
+    # queued behind the channel's creation, so it lands in the new channel
+    if form.scenario:
         await services.runbooks.start(
             incident=incident.number,
             scenario=form.scenario,

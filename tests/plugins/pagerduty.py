@@ -72,9 +72,8 @@ class RunningStandIn:
     def requests(self) -> Any:
         return self.standin.requests
 
-    def __getattr__(
-        self, name: str
-    ) -> Any:  # fail, drop_connection, acknowledge, sign_webhook ...
+    # fail, drop_connection, acknowledge, sign_webhook ...
+    def __getattr__(self, name: str) -> Any:
         return getattr(self.standin, name)
 
 

@@ -68,9 +68,10 @@ class MotoSandbox:
     """A moto server on 127.0.0.1 (a free port) with a reset; use as a context manager."""
 
     def __init__(self, *, ip_address: str = "127.0.0.1", port: int = 0) -> None:
+        # the sandbox extra; not needed in production
         from moto.server import (
             ThreadedMotoServer,
-        )  # the sandbox extra; not needed in production
+        )
 
         # Werkzeug logs every request at INFO; the demo and the tests do not want them.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

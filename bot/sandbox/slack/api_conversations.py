@@ -60,9 +60,8 @@ def create(ws: WorkspaceState, args: Args) -> dict[str, Any]:
     if any(
         channel.name == name for channel in ws.channels.values() if not channel.is_im
     ):
-        raise SlackError(
-            "name_taken"
-        )  # archived channels keep their names, as in Slack
+        # archived channels keep their names, as in Slack
+        raise SlackError("name_taken")
     channel = ws.add_channel(
         name, is_private=args.flag("is_private"), creator=BOT_USER_ID
     )
@@ -90,9 +89,8 @@ def invite(ws: WorkspaceState, args: Args) -> dict[str, Any]:
         ws.user(user_id)
     new = [user_id for user_id in user_ids if user_id not in channel.members]
     if not new:
-        raise SlackError(
-            "already_in_channel"
-        )  # only when every invitee is already a member
+        # only when every invitee is already a member
+        raise SlackError("already_in_channel")
     channel.members.extend(dict.fromkeys(new))
     return {"channel": channel.to_json()}
 

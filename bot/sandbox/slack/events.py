@@ -53,9 +53,8 @@ def _human(ws: WorkspaceState, channel_ref: str, user: str) -> Channel:
     if user not in channel.members:
         if channel.is_private:
             raise ValueError(f"{user} is not a member of private channel {channel.id}")
-        channel.members.append(
-            user
-        )  # Slack's clients join a public channel when you post in it
+        # Slack's clients join a public channel when you post in it
+        channel.members.append(user)
     return channel
 
 

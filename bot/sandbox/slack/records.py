@@ -79,9 +79,8 @@ class Channel:
     purpose: str = ""
     archived: bool = False
     is_im: bool = False
-    pins: dict[str, tuple[str, int]] = field(
-        default_factory=dict
-    )  # ts -> (pinned_by, when)
+    # ts -> (pinned_by, when)
+    pins: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """Return the `channel` object of conversations.info, as the bot sees it."""

@@ -177,9 +177,8 @@ class PageWorker:
             "dedup_key": first.dedup_key,
         }
         kind = "pd_resolve" if row.kind == "resolve" else "page"
-        if (
-            not self.log_only
-        ):  # log-only paged nobody: the channel is told, the timeline has no event
+        # log-only paged nobody: the channel is told, the timeline has no event
+        if not self.log_only:
             await self.note(
                 incident,
                 kind,

@@ -150,9 +150,8 @@ class PostmortemService:
         No timeline row is added: the draft covers the chain up to its head, and the channel's file
         and the `postmortems` row (SHA-256, head hash) are its record.
         """
-        async with self._locks.setdefault(
-            number, asyncio.Lock()
-        ):  # one upload per draft
+        # one upload per draft
+        async with self._locks.setdefault(number, asyncio.Lock()):
             return await self._publish(number, trigger, actor, source)
 
     async def _publish(

@@ -117,9 +117,8 @@ class Executor:
                 await self._action(run)
             elif isinstance(step, AwsStep):
                 await self._aws(run, step, context, tags)
-        except (
-            BotError
-        ) as exc:  # a template or plan problem found late: nothing was sent
+        # a template or plan problem found late: nothing was sent
+        except BotError as exc:
             await self._finish(
                 run,
                 StepState.FAILED,

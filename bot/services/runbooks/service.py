@@ -256,7 +256,7 @@ class RunbookService:
         )
         title = view.step(run.step).step.title
         if not await self.storage.add_approval(
-            step_run=run.id,
+            run_id=run.id,
             user=user,
             decision="approve" if approve else "reject",
             plan_hash=run.plan_hash or "",
