@@ -37,7 +37,7 @@ async def handle_incident_command(
     command: dict[str, Any],
     respond: AsyncRespond,
     client: AsyncWebClient,
-    context: Any,
+    inbox_key: str,
     services: Services,
 ) -> None:
     name, _, rest = str(command.get("text") or "").strip().partition(" ")
@@ -57,7 +57,7 @@ async def handle_incident_command(
         user_id=command["user_id"],
         channel_id=command["channel_id"],
         trigger_id=command.get("trigger_id", ""),
-        source=str(context.get("inbox_key", "")),
+        source=inbox_key,
         respond=respond,
         client=client,
         incident=incident,

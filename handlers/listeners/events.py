@@ -103,9 +103,9 @@ def inline_message(body: dict[str, Any], source: str) -> tuple[str, NewEntry] | 
 
 
 async def handle_message_event(
-    event: dict[str, Any], context: Any, services: Services
+    event: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
-    entry = message_entry(event, str(context.get("inbox_key")))
+    entry = message_entry(event, inbox_key)
     if entry is not None:
         await services.incidents.capture(
             channel_id=event.get("channel", ""), entry=entry
@@ -113,7 +113,7 @@ async def handle_message_event(
 
 
 async def handle_pin_added_event(
-    event: dict[str, Any], context: Any, services: Services
+    event: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
     message = (event.get("item") or {}).get("message") or {}
     ts = str(message.get("ts") or "")
@@ -124,7 +124,7 @@ async def handle_pin_added_event(
         slack_ts=ts,
         key_event=True,
         permalink=permalink(event.get("channel_id", ""), ts),
-        source=str(context.get("inbox_key")),
+        source=inbox_key,
     )
     await services.incidents.capture(
         channel_id=event.get("channel_id", ""), entry=entry
@@ -132,7 +132,7 @@ async def handle_pin_added_event(
 
 
 async def handle_reaction_added_event(
-    event: dict[str, Any], context: Any, services: Services
+    event: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
     item = event.get("item") or {}
     if event.get("reaction") != "pushpin" or item.get("type") != "message":
@@ -143,7 +143,7 @@ async def handle_reaction_added_event(
         slack_ts=item.get("ts"),
         key_event=True,
         permalink=permalink(item.get("channel", ""), str(item.get("ts"))),
-        source=str(context.get("inbox_key")),
+        source=inbox_key,
     )
     await services.incidents.capture(channel_id=item.get("channel", ""), entry=entry)
 

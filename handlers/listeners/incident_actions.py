@@ -27,7 +27,7 @@ async def handle_card_status_action(
     ack: AsyncAck,
     body: dict[str, Any],
     client: AsyncWebClient,
-    context: Any,
+    inbox_key: str,
     services: Services,
 ) -> None:
     await ack()
@@ -42,7 +42,7 @@ async def handle_card_status_action(
         number=number,
         status=status,
         actor=body["user"]["id"],
-        source=str(context.get("inbox_key")),
+        source=inbox_key,
     )
 
 

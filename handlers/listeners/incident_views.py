@@ -102,7 +102,7 @@ def _is_drill(view: dict[str, Any]) -> bool:
 
 
 async def handle_declare_submission(
-    ack: AsyncAck, body: dict[str, Any], context: Any, services: Services
+    ack: AsyncAck, body: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
     form, errors = validate_declare(body["view"]["state"]["values"], services)
     if form is None:
@@ -110,7 +110,7 @@ async def handle_declare_submission(
         return
     await ack()
     incident = await services.incidents.declare(
-        source=str(context.get("inbox_key")),
+        source=inbox_key,
         title=form.title,
         severity=form.severity,
         declared_by=body["user"]["id"],
@@ -127,13 +127,13 @@ async def handle_declare_submission(
             incident=incident.number,
             scenario=form.scenario,
             user=body["user"]["id"],
-            source=f"{context.get('inbox_key')}:runbook",
+            source=f"{inbox_key}:runbook",
             dry_run=incident.drill and services.settings.drill_dry_run,
         )
 
 
 async def handle_resolve_submission(
-    ack: AsyncAck, body: dict[str, Any], context: Any, services: Services
+    ack: AsyncAck, body: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
     values = body["view"]["state"]["values"]
     summary = str(_value(values, F.SUMMARY) or "").strip()
@@ -161,7 +161,7 @@ async def handle_resolve_submission(
         summary=summary,
         root_cause=str(_value(values, F.ROOT_CAUSE) or ""),
         actor=body["user"]["id"],
-        source=str(context.get("inbox_key")),
+        source=inbox_key,
     )
 
 

@@ -29,7 +29,7 @@ async def handle_reminder_snooze_action(
     ack: AsyncAck,
     body: dict[str, Any],
     client: AsyncWebClient,
-    context: Any,
+    inbox_key: str,
     services: Services,
 ) -> None:
     await ack()
@@ -40,7 +40,7 @@ async def handle_reminder_snooze_action(
         number=button.incident,
         minutes=button.minutes,
         actor=body["user"]["id"],
-        source=str(context.get("inbox_key")),
+        source=inbox_key,
     )
     channel = (body.get("channel") or {}).get("id") or body["user"]["id"]
     await client.chat_postEphemeral(

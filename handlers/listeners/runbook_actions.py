@@ -82,7 +82,7 @@ async def handle_runbook_step_action(
     ack: AsyncAck,
     body: dict[str, Any],
     client: AsyncWebClient,
-    context: Any,
+    inbox_key: str,
     services: Services,
 ) -> None:
     """Run (read-only) or Request approval (mutating): ask for missing inputs first."""
@@ -91,9 +91,7 @@ async def handle_runbook_step_action(
     await _responder(services, user)
     then = "run" if body["actions"][0]["action_id"] == Action.RUNBOOK_RUN else "request"
     if then == "run" and ref.run and await services.runbooks.is_approved(ref.run):
-        await services.runbooks.execute(
-            run_id=ref.run, user=user, source=str(context.get("inbox_key"))
-        )
+        await services.runbooks.execute(run_id=ref.run, user=user, source=inbox_key)
         return
     if await _needs_inputs(services, ref):
         await open_inputs(
@@ -106,12 +104,12 @@ async def handle_runbook_step_action(
         step=ref.step,
         attempt=ref.attempt,
         user=user,
-        source=str(context.get("inbox_key")),
+        source=inbox_key,
     )
 
 
 async def handle_runbook_decide_action(
-    ack: AsyncAck, body: dict[str, Any], context: Any, services: Services
+    ack: AsyncAck, body: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
     await ack()
     ref = _ref(body)
@@ -120,7 +118,7 @@ async def handle_runbook_decide_action(
         run_id=ref.run,
         user=body["user"]["id"],
         approve=approve,
-        source=str(context.get("inbox_key")),
+        source=inbox_key,
     )
 
 
@@ -128,12 +126,12 @@ async def handle_runbook_run_action(
     ack: AsyncAck,
     body: dict[str, Any],
     client: AsyncWebClient,
-    context: Any,
+    inbox_key: str,
     services: Services,
 ) -> None:
     """Verify, cancel or mark done on an existing run, or mark a manual step done from the menu."""
     await ack()
-    ref, user, source = _ref(body), body["user"]["id"], str(context.get("inbox_key"))
+    ref, user, source = _ref(body), body["user"]["id"], inbox_key
     await _responder(services, user)
     action = body["actions"][0]["action_id"]
     if action == Action.RUNBOOK_VERIFY:

@@ -37,7 +37,7 @@ def _values(body: dict[str, Any]) -> dict[str, str]:
 
 
 async def handle_runbook_inputs_submission(
-    ack: AsyncAck, body: dict[str, Any], context: Any, services: Services
+    ack: AsyncAck, body: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
     ref, raw = _ref(body), _values(body)
     if ref is None:
@@ -59,7 +59,7 @@ async def handle_runbook_inputs_submission(
         await ack(response_action="errors", errors=errors)
         return
     await ack()
-    user, source = body["user"]["id"], str(context.get("inbox_key"))
+    user, source = body["user"]["id"], inbox_key
     await services.runbooks.set_inputs(
         runbook=ref.rb, raw=raw, user=user, source=source
     )
@@ -74,7 +74,7 @@ async def handle_runbook_inputs_submission(
 
 
 async def handle_runbook_skip_submission(
-    ack: AsyncAck, body: dict[str, Any], context: Any, services: Services
+    ack: AsyncAck, body: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
     ref, reason = _ref(body), _values(body).get(Field.SKIP_REASON, "").strip()
     if ref is None or len(reason) < 3:
@@ -89,7 +89,7 @@ async def handle_runbook_skip_submission(
         step=ref.step,
         attempt=ref.attempt,
         user=body["user"]["id"],
-        source=str(context.get("inbox_key")),
+        source=inbox_key,
         skip=True,
         reason=reason,
     )

@@ -26,7 +26,7 @@ def _values(body: dict[str, Any]) -> tuple[str, str]:
 
 
 async def handle_update_submission(
-    ack: AsyncAck, body: dict[str, Any], context: Any, services: Services
+    ack: AsyncAck, body: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
     raw_status, message = _values(body)
     errors: dict[str, str] = {}
@@ -52,7 +52,7 @@ async def handle_update_submission(
         status=Status(raw_status),
         message=message,
         actor=body["user"]["id"],
-        source=str(context.get("inbox_key")),
+        source=inbox_key,
     )
 
 
