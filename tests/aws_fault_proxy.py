@@ -82,6 +82,7 @@ class _Rule:
     seconds: float = 0.0
     code: str = ""
     message: str = ""
+    gate: Hold | None = None
 
     def matches(self, service: str, operation: str) -> bool:
         if self.service not in (None, service):
@@ -94,6 +95,17 @@ class _Rule:
             return False
         self.times -= 1
         return True
+
+
+@dataclass
+class Hold:
+    """A request held at the proxy until the test releases it: `arrived` is set when one is held."""
+
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    released: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def release(self) -> None:
+        self.released.set()
 
 
 class AwsFaultProxy:
@@ -146,6 +158,12 @@ class AwsFaultProxy:
     ) -> None:
         """Hold the request `seconds`, then forward it (a hang: AWS acts, the client may not hear)."""
         self._add("delayed", operation, times, seconds=seconds)
+
+    def hold(self, operation: str, *, times: int | None = 1) -> Hold:
+        """Hold the request until `release()`, then forward it (a slow call, with no clock in it)."""
+        gate = Hold()
+        self._add("held", operation, times, gate=gate)
+        return gate
 
     def clear(self) -> None:
         """Drop every rule (the request log is kept)."""
@@ -221,6 +239,11 @@ class AwsFaultProxy:
         call.access_key = signed.group(1) if signed else ""
         self.calls.append(call)
         rule = next((r for r in self._rules if r.matches(service, operation)), None)
+        if rule is not None and rule.gate is not None:
+            call.outcome = "held"
+            rule.gate.arrived.set()
+            await rule.gate.released.wait()
+            return await self._forward(request, body, call)
         if rule is not None and rule.kind != "delayed":
             call.outcome = rule.kind
             response = fault_response(rule, service, operation, style, request.method)

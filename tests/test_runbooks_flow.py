@@ -27,6 +27,7 @@ from tests.runbook_support import (
     ephemeral_texts,
     request_restore,
     start_runbook,
+    state_of,
     until_state,
 )
 
@@ -153,12 +154,19 @@ async def test_runbook_kill_switch_holds_an_approved_step_until_executed(
     for user in ("UBOB", "UCAROL"):
         await click(bot, incident, rb, STEP, Action.RUNBOOK_APPROVE, user=user)
     assert await until_state(bot, rb, STEP, StepState.APPROVED) is StepState.APPROVED
-    await eventually(lambda: _told(slack, "UCAROL", "switched off"))
+    await eventually(lambda: _posted(slack, "AWS execution is off: press Execute"))
     assert proxy.count("rds:RestoreDBInstanceFromDBSnapshot") == 0
     # UDAVE is an approver: allowed
     await command_in(bot, incident, "aws off", user="UDAVE")
+    # The commander may stop AWS, but only an approver may turn it back on.
     await command_in(bot, incident, "aws on")
+    await eventually(lambda: _told(slack, "UALICE", "Only an approver may switch"))
+    assert not await bot.services.runbooks.aws_enabled()
+    await command_in(bot, incident, "aws on", user="UDAVE")
     await eventually(lambda: bot.services.runbooks.aws_enabled())
+    # Turning it on sends nothing by itself: the approved step waits for Execute.
+    assert await state_of(bot, rb, STEP) is StepState.APPROVED
+    assert proxy.count("rds:RestoreDBInstanceFromDBSnapshot") == 0
     # the card's Execute button
     await click(bot, incident, rb, STEP, Action.RUNBOOK_RUN)
     assert (
@@ -170,6 +178,10 @@ async def test_runbook_kill_switch_holds_an_approved_step_until_executed(
 
 async def _told(slack: SlackWorkspace, user: str, text: str) -> bool:
     return any(text in t for t in ephemeral_texts(slack, user))
+
+
+async def _posted(slack: SlackWorkspace, text: str) -> bool:
+    return any(text in str(c.args) for c in slack.calls_to("chat.postMessage"))
 
 
 async def test_runbook_command_lists_refuses_unknown_and_posts(
@@ -249,7 +261,7 @@ async def test_runbook_authorisation_is_checked_again_at_execution(
         for user in ("UBOB", "UCAROL"):
             await click(bot, incident, rb, STEP, Action.RUNBOOK_APPROVE, user=user)
         await until_state(bot, rb, STEP, StepState.APPROVED)
-        await command_in(bot, incident, "aws on")
+        await command_in(bot, incident, "aws on", user="UBOB")
         await eventually(lambda: bot.services.runbooks.aws_enabled())
     # UCAROL is no longer an approver when the step is finally executed.
     settings = runbook_settings(tmp_path, slack_server, approvers=["UBOB", "UDAVE"])

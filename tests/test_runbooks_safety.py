@@ -23,6 +23,7 @@ from tests.runbook_support import (
     run_step,
     runbook_settings,
     start_runbook,
+    state_of,
     submit_inputs,
     until_state,
 )
@@ -298,7 +299,7 @@ async def test_runbook_kill_switch_stops_execution(
     await click(bot, incident, rb, "check-rds-instance", Action.RUNBOOK_RUN)
     await eventually(lambda: _told(slack, "UALICE", "switched off"))
     assert proxy.count("rds:DescribeDBInstances") == 0
-    await command_in(bot, incident, "aws on", user="UALICE")  # the commander
+    await command_in(bot, incident, "aws on", user="UBOB")  # an approver
     await eventually(lambda: _switch(bot, True))
     assert (
         await run_step(bot, incident, rb, "check-rds-instance") is StepState.SUCCEEDED
@@ -307,3 +308,42 @@ async def test_runbook_kill_switch_stops_execution(
 
 async def _switch(bot: RunningBot, on: bool) -> bool:
     return await bot.services.runbooks.aws_enabled() is on
+
+
+async def test_kill_switch_turned_on_during_the_recheck_sends_nothing_until_execute(
+    rbot: RunningBot, slack_workspace: SlackWorkspace, aws_via_proxy: AwsFaultProxy
+):
+    """The race an attacker found: the last approval lands while AWS is off, the re-check before
+    sending is slow (its preview read is held here), and AWS is switched on meanwhile. Nothing may be
+    sent until someone presses Execute."""
+    bot, slack, proxy = rbot, slack_workspace, aws_via_proxy
+    step, change = "stop-write-operations", "ecs:UpdateService"
+    incident, rb = await start_runbook(bot, slack, "data-corruption")
+    await click(bot, incident, rb, step, Action.RUNBOOK_REQUEST)
+    await until_state(bot, rb, step, StepState.AWAITING_APPROVAL)
+    await command_in(bot, incident, "aws off", user="UDAVE")
+    await eventually(lambda: _switch(bot, False))
+    await click(bot, incident, rb, step, Action.RUNBOOK_APPROVE, user="UBOB")
+    held = proxy.hold("ecs:DescribeServices")
+    await click(bot, incident, rb, step, Action.RUNBOOK_APPROVE, user="UCAROL")
+
+    async def approved_and_idle() -> bool:
+        return await state_of(bot, rb, step) is StepState.APPROVED and not (
+            await bot.services.storage.inbox_pending()
+        )
+
+    async def rechecking_or_held() -> bool:
+        return held.arrived.is_set() or await approved_and_idle()
+
+    # Either the approval is being re-checked (its read held at the proxy) or it was put on hold.
+    await eventually(rechecking_or_held)
+    await command_in(bot, incident, "aws on", user="UDAVE")
+    await eventually(lambda: _switch(bot, True))
+    held.release()
+    await eventually(approved_and_idle)
+    assert proxy.count(change) == 0
+    # Execute, pressed after AWS is back on, sends it once.
+    await click(bot, incident, rb, step, Action.RUNBOOK_RUN)
+    state = await until_state(bot, rb, step, StepState.SUCCEEDED, StepState.FAILED)
+    assert state is StepState.SUCCEEDED
+    assert proxy.count(change) == 1

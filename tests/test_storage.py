@@ -14,6 +14,7 @@ from sqlite_utils import Database
 
 from bot.migrations import migrations
 from bot.models.incidents import Incident, NewEntry, OutboxMessage
+from bot.models.runbooks import StepRun, StepState
 from bot.storage import Storage
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -147,5 +148,61 @@ async def test_batched_writes_share_one_commit_and_a_failure_fails_only_its_call
             "k3",
             "k5",
         ]  # k4 rolled back, its neighbours re-run and kept
+    finally:
+        await storage.close()
+
+
+async def test_a_step_run_is_claimed_only_while_its_switch_is_on(tmp_path):
+    """The kill switch is read in the statement that claims a run, not before it."""
+    storage = Storage(tmp_path / "switch.db")
+    await storage.open()
+    try:
+        incident = Incident(
+            number=0,
+            title="t",
+            severity="SEV1",
+            commander="U1",
+            channel_name="c",
+            declared_by="U1",
+            declared_at=NOW,
+        )
+        number = (await storage.create_incident(incident, source="x")).number
+        runbook, _ = await storage.create_runbook(
+            incident=number,
+            scenario="s",
+            created_by="U1",
+            dry_run=False,
+            now=NOW,
+            source="x",
+        )
+
+        async def insert(attempt: int) -> StepRun | None:
+            return await storage.insert_step_run(
+                runbook=runbook.id,
+                incident=number,
+                step="a",
+                attempt=attempt,
+                state=StepState.APPROVED,
+                now=NOW,
+                source=f"x{attempt}",
+                while_on="aws",
+            )
+
+        approved = await insert(1)
+        assert approved is not None
+        await storage.set_switch("aws", "off", user="U1", now=NOW)
+        assert await insert(2) is None
+        claim = {
+            "from_states": {StepState.APPROVED},
+            "to": StepState.EXECUTING,
+            "now": NOW,
+        }
+        assert await storage.transition(approved.id, **claim, while_on="aws") is None
+        assert (await storage.step_run(approved.id)).state is StepState.APPROVED
+        await storage.set_switch("aws", "on", user="U1", now=NOW)
+        claimed = await storage.transition(approved.id, **claim, while_on="aws")
+        assert claimed is not None
+        assert claimed.state is StepState.EXECUTING
+        assert await insert(2) is not None
     finally:
         await storage.close()

@@ -116,9 +116,14 @@ class RunbookStore(StorageBase):
         state: StepState,
         now: datetime,
         source: str,
+        while_on: str | None = None,
         **fields: Any,
     ) -> StepRun | None:
-        """Insert attempt `attempt` of a step; None when that attempt already exists."""
+        """Insert attempt `attempt` of a step; None when that attempt already exists.
+
+        With `while_on`, also None when that switch is off: read in the same statement, so a switch
+        turned off at any moment is never missed.
+        """
         row = {
             "runbook": runbook,
             "incident": incident,
@@ -135,9 +140,9 @@ class RunbookStore(StorageBase):
             columns = ", ".join(row)
             marks = ", ".join("?" for _ in row)
             cursor = self.db.execute(
-                f"insert into step_runs ({columns}) values ({marks})"
+                f"insert into step_runs ({columns}) select {marks} where {_SWITCH_ON}"
                 " on conflict(incident, runbook, step, attempt) do nothing",
-                list(row.values()),
+                [*row.values(), while_on],
             )
             if cursor.rowcount != 1:
                 return None
@@ -155,9 +160,13 @@ class RunbookStore(StorageBase):
         from_states: frozenset[StepState] | set[StepState],
         to: StepState,
         now: datetime,
+        while_on: str | None = None,
         **fields: Any,
     ) -> StepRun | None:
-        """Move a run to `to` only if it is in one of `from_states`; None when another caller won."""
+        """Move a run to `to` only if it is in one of `from_states`; None when another caller won.
+
+        With `while_on`, also None when that switch is off (read in the same statement).
+        """
         changes = {"state": to.value, "updated_at": to_iso(now), **_encode(fields)}
 
         def update() -> StepRun | None:
@@ -165,8 +174,9 @@ class RunbookStore(StorageBase):
             states = [s.value for s in from_states]
             marks = ", ".join("?" for _ in states)
             cursor = self.db.execute(
-                f"update step_runs set {sets} where id = ? and state in ({marks})",
-                [*changes.values(), run_id, *states],
+                f"update step_runs set {sets} where id = ? and state in ({marks})"
+                f" and {_SWITCH_ON}",
+                [*changes.values(), run_id, *states, while_on],
             )
             if cursor.rowcount != 1:
                 return None
@@ -235,6 +245,10 @@ class RunbookStore(StorageBase):
             self._one, "select value from switches where name = ?", [name]
         )
         return str(row["value"]) if row else None
+
+
+# True unless the switch named by the parameter is off (a NULL name: no switch to honour).
+_SWITCH_ON = "not exists (select 1 from switches where name = ? and value = 'off')"
 
 
 def _encode(fields: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,7 @@
-"""`/incident aws off|on`: the kill switch for AWS execution, everywhere at once (commander or approvers)."""
+"""`/incident aws off|on`: the kill switch for AWS execution, everywhere at once.
+
+Off: the incident commander or an approver; on again: approvers only (the runbook service decides).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from bot.errors import PermissionDenied
 from handlers.commands._registry import CommandContext, subcommand
 
 
@@ -23,11 +25,6 @@ class AwsArgs(BaseModel):
     responder_only=True,
 )
 async def handle_aws_command(args: AwsArgs, ctx: CommandContext) -> None:
-    commander = ctx.incident is not None and ctx.incident.commander == ctx.user_id
-    if not commander and not await ctx.services.authoriser.is_approver(ctx.user_id):
-        raise PermissionDenied(
-            "Only the incident commander or an approver may switch AWS execution."
-        )
     enabled = args.state == "on"
     await ctx.services.runbooks.set_aws_enabled(
         enabled=enabled,

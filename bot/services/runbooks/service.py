@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any
 
 from bot.config import Settings
-from bot.errors import ConflictError, NotFound, UsageError
+from bot.errors import ConflictError, NotFound, PermissionDenied, UsageError
 from bot.gateways.aws.gateway import AwsCallError, AwsGateway
 from bot.models.incidents import Clock, Incident, NewEntry
 from bot.models.runbooks import OPEN_REQUEST, Risk, Runbook, StepRun, StepState
@@ -175,8 +175,10 @@ class RunbookService:
             requested_by=user,
             plan=item.plan,
             plan_hash=plan_hash(item.plan),
+            while_on=KILL_SWITCH,
         )
         if claimed is None:
+            await self._gate()  # switched off since the check above
             return None
         await self._tell(runbook, step, key=f"run-{claimed.id}:start")
         self._launch(view, claimed, item.step, user)
@@ -301,6 +303,15 @@ class RunbookService:
         )
         if approved is None:
             return run
+        if not await self.aws_enabled():
+            # Approved while AWS is off: it runs only when someone presses Execute after it is back on.
+            await self._tell(
+                run.runbook,
+                run.step,
+                key=f"{source}:held",
+                reply=f"*{title}* is approved, but AWS execution is off: press Execute once it is back on.",
+            )
+            return approved
         return await self.execute(run_id=run.id, user=user, source=source)
 
     async def execute(self, *, run_id: int, user: str, source: str) -> StepRun:
@@ -340,8 +351,10 @@ class RunbookService:
             from_states={StepState.APPROVED},
             to=StepState.EXECUTING,
             now=self.clock(),
+            while_on=KILL_SWITCH,
         )
         if claimed is None:
+            await self._gate()  # switched off during the re-check: the approval stands
             return run
         await self._tell(run.runbook, run.step, key=f"run-{run.id}:start")
         self._launch(view, claimed, item.step, user)
@@ -493,6 +506,16 @@ class RunbookService:
     async def set_aws_enabled(
         self, *, enabled: bool, user: str, incident: int | None, source: str
     ) -> None:
+        """Switch AWS execution off (an approver, or the commander of `incident`) or on (approvers only)."""
+        approver = await self.policy.authoriser.is_approver(user)
+        if enabled and not approver:
+            raise PermissionDenied("Only an approver may switch AWS execution back on.")
+        if not enabled and not approver:
+            found = await self._incident(incident) if incident is not None else None
+            if found is None or found.commander != user:
+                raise PermissionDenied(
+                    "Only the incident commander or an approver may switch AWS execution off."
+                )
         await self.storage.set_switch(
             KILL_SWITCH, "on" if enabled else "off", user=user, now=self.clock()
         )
