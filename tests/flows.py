@@ -98,3 +98,27 @@ async def command_in(
     )
     assert response.status == 200, response.text
     return response
+
+
+def parsed_by_slack(slack: SlackWorkspace) -> list[str]:
+    """Every string the bot sent that Slack parses for mentions and links: messages' `text`,
+    topics and purposes, and `mrkdwn` text objects (plain_text is shown as typed)."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if value.get("type") == "mrkdwn" and isinstance(value.get("text"), str):
+                found.append(value["text"])
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    for call in slack.calls:
+        for key in ("text", "topic", "purpose"):
+            if isinstance(call.args.get(key), str):
+                found.append(call.args[key])
+        walk(call.args.get("blocks"))
+        walk(call.args.get("view"))
+    return found

@@ -15,7 +15,7 @@ from bot.sandbox.slack.state import INCIDENT_RESPONSE_CHANNEL_ID
 from bot.sandbox.slack.workspace import SlackWorkspace
 from bot.storage import GENESIS, row_hash
 from handlers.ids import Callback, Field
-from tests.flows import command_in, declare, eventually, open_view
+from tests.flows import command_in, declare, eventually, open_view, parsed_by_slack
 from tests.plugins.bot import RunningBot
 
 
@@ -42,6 +42,8 @@ async def test_declare_creates_channel_announces_and_pins_card(
     assert "&lt;!channel&gt;" in alert
     assert "<!channel>" not in alert
     assert "Incident Commander: <@UALICE>" in alert
+    # Nowhere, not in the topic, the card's fallback text or any block, does the title mention anyone.
+    assert not [t for t in parsed_by_slack(slack_workspace) if "<!channel>" in t]
 
     in_channel = slack_workspace.messages(incident.channel_id)
     assert any("INCIDENT ALERT" in m.text for m in in_channel)

@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 
 from bot.sandbox.slack.workspace import SlackWorkspace
-from tests.flows import declare
+from tests.flows import declare, parsed_by_slack
 from tests.plugins.bot import RunningBot
 from tests.plugins.pagerduty import WEBHOOK_SECRET
 from tests.test_pages_declare import channel_text, settled
@@ -77,3 +77,21 @@ async def test_pages_webhook_signed_is_recorded_once_and_forged_is_refused(
 
 async def test_pages_webhook_route_absent_without_a_secret(bot: RunningBot):
     assert await _post_webhook(bot, b"{}", {}) in (404, 405)
+
+
+async def test_pages_acknowledger_name_reaches_slack_as_text(
+    pd_bot: RunningBot, slack_workspace: SlackWorkspace, pagerduty_standin: Any
+):
+    """A PagerDuty user's name is the provider's data: a mention or a link in it must stay inert."""
+    hostile = "<!channel> <https://evil.example|click>"
+    bob = pagerduty_standin.state.users["PBOBWIL"]
+    bob["name"] = bob["summary"] = hostile
+    incident = await declare(pd_bot, slack_workspace, severity="SEV1")
+    [row] = await settled(pd_bot)
+    pagerduty_standin.acknowledge(row.pd_incident_id, "bob@example.com")
+    assert await pd_bot.services.comms.pd_sync.poll_once() == 1
+    await channel_text(
+        slack_workspace, incident, "acknowledged by &lt;!channel&gt; &lt;https://"
+    )
+    sent = parsed_by_slack(slack_workspace)
+    assert not [t for t in sent if "<!channel>" in t or "<https://evil" in t]

@@ -65,9 +65,21 @@ class Follower(Protocol):
 
 
 # -- paging, reminders, status updates, scheduled checks -----------------------------------------
+@dataclass(frozen=True)
+class Link:
+    """A link to show after a line of text (the adapter draws it in Slack's syntax)."""
+
+    url: str
+    label: str
+
+
 class CommsPort(Protocol):
-    async def say(self, incident: Incident, text: str, *, key: str) -> None:
-        """Post a plain line in the incident channel."""
+    """Text passed to it is plain: the adapter escapes it (names from PagerDuty, AWS answers)."""
+
+    async def say(
+        self, incident: Incident, text: str, *, key: str, link: Link | None = None
+    ) -> None:
+        """Post a plain line in the incident channel, with a link after it if given."""
         ...
 
     async def alarm(self, incident: Incident, text: str, *, key: str) -> None:

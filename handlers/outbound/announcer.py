@@ -68,7 +68,8 @@ class SlackAnnouncer:
                 "conversations.setTopic",
                 {
                     "topic": blocks.cut(
-                        f"{incident.key} {incident.severity}: {incident.title}", 250
+                        f"{incident.key} {incident.severity}: {blocks.escape(incident.title)}",
+                        250,
                     )
                 },
                 "topic",
@@ -173,7 +174,7 @@ class SlackAnnouncer:
         if change.kind == "severity":
             return f":warning: {who} changed severity {d['from']} → *{d['to']}*"
         if change.kind == "role":
-            return f":bust_in_silhouette: {who} assigned *{d['role']}* to {blocks.user(d['user'])}"
+            return f":bust_in_silhouette: {who} assigned *{blocks.escape(d['role'])}* to {blocks.user(d['user'])}"
         if change.kind == "note":
             return (
                 f":memo: Note from {who}: {blocks.escape(blocks.cut(d['text'], 2900))}"
@@ -183,7 +184,7 @@ class SlackAnnouncer:
     # -- messages -------------------------------------------------------------------------
     def _card_args(self, incident: Incident) -> dict[str, Any]:
         return {
-            "text": f"{incident.key}: {incident.title}",
+            "text": f"{incident.key}: {blocks.escape(incident.title)}",
             "blocks": blocks.incident_card(incident, self.settings),
         }
 

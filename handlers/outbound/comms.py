@@ -3,6 +3,8 @@ messages, and the two Slack reads they need (a user's email, users by email).
 
 Posts go through the outbox (ordered, retried, deduplicated by key), never straight to Slack; only
 the lookups call the Web API directly, and a failed lookup means "no match", never an exception.
+The services' text is plain (it carries names from PagerDuty, AWS answers and settings): it is
+escaped here, so `<!channel>` or `<https://evil|click>` in it reach Slack as text.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from bot.config import Settings
 from bot.gateways.pagerduty.pager import OnCall
 from bot.gateways.slack.outbox import Outbox
 from bot.models.incidents import Incident, OutboxMessage, Status
+from bot.services.ports import Link
 from handlers.blocks import paging as pb
-from handlers.blocks.incidents import cut
+from handlers.blocks.incidents import cut, escape
 
 log = logging.getLogger(__name__)
 CHANNEL = "{incident.channel}"
@@ -56,17 +59,25 @@ class SlackCommsPort:
             incident=incident,
         )
 
-    async def say(self, incident: Incident, text: str, *, key: str) -> None:
-        await self.outbox.enqueue(self._post(incident, {"text": cut(text, 3000)}, key))
+    async def say(
+        self, incident: Incident, text: str, *, key: str, link: Link | None = None
+    ) -> None:
+        shown = escape(cut(text, 2900))
+        if link is not None:
+            shown += f" <{escape(link.url)}|{escape(link.label)}>"
+        await self.outbox.enqueue(self._post(incident, {"text": shown}, key))
 
     async def alarm(self, incident: Incident, text: str, *, key: str) -> None:
+        text = escape(text)
         args = {"text": cut(text, 3000), "blocks": pb.alarm_blocks(text)}
         await self.outbox.enqueue(self._post(incident, args, key))
 
     async def announce(
         self, text: str, *, key: str, incident: int | None = None
     ) -> None:
-        await self.outbox.enqueue(self._announcement(cut(text, 3000), key, incident))
+        await self.outbox.enqueue(
+            self._announcement(cut(escape(text), 3000), key, incident)
+        )
 
     async def show_oncall(
         self,
@@ -76,9 +87,10 @@ class SlackCommsPort:
         *,
         key: str,
     ) -> None:
-        await self.say(
-            incident, pb.oncall_text(incident.key, oncall, slack_ids), key=key
-        )
+        text = pb.oncall_text(
+            incident.key, oncall, slack_ids
+        )  # Block Kit: escaped already
+        await self.outbox.enqueue(self._post(incident, {"text": cut(text, 3000)}, key))
 
     async def invite(self, incident: Incident, users: list[str], *, key: str) -> None:
         n = incident.number

@@ -24,7 +24,7 @@ from bot.gateways.pagerduty.pager import (
     fallback_message,
 )
 from bot.models.incidents import Clock, Incident, NewEntry
-from bot.services.ports import CommsPort
+from bot.services.ports import CommsPort, Link
 from bot.storage import Storage
 from bot.storage.paging import PageRow
 
@@ -187,9 +187,9 @@ class PageWorker:
                 data=data,
                 actor=row.requested_by,
             )
-        link = f" <{first.html_url}|open in PagerDuty>" if first.html_url else ""
+        link = Link(first.html_url, "open in PagerDuty") if first.html_url else None
         icon = ":pager:" if first.delivered else ":information_source:"
-        await self.port.say(incident, f"{icon} {text}{link}", key=f"page:{row.id}")
+        await self.port.say(incident, f"{icon} {text}", key=f"page:{row.id}", link=link)
         if row.kind == "trigger" and not self.log_only:
             await self.show_oncall(incident, key=f"page:{row.id}:oncall")
 
