@@ -143,7 +143,7 @@ class Settings(BaseSettings):
     )
     approvers: list[str] = Field(
         default_factory=list,
-        description="Slack user ids and user-group ids allowed to approve AWS steps; empty: any responder.",
+        description="Slack user ids and user-group ids allowed to approve AWS steps; empty: nobody (AWS changes are refused).",
     )
     roles: list[str] = Field(
         default_factory=lambda: list(DEFAULT_ROLES),

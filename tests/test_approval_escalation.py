@@ -39,10 +39,16 @@ async def test_unanswered_approval_is_escalated_and_answered_one_is_not(
 
     reminders = bot.services.comms.reminders
     due = watches[0].due_at
-    assert await reminders.tick(due - timedelta(seconds=1)) == 0
+
+    async def escalations() -> int:
+        entries = await bot.services.storage.timeline(incident.number)
+        return [e.kind for e in entries].count("approval_escalated")
+
+    # Other reminders (the status update's) may fall due first: only the escalation is counted.
+    await reminders.tick(due - timedelta(seconds=1))
+    assert await escalations() == 0
     assert await reminders.tick(due) >= 1
-    kinds = [e.kind for e in await bot.services.storage.timeline(incident.number)]
-    assert kinds.count("approval_escalated") == 1
+    assert await escalations() == 1
 
     await click(bot, incident, rb, "restore-from-snapshot", Action.RUNBOOK_CANCEL)
 

@@ -92,7 +92,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     """Validate settings (for `run`) and every scenario file, offline."""
     problems: list[str] = []
     try:
-        load_settings("run")
+        for warning in fail_open(load_settings("run")):
+            print(f"warning: {warning}")
     except ConfigError as exc:
         problems += exc.problems
     problems += [str(p) for p in _lint(None)]
@@ -104,6 +105,22 @@ def cmd_check(args: argparse.Namespace) -> int:
         else "OK: settings and scenarios are valid"
     )
     return 1 if problems else 0
+
+
+def fail_open(settings: Settings) -> list[str]:
+    """What these settings leave open or unusable that an operator should decide on purpose."""
+    found = []
+    if not settings.responders:
+        found.append(
+            "WARROOM_RESPONDERS is empty: every member of the workspace may declare, page and"
+            " change incidents."
+        )
+    if not settings.approvers:
+        found.append(
+            "WARROOM_APPROVERS is empty: nobody may approve an AWS change, so every mutating"
+            " runbook step is refused."
+        )
+    return found
 
 
 def _lint(paths: Sequence[str] | None) -> list[object]:

@@ -24,6 +24,8 @@ from bot.services import Services
 
 SANDBOX_BOT_TOKEN = "xoxb-test-sandbox-0000-warroom"
 SANDBOX_SIGNING_SECRET = "test-sandbox-signing-secret"
+# The sandbox's people who may approve AWS steps (Alice, who declares and requests, is not one).
+SANDBOX_APPROVERS = ["UBOB", "UCAROL", "UDAVE"]
 
 
 @dataclass
@@ -110,7 +112,7 @@ async def local_world(
                 slack_api_url=slack.api_url,
                 database_path=directory / "warroom.db",
                 shutdown_drain_seconds=2,
-                **overrides,
+                **{"approvers": SANDBOX_APPROVERS, **overrides},
             )
             services = build_services(settings, backoff_base=0.2)
             runner = web.AppRunner(

@@ -17,7 +17,8 @@ CACHE_SECONDS = 60.0
 
 
 class SlackAuthoriser:
-    """Responders and approvers from settings; an empty list allows everyone (approvers: any responder)."""
+    """Responders and approvers from settings. No responders listed: everyone responds. No approvers
+    listed: nobody approves (AWS changes are refused until `WARROOM_APPROVERS` is set)."""
 
     def __init__(self, *, client: AsyncWebClient, settings: Settings) -> None:
         self.client, self.settings = client, settings
@@ -27,8 +28,9 @@ class SlackAuthoriser:
         return await self.is_member(self.settings.responders, user_id)
 
     async def is_approver(self, user_id: str) -> bool:
-        allowed = self.settings.approvers or self.settings.responders
-        return await self.is_member(allowed, user_id)
+        if not self.settings.approvers:
+            return False
+        return await self.is_member(self.settings.approvers, user_id)
 
     async def is_member(self, allowed: list[str], user_id: str) -> bool:
         """True when `user_id` is listed or belongs to a listed user group; an empty list allows all."""

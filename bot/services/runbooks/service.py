@@ -195,6 +195,11 @@ class RunbookService:
             raise UsageError(f"{item.step.title} only reads: use Run.")
         if item.plan is None:
             raise UsageError(f"{item.step.title} cannot be planned yet: {item.problem}")
+        if not self.settings.approvers:
+            raise UsageError(
+                f"{item.step.title} changes AWS and nobody may approve it: set WARROOM_APPROVERS"
+                " (Slack user or user-group ids) and restart the bot."
+            )
         plan, current, proposed = await self._planned(view, item.step, item.plan)
         guards = await self._guards_now(view, item.step, plan.region)
         now = self.clock()
