@@ -19,6 +19,7 @@ class DeclareArgs(BaseModel):
     usage="declare [title]",
     example="declare API returns 500s",
     args=DeclareArgs,
+    responder_only=True,
 )
 async def handle_declare_command(args: DeclareArgs, ctx: CommandContext) -> None:
     # views.open is the one call made right after the ack: a trigger id lives 3 seconds.

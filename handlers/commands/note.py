@@ -18,6 +18,7 @@ class NoteArgs(BaseModel):
     example="note payload service down since 10:02",
     args=NoteArgs,
     needs_incident=True,
+    responder_only=True,
 )
 async def handle_note_command(args: NoteArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()

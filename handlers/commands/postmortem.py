@@ -11,6 +11,7 @@ from handlers.commands._registry import CommandContext, NoArgs, subcommand
     usage="postmortem",
     example="postmortem",
     needs_incident=True,
+    responder_only=True,
 )
 async def handle_postmortem_command(args: NoArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()

@@ -105,6 +105,10 @@ async def handle_declare_submission(
     ack: AsyncAck, body: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
     form, errors = validate_declare(body["view"]["state"]["values"], services)
+    if form is not None and not await services.authoriser.is_responder(
+        body["user"]["id"]
+    ):
+        form, errors = None, {F.TITLE: "Only responders may declare incidents."}
     if form is None:
         await ack(response_action="errors", errors=errors)
         return

@@ -54,6 +54,8 @@ async def handle_reminder_update_action(
     ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
 ) -> None:
     await ack()
+    if not await services.authoriser.is_responder(body["user"]["id"]):
+        raise PermissionDenied("Only responders may post status updates.")
     incident = await services.incidents.get(_button(body).incident)
     if not incident.is_open:
         raise ConflictError(f"{incident.key} is resolved.")

@@ -24,7 +24,27 @@ from handlers.ids import Action
 from handlers.middleware import journaled
 
 
-def _ref(body: dict[str, Any]) -> StepRef:
+async def _ref(services: Services, body: dict[str, Any]) -> StepRef:
+    """The step a click names, checked against where it was clicked: its runbook must belong to the
+    incident of this channel, and its run to that runbook (a forged value names another's)."""
+    ref = _parse_ref(body)
+    runbook = await services.storage.get_runbook(ref.rb)
+    channel = (body.get("channel") or {}).get("id") or ""
+    here = await services.incidents.by_channel(channel)
+    run = await services.storage.step_run(ref.run) if ref.run else None
+    if (
+        runbook is None
+        or here is None
+        or runbook.incident != here.number
+        or (ref.run and (run is None or run.runbook != ref.rb))
+    ):
+        raise PermissionDenied(
+            "This button does not belong to this incident's runbook."
+        )
+    return ref
+
+
+def _parse_ref(body: dict[str, Any]) -> StepRef:
     action = body["actions"][0]
     if action.get("type") == "static_select":
         block = str(action.get("block_id", ""))
@@ -87,7 +107,7 @@ async def handle_runbook_step_action(
 ) -> None:
     """Run (read-only) or Request approval (mutating): ask for missing inputs first."""
     await ack()
-    ref, user = _ref(body), body["user"]["id"]
+    ref, user = await _ref(services, body), body["user"]["id"]
     await _responder(services, user)
     then = "run" if body["actions"][0]["action_id"] == Action.RUNBOOK_RUN else "request"
     if then == "run" and ref.run and await services.runbooks.is_approved(ref.run):
@@ -112,7 +132,7 @@ async def handle_runbook_decide_action(
     ack: AsyncAck, body: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
     await ack()
-    ref = _ref(body)
+    ref = await _ref(services, body)
     approve = body["actions"][0]["action_id"] == Action.RUNBOOK_APPROVE
     await services.runbooks.decide(
         run_id=ref.run,
@@ -131,7 +151,7 @@ async def handle_runbook_run_action(
 ) -> None:
     """Verify, cancel or mark done on an existing run, or mark a manual step done from the menu."""
     await ack()
-    ref, user, source = _ref(body), body["user"]["id"], inbox_key
+    ref, user, source = await _ref(services, body), body["user"]["id"], inbox_key
     await _responder(services, user)
     action = body["actions"][0]["action_id"]
     if action == Action.RUNBOOK_VERIFY:
@@ -158,7 +178,7 @@ async def handle_runbook_modal_action(
 ) -> None:
     """Open the skip-reason modal or the inputs modal."""
     await ack()
-    ref = _ref(body)
+    ref = await _ref(services, body)
     await _responder(services, body["user"]["id"])
     if body["actions"][0]["action_id"] == Action.RUNBOOK_INPUTS:
         await open_inputs(client, services, ref, body["trigger_id"])

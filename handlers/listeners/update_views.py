@@ -43,6 +43,8 @@ async def handle_update_submission(
             "This form is no longer valid; run /incident update again."
         )
         number = 0
+    if not errors and not await services.authoriser.is_responder(body["user"]["id"]):
+        errors[F.UPDATE_MESSAGE] = "Only responders may post status updates."
     if errors:
         await ack(response_action="errors", errors=errors)
         return
