@@ -69,6 +69,7 @@ def start_warroom(
         WARROOM_HTTP_PORT=str(port),
         WARROOM_LOG_LEVEL="ERROR",
         WARROOM_SHUTDOWN_DRAIN_SECONDS="0",
+        WARROOM_COMMANDS_PER_MINUTE="0",  # one sender drives the load: no per-person limit
     )
     return subprocess.Popen(
         [sys.executable, "-m", "bot", "run"],

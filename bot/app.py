@@ -45,6 +45,7 @@ from bot.web import (
 from handlers import boltfix, register_all
 from handlers.identity import BotIdentity
 from handlers.listeners.pagerduty_webhook import pagerduty_webhook
+from handlers.middleware import SettlingApp
 from handlers.outbound.announcer import SlackAnnouncer
 from handlers.outbound.authoriser import SlackAuthoriser
 from handlers.outbound.comms import SlackCommsPort
@@ -182,7 +183,7 @@ def create_app(settings: Settings, services: Services) -> AsyncApp:
     )
     # the token comes from `authorize`
     client = AsyncWebClient(base_url=settings.slack_api_url, timeout=10)
-    app = AsyncApp(
+    app = SettlingApp(
         client=client,
         authorize=identity.authorizer(),
         signing_secret=secret or "socket-mode-has-no-signing-secret",

@@ -258,6 +258,12 @@ class Settings(BaseSettings):
         pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
         description="UTC time (HH:MM) of the daily backup checks (scenario `daily-backup-checks`); unset: off.",
     )
+    commands_per_minute: int = Field(
+        default=10,
+        ge=0,
+        le=600,
+        description="`/incident` commands one person may send at once, and again per minute after that; more get a private 'wait N s' answer. 0 turns the limit off.",
+    )
 
     def severity(self, name: str) -> SeverityLevel | None:
         """Return the severity called `name` (case-insensitive), if configured."""

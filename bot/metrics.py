@@ -2,7 +2,9 @@
 
 Counters and histograms are updated where things happen (the journal middleware, the gateways);
 gauges that describe stored state (inbox lag, outbox depth, dead letters, step runs by state) are
-read from SQLite at scrape time, so they are right after a restart. Owns metric names only.
+read from SQLite at scrape time, so they are right after a restart. Owns metric names and the
+closed sets their labels come from: a label taken from a request (its `type`) is mapped into
+`REQUEST_KINDS` here, so a signed body cannot create a new series.
 """
 
 from __future__ import annotations
@@ -19,6 +21,27 @@ from prometheus_client import (
 )
 
 REGISTRY = CollectorRegistry()
+
+# The kinds of request Slack sends the bot; anything else is counted as "other" (issue 12).
+REQUEST_KINDS = frozenset(
+    {
+        "command",
+        "event_callback",
+        "block_actions",
+        "block_suggestion",
+        "view_submission",
+        "view_closed",
+        "shortcut",
+        "message_action",
+        "other",
+    }
+)
+
+
+def request_kind(kind: str) -> str:
+    """The metric label of a request kind: itself when Slack sends it, else "other"."""
+    return kind if kind in REQUEST_KINDS else "other"
+
 
 ACK_SECONDS = Histogram(
     "warroom_ack_seconds",
@@ -71,6 +94,11 @@ EVENT_LOOP_LAG = Gauge(
 )
 
 Refresh = Callable[[], Awaitable[None]]
+
+
+def observe_ack(kind: str, seconds: float) -> None:
+    """Record how long a request of `kind` took to be acknowledged, under its closed-set label."""
+    ACK_SECONDS.labels(request_kind(kind)).observe(seconds)
 
 
 async def render(refresh: Refresh) -> tuple[bytes, str]:

@@ -3,9 +3,12 @@
 Journal before ack: every verified request is stored in the inbox, keyed so that a Slack retry
 (same event_id) or an exact replay (same signature) is recognised and answered 200 without running
 again. Listeners registered through `journaled` mark their inbox row finished when they end, so
-rows left pending by a crash are replayed at the next start. New channel messages skip the listener:
+rows left pending by a crash are replayed at the next start; a request no listener takes (Bolt
+answers it 404) is marked ignored, and one Bolt could not even match (it raised: 500) is marked
+failed and answered 400, so neither is ever replayed. New channel messages skip the listener:
 their inbox and timeline rows are written together before the ack. The handle a command or click
-comes with is kept for post-mortems.
+comes with is kept for post-mortems. A request's kind (inbox column, metric label) comes from the
+closed set in `bot.metrics`.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from bot import metrics
 from bot.errors import BotError
 from bot.models.incidents import NewEntry
 from bot.services import Services
+from handlers import boltfix
 from handlers.errors import report_error
 
 log = logging.getLogger(__name__)
@@ -45,10 +49,17 @@ class _Current:
     ) -> None:
         self.services, self.inbox_id, self.key = services, inbox_id, key
         self.body, self.client = body, client
+        self.claimed = False  # a `journaled` listener took the request
 
     async def finish(self, error: str | None) -> None:
         await self.services.storage.inbox_finish(
             self.inbox_id, now=self.services.clock(), error=error
+        )
+
+    async def ignore(self) -> None:
+        log.info("no listener for request %s: marked ignored", self.key)
+        await self.services.storage.inbox_ignore(
+            self.inbox_id, now=self.services.clock()
         )
 
 
@@ -72,6 +83,37 @@ Inline = Callable[[dict[str, Any], str], "tuple[str, NewEntry] | None"]
 def install(app: AsyncApp, services: Services, inline: Inline) -> None:
     """Register the global middleware on `app`."""
     app.middleware(JournalBeforeAck(services, inline))
+
+
+class SettlingApp(AsyncApp):
+    """Bolt's app, settling the journal row of a request no listener takes.
+
+    Bolt decides that no listener matches only after every middleware has run, and says so only in
+    the 404 that `async_dispatch` returns. Every transport calls `async_dispatch` (HTTP in
+    `bot.web.handle_slack`, Socket Mode, the replay at start-up), so this is where such a request
+    is marked ignored, and one Bolt raised on while matching (a 500) is marked failed and refused
+    with 400: either would otherwise be replayed at every start.
+    """
+
+    async def async_dispatch(self, req: AsyncBoltRequest) -> BoltResponse:
+        token = _current.set(None)
+        try:
+            response = await super().async_dispatch(req)
+            # set by JournalBeforeAck when it journaled this request
+            current = _current.get()
+            if current is None or current.claimed:
+                return response
+            if response.status == 404:
+                await current.ignore()
+            elif response.status == 500:
+                log.warning("request %s could not be routed: refused", current.key)
+                await current.finish("unroutable")
+                return BoltResponse(
+                    status=400, body={"error": boltfix.NOT_SLACK_SHAPED}
+                )
+            return response
+        finally:
+            _current.reset(token)
 
 
 class JournalBeforeAck(AsyncMiddleware):
@@ -117,8 +159,8 @@ class JournalBeforeAck(AsyncMiddleware):
             return await next()
         started = time.perf_counter()
         key = inbox_key(req, body)
-        kind = str(
-            body.get("type") or ("command" if body.get("command") else "unknown")
+        kind = metrics.request_kind(
+            str(body.get("type") or ("command" if body.get("command") else "other"))
         )
         recorded = self.inline(body, key)
         if recorded is not None:
@@ -138,8 +180,10 @@ class JournalBeforeAck(AsyncMiddleware):
             return _ack(False, key, kind, started)
         _current.set(_Current(services, inbox_id, key, body, context.client))
         context["inbox_key"] = key
-        response = await next()  # returns once the listener has acked
-        metrics.ACK_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        # Bolt's async `next()` returns at once: listener matching and the ack come after every
+        # middleware has returned (so this figure covers the journal write, not the listener's ack).
+        response = await next()
+        metrics.observe_ack(kind, time.perf_counter() - started)
         return response
 
 
@@ -159,7 +203,7 @@ def _person(body: dict[str, Any]) -> tuple[str, str] | None:
 
 def _ack(fresh: bool, key: str, kind: str, started: float) -> BoltResponse:
     if fresh:
-        metrics.ACK_SECONDS.labels(kind).observe(time.perf_counter() - started)
+        metrics.observe_ack(kind, time.perf_counter() - started)
     else:
         log.info("duplicate delivery ignored: %s", key)
         metrics.DUPLICATES.inc()
@@ -179,6 +223,8 @@ def journaled(
     @functools.wraps(listener)
     async def wrapper(**kwargs: Any) -> None:
         current = _current.get()
+        if current is not None:
+            current.claimed = True
         error: str | None = None
         try:
             await listener(**kwargs)

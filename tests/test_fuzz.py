@@ -28,7 +28,7 @@ from handlers.commands._registry import REGISTRY
 from handlers.ids import Callback, Field
 from tests.aws_fault_proxy import AwsFaultProxy
 from tests.flows import declare
-from tests.plugins.bot import RunningBot
+from tests.plugins.bot import RunningBot, make_settings
 from tests.runbook_support import ref, start_runbook
 
 NASTY_SAMPLES = [
@@ -53,6 +53,12 @@ FUZZ = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
+
+
+@pytest.fixture
+def bot_settings(tmp_path, slack_server):
+    """The fuzzer sends every example as one person: the per-person command limit is off."""
+    return make_settings(tmp_path / "warroom.db", slack_server, commands_per_minute=0)
 
 
 def no_traceback_reached_slack(slack: SlackWorkspace) -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import re
+import secrets
+import sqlite3
+from contextlib import closing
 
 import aiohttp
 
+from bot.sandbox.signing import JSON
+from bot.sandbox.slack.records import TEAM_ID
 from bot.sandbox.slack.workspace import SlackWorkspace
 from tests.flows import command_in, declare, eventually
 from tests.plugins.bot import RunningBot
@@ -56,3 +62,23 @@ async def test_metrics_report_acks_duplicates_and_dead_letters(
     assert value(text, "warroom_duplicate_deliveries_total") == duplicates_before + 1
     assert value(text, "warroom_inbox_lag_seconds") >= 0
     assert "warroom_event_loop_lag_seconds" in text
+
+
+async def test_ack_metric_labels_come_from_a_closed_set(bot: RunningBot):
+    """Issue 12: a signed body's `type` must not become a new series (unbounded cardinality)."""
+    before = await scrape(bot)
+    others = value(before, 'warroom_ack_seconds_count{kind="other"}', default=0)
+    commands = value(before, 'warroom_ack_seconds_count{kind="command"}', default=0)
+    made_up = f"made-up-{secrets.token_hex(4)}"
+    response = await bot.sender.send(
+        json.dumps({"type": made_up, "team_id": TEAM_ID}), content_type=JSON
+    )
+    assert response.status == 404  # and no listener took it
+    await bot.sender.command("help")
+    text = await scrape(bot)
+    assert made_up not in text
+    assert value(text, 'warroom_ack_seconds_count{kind="other"}') == others + 1
+    assert value(text, 'warroom_ack_seconds_count{kind="command"}') == commands + 1
+    with closing(sqlite3.connect(bot.settings.database_path)) as db:
+        kinds = [k for (k,) in db.execute("select kind from inbox order by id")]
+    assert kinds == ["other", "command"]

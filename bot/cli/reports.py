@@ -2,7 +2,9 @@
 
 Owns their arguments, output and exit codes (0 OK, 1 a broken chain, 2 bad usage or no such
 incident / database). They open the database read-only through `bot.storage.snapshot`; they never
-need Slack tokens and never write. `bot/cli/main.py` adds these parsers to its own.
+need Slack tokens and never write to it. `export --out FILE` writes a temporary file beside FILE and
+renames it over FILE only once the whole draft is written, so a failed export leaves FILE as it was.
+`bot/cli/main.py` adds these parsers to its own.
 """
 
 from __future__ import annotations
@@ -10,10 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import secrets
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from bot.config import load_settings
 from bot.errors import BotError, UsageError
@@ -49,6 +54,27 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+@contextmanager
+def replacing(path: Path) -> Iterator[TextIO]:
+    """Write to a new file beside `path`; rename it over `path` only if the block succeeds."""
+    partial = path.with_name(f".{path.name}.{secrets.token_hex(4)}.partial")
+    try:
+        out = open(partial, "x", encoding="utf-8", newline="\n")  # noqa: SIM115 -- closed below, before the rename
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        with out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.replace(partial, path)
+        except OSError as exc:  # e.g. `path` is a directory
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from bot.services.postmortem.service import export_to
 
@@ -57,7 +83,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         database = Path(args.database) if args.database else settings.database_path
         number = incident_number(args.incident)
         if args.out:
-            with open(args.out, "w", encoding="utf-8", newline="\n") as out:
+            with replacing(Path(args.out)) as out:
                 report = export_to(
                     out,
                     database=database,

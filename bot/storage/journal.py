@@ -1,4 +1,8 @@
-"""Storage section: the inbox and outbox journal, its pruning, and the run lease."""
+"""Storage section: the inbox and outbox journal, its pruning, and the run lease.
+
+An inbox row is `pending` until its listener ends it `done` or `failed`, or `ignored` when no
+listener takes the request; only pending rows are replayed at start-up.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +41,11 @@ class JournalStore(StorageBase):
         status = "failed" if error else "done"
         sql = "update inbox set status = ?, error = ?, done_at = ?, attempts = attempts + 1 where id = ?"
         await self._call(self.db.execute, sql, [status, error, to_iso(now), inbox_id])
+
+    async def inbox_ignore(self, inbox_id: int, *, now: datetime) -> None:
+        """Mark a pending request that no listener handles as ignored: finished, never replayed."""
+        sql = "update inbox set status = 'ignored', done_at = ? where id = ? and status = 'pending'"
+        await self._call(self.db.execute, sql, [to_iso(now), inbox_id])
 
     async def inbox_pending(self) -> list[dict[str, Any]]:
         return await self._call(
