@@ -28,10 +28,11 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import metrics
-from bot.errors import BotError
+from bot.errors import BotError, PermissionDenied
 from bot.models.incidents import NewEntry
 from bot.services import Services
-from handlers import boltfix
+from handlers import access, boltfix
+from handlers.access import Allow
 from handlers.errors import report_error
 
 log = logging.getLogger(__name__)
@@ -211,13 +212,16 @@ def _ack(fresh: bool, key: str, kind: str, started: float) -> BoltResponse:
 
 
 def journaled(
-    listener: Callable[..., Awaitable[None]],
+    listener: Callable[..., Awaitable[None]], *, allow: Allow, what: str = ""
 ) -> Callable[..., Awaitable[None]]:
-    """Wrap a listener: report its errors to the user and mark its inbox row done or failed.
+    """Wrap a listener: check its rule in the authorisation table (`handlers.access`), report its
+    errors to the user and mark its inbox row done or failed.
 
-    Errors are reported here rather than left to Bolt's error handler because Bolt 1.30 loses an
-    ack when a listener raises right after acking (its runner resets `ack.response` to None), and
-    Slack then sees a 404 after three seconds instead of the 200 it was already promised.
+    `allow` is the listener's rule and `what` finishes the refusal ("Only responders may <what>.").
+    A refused form answers with the refusal on the form itself. Errors are reported here rather
+    than left to Bolt's error handler because Bolt 1.30 loses an ack when a listener raises right
+    after acking (its runner resets `ack.response` to None), and Slack then sees a 404 after three
+    seconds instead of the 200 it was already promised.
     """
 
     @functools.wraps(listener)
@@ -226,17 +230,47 @@ def journaled(
         if current is not None:
             current.claimed = True
         error: str | None = None
+        ack = kwargs.get("ack")
         try:
+            if current is None:
+                if allow is not Allow.ANYONE:
+                    raise PermissionDenied("This request cannot be authorised.")
+            else:
+                user = _user_of(current.body)
+                await access.check(current.services.authoriser, allow, user, what)
             await listener(**kwargs)
+        except PermissionDenied as exc:
+            form = _form_block(current.body if current else {})
+            if ack is not None and ack.response is None and form:
+                await ack(response_action="errors", errors={form: exc.message})
+            else:
+                await _report(exc, current, ack)
         except Exception as exc:  # every listener error ends here: shown to the user, logged, journaled
             error = None if isinstance(exc, BotError) else type(exc).__name__
-            ack = kwargs.get("ack")
-            if ack is not None and ack.response is None:
-                await ack()
-            if current is not None:
-                await report_error(exc, current.body, current.client)
+            await _report(exc, current, ack)
         finally:
             if current is not None:
                 await current.finish(error)
 
+    wrapper.__dict__["allow"] = allow  # read by the test that every listener has a rule
     return wrapper
+
+
+async def _report(exc: Exception, current: _Current | None, ack: Any) -> None:
+    if ack is not None and ack.response is None:
+        await ack()
+    if current is not None:
+        await report_error(exc, current.body, current.client)
+
+
+def _user_of(body: dict[str, Any]) -> str:
+    user = body.get("user") or (body.get("event") or {}).get("user") or ""
+    return str(user.get("id", "") if isinstance(user, dict) else user)
+
+
+def _form_block(body: dict[str, Any]) -> str:
+    """The first input block of a submitted form, to show a refusal on; "" when it is no form."""
+    if body.get("type") != "view_submission":
+        return ""
+    values = ((body.get("view") or {}).get("state") or {}).get("values") or {}
+    return next(iter(values), "")

@@ -135,3 +135,22 @@ async def test_a_runbook_click_from_another_incidents_channel_is_refused(
         await eventually(lambda: _told(slack_workspace, "UCAROL", "does not belong"))
         assert await bot.services.storage.approvals(own.run) == []
         assert await state_of(bot, rb, step) is StepState.AWAITING_APPROVAL
+
+
+def test_every_listener_and_subcommand_has_a_rule(bot_settings):
+    """Undeclared means denied: a listener registered without `journaled(..., allow=...)` fails here."""
+    from bot.app import build_services, create_app
+    from handlers.access import Allow
+    from handlers.commands._registry import REGISTRY
+
+    app = create_app(bot_settings, build_services(bot_settings))
+    listeners = app._async_listeners
+    assert len(listeners) >= 20
+    unruled = [
+        getattr(lst.ack_function, "__name__", repr(lst.ack_function))
+        for lst in listeners
+        if not isinstance(lst.ack_function.__dict__.get("allow"), Allow)
+    ]
+    assert unruled == []
+    assert REGISTRY
+    assert all(isinstance(sub.allow, Allow) for sub in REGISTRY.values())

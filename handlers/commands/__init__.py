@@ -24,8 +24,10 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import PermissionDenied, UsageError
+from bot.errors import UsageError
 from bot.services import Services
+from handlers import access
+from handlers.access import Allow
 from handlers.commands._registry import REGISTRY, CommandContext, usage_text
 from handlers.middleware import journaled
 
@@ -112,10 +114,12 @@ async def handle_incident_command(
     )
     if sub.needs_incident:
         ctx.require_incident()
-    if sub.responder_only and not await services.authoriser.is_responder(
-        command["user_id"]
-    ):
-        raise PermissionDenied(f"Only responders may use `/incident {sub.name}`.")
+    await access.check(
+        services.authoriser,
+        sub.allow,
+        command["user_id"],
+        f"use `/incident {sub.name}`",
+    )
     await sub.handler(args, ctx)
 
 
@@ -125,5 +129,8 @@ def register(app: AsyncApp) -> None:
     # Bolt injects only the listener's other arguments.
     router = functools.partial(handle_incident_command, limit=CommandLimit())
     app.command("/incident")(
-        journaled(functools.update_wrapper(router, handle_incident_command))
+        journaled(
+            functools.update_wrapper(router, handle_incident_command),
+            allow=Allow.ANYONE,  # each subcommand has its own rule, checked below
+        )
     )

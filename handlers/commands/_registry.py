@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import UsageError
 from bot.models.incidents import Incident
 from bot.services import Services
+from handlers.access import Allow
 
 
 class NoArgs(BaseModel):
@@ -54,7 +55,7 @@ class Subcommand:
     example: str
     args: type[BaseModel]
     handler: Handler
-    responder_only: bool
+    allow: Allow
     needs_incident: bool
 
     def parse(self, text: str) -> BaseModel:
@@ -106,17 +107,17 @@ def subcommand(
     summary: str,
     usage: str,
     example: str,
+    allow: Allow,
     args: type[BaseModel] = NoArgs,
-    responder_only: bool = False,
     needs_incident: bool = False,
 ) -> Callable[[Handler], Handler]:
-    """Register a `/incident <name>` handler with its help text and needs."""
+    """Register a `/incident <name>` handler with its help text, its rule (`handlers.access`) and needs."""
 
     def register(handler: Handler) -> Handler:
         if not _NAME.match(name) or name in REGISTRY:
             raise ValueError(f"bad or duplicate subcommand name {name!r}")
         REGISTRY[name] = Subcommand(
-            name, summary, usage, example, args, handler, responder_only, needs_incident
+            name, summary, usage, example, args, handler, allow, needs_incident
         )
         return handler
 

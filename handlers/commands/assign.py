@@ -6,6 +6,7 @@ import re
 
 from pydantic import BaseModel, field_validator
 
+from handlers.access import Allow
 from handlers.commands._registry import CommandContext, subcommand
 
 MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>$")
@@ -30,7 +31,7 @@ class AssignArgs(BaseModel):
     usage="assign <role> @user",
     example="assign scribe @dana",
     args=AssignArgs,
-    responder_only=True,
+    allow=Allow.RESPONDER,
     needs_incident=True,
 )
 async def handle_assign_command(args: AssignArgs, ctx: CommandContext) -> None:

@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from handlers.access import Allow
 from handlers.commands._registry import CommandContext, subcommand
 
 
@@ -22,7 +23,7 @@ class AwsArgs(BaseModel):
     usage="aws off|on",
     example="aws off",
     args=AwsArgs,
-    responder_only=True,
+    allow=Allow.RESPONDER,
 )
 async def handle_aws_command(args: AwsArgs, ctx: CommandContext) -> None:
     enabled = args.state == "on"

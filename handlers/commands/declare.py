@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from handlers.access import Allow
 from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, subcommand
 from handlers.listeners.scenario_choices import scenario_choices
@@ -19,7 +20,7 @@ class DeclareArgs(BaseModel):
     usage="declare [title]",
     example="declare API returns 500s",
     args=DeclareArgs,
-    responder_only=True,
+    allow=Allow.RESPONDER,
 )
 async def handle_declare_command(args: DeclareArgs, ctx: CommandContext) -> None:
     # views.open is the one call made right after the ack: a trigger id lives 3 seconds.

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from bot.errors import UsageError
+from handlers.access import Allow
 from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, subcommand
 from handlers.listeners.scenario_choices import scenario_choices
@@ -26,7 +27,7 @@ class DrillArgs(BaseModel):
     usage="drill <scenario>",
     example="drill database-failure",
     args=DrillArgs,
-    responder_only=True,
+    allow=Allow.RESPONDER,
 )
 async def handle_drill_command(args: DrillArgs, ctx: CommandContext) -> None:
     scenario = args.scenario.strip().lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers.access import Allow
 from handlers.commands._registry import REGISTRY, CommandContext, NoArgs, subcommand
 
 
@@ -13,6 +14,12 @@ def help_text() -> str:
     return "*warroom: incident commands*\n" + "\n".join(lines)
 
 
-@subcommand("help", summary="Show this help", usage="help", example="help")
+@subcommand(
+    "help",
+    summary="Show this help",
+    usage="help",
+    example="help",
+    allow=Allow.ANYONE,
+)
 async def handle_help_command(args: NoArgs, ctx: CommandContext) -> None:
     await ctx.respond(text=help_text(), response_type="ephemeral")

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from handlers.access import Allow
 from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, NoArgs, subcommand
 
 
-@subcommand("list", summary="List open incidents", usage="list", example="list")
+@subcommand(
+    "list",
+    summary="List open incidents",
+    usage="list",
+    example="list",
+    allow=Allow.ANYONE,
+)
 async def handle_list_command(args: NoArgs, ctx: CommandContext) -> None:
     incidents = await ctx.services.incidents.open_incidents()
     text = blocks.incident_list_text(incidents, now=ctx.services.clock())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from handlers.access import Allow
 from handlers.commands._registry import CommandContext, subcommand
 
 
@@ -18,7 +19,7 @@ class NoteArgs(BaseModel):
     example="note payload service down since 10:02",
     args=NoteArgs,
     needs_incident=True,
-    responder_only=True,
+    allow=Allow.RESPONDER,
 )
 async def handle_note_command(args: NoteArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()

@@ -3,13 +3,18 @@ configured one outside an incident channel), privately. Owns no state."""
 
 from __future__ import annotations
 
+from handlers.access import Allow
 from handlers.blocks import incidents as blocks
 from handlers.blocks import paging as paging_blocks
 from handlers.commands._registry import CommandContext, NoArgs, subcommand
 
 
 @subcommand(
-    "oncall", summary="Show who is on call now", usage="oncall", example="oncall"
+    "oncall",
+    summary="Show who is on call now",
+    usage="oncall",
+    example="oncall",
+    allow=Allow.ANYONE,
 )
 async def handle_oncall_command(args: NoArgs, ctx: CommandContext) -> None:
     pages = ctx.services.comms.pages

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from handlers.access import Allow
 from handlers.commands._registry import CommandContext, subcommand
 
 
@@ -23,7 +24,7 @@ class PageArgs(BaseModel):
     usage='page <@user|escalation policy|service> [message] (quote a name with spaces: "BodyScript API")',
     example="page @dana DB restore needs a second approver",
     args=PageArgs,
-    responder_only=True,
+    allow=Allow.RESPONDER,
     needs_incident=True,
 )
 async def handle_page_command(args: PageArgs, ctx: CommandContext) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers.access import Allow
 from handlers.commands._registry import CommandContext, NoArgs, subcommand
 
 
@@ -11,7 +12,7 @@ from handlers.commands._registry import CommandContext, NoArgs, subcommand
     usage="postmortem",
     example="postmortem",
     needs_incident=True,
-    responder_only=True,
+    allow=Allow.RESPONDER,
 )
 async def handle_postmortem_command(args: NoArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()

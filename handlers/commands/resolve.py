@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.errors import ConflictError
+from handlers.access import Allow
 from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, NoArgs, subcommand
 
@@ -12,7 +13,7 @@ from handlers.commands._registry import CommandContext, NoArgs, subcommand
     summary="Resolve the incident (asks for a summary)",
     usage="resolve",
     example="resolve",
-    responder_only=True,
+    allow=Allow.RESPONDER,
     needs_incident=True,
 )
 async def handle_resolve_command(args: NoArgs, ctx: CommandContext) -> None:

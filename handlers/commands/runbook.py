@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from handlers.access import Allow
 from handlers.commands._registry import CommandContext, subcommand
 
 
@@ -17,7 +18,7 @@ class RunbookArgs(BaseModel):
     usage="runbook [scenario]",
     example="runbook database-failure",
     args=RunbookArgs,
-    responder_only=True,
+    allow=Allow.RESPONDER,
     needs_incident=True,
 )
 async def handle_runbook_command(args: RunbookArgs, ctx: CommandContext) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from handlers.access import Allow
 from handlers.commands._registry import CommandContext, subcommand
 
 
@@ -17,7 +18,7 @@ class SeverityArgs(BaseModel):
     usage="severity <SEV1|SEV2|SEV3|SEV4>",
     example="severity SEV2",
     args=SeverityArgs,
-    responder_only=True,
+    allow=Allow.RESPONDER,
     needs_incident=True,
 )
 async def handle_severity_command(args: SeverityArgs, ctx: CommandContext) -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 from pydantic import BaseModel
 
+from handlers.access import Allow
 from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, subcommand
 
@@ -20,6 +21,7 @@ class StatsArgs(BaseModel):
     usage="stats [YYYY-MM-DD]",
     example="stats 2026-01-01",
     args=StatsArgs,
+    allow=Allow.ANYONE,
 )
 async def handle_stats_command(args: StatsArgs, ctx: CommandContext) -> None:
     since = (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from bot.models.incidents import Status
+from handlers.access import Allow
 from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, subcommand
 
@@ -19,7 +20,7 @@ class StatusArgs(BaseModel):
     usage="status <investigating|identified|monitoring|resolved>",
     example="status identified",
     args=StatusArgs,
-    responder_only=True,
+    allow=Allow.RESPONDER,
     needs_incident=True,
 )
 async def handle_status_command(args: StatusArgs, ctx: CommandContext) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from handlers.access import Allow
 from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, subcommand
 
@@ -19,6 +20,7 @@ class TimelineArgs(BaseModel):
     example="timeline 20",
     args=TimelineArgs,
     needs_incident=True,
+    allow=Allow.ANYONE,
 )
 async def handle_timeline_command(args: TimelineArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.errors import ConflictError
+from handlers.access import Allow
 from handlers.blocks import paging as paging_blocks
 from handlers.commands._registry import CommandContext, NoArgs, subcommand
 
@@ -12,7 +13,7 @@ from handlers.commands._registry import CommandContext, NoArgs, subcommand
     summary="Post a status update (announcement and incident channels)",
     usage="update",
     example="update",
-    responder_only=True,
+    allow=Allow.RESPONDER,
     needs_incident=True,
 )
 async def handle_update_command(args: NoArgs, ctx: CommandContext) -> None:

@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.models.incidents import NewEntry
 from bot.services import Services
+from handlers.access import Allow
 from handlers.listeners import home
 from handlers.middleware import journaled
 
@@ -156,7 +157,11 @@ async def handle_app_home_opened_event(
 
 
 def register(app: AsyncApp) -> None:
-    app.event("message")(journaled(handle_message_event))
-    app.event("pin_added")(journaled(handle_pin_added_event))
-    app.event("reaction_added")(journaled(handle_reaction_added_event))
-    app.event("app_home_opened")(journaled(handle_app_home_opened_event))
+    app.event("message")(journaled(handle_message_event, allow=Allow.ANYONE))
+    app.event("pin_added")(journaled(handle_pin_added_event, allow=Allow.ANYONE))
+    app.event("reaction_added")(
+        journaled(handle_reaction_added_event, allow=Allow.ANYONE)
+    )
+    app.event("app_home_opened")(
+        journaled(handle_app_home_opened_event, allow=Allow.ANYONE)
+    )

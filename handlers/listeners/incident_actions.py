@@ -9,18 +9,14 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import PermissionDenied, UsageError
+from bot.errors import UsageError
 from bot.models.incidents import Status
 from bot.services import Services
+from handlers.access import Allow
 from handlers.blocks import incidents as blocks
 from handlers.ids import Action
 from handlers.listeners.scenario_choices import scenario_choices
 from handlers.middleware import journaled
-
-
-async def _responder(services: Services, user_id: str) -> None:
-    if not await services.authoriser.is_responder(user_id):
-        raise PermissionDenied("Only responders may change an incident.")
 
 
 async def handle_card_status_action(
@@ -37,7 +33,6 @@ async def handle_card_status_action(
         status = Status((action.get("selected_option") or {}).get("value", ""))
     except ValueError:
         raise UsageError("Unknown status.") from None
-    await _responder(services, body["user"]["id"])
     await services.incidents.set_status(
         number=number,
         status=status,
@@ -51,7 +46,6 @@ async def handle_card_resolve_action(
 ) -> None:
     await ack()
     incident = await services.incidents.get(int(body["actions"][0]["value"]))
-    await _responder(services, body["user"]["id"])
     await client.views_open(
         trigger_id=body["trigger_id"], view=blocks.resolve_modal(incident)
     )
@@ -87,8 +81,22 @@ async def handle_link_action(ack: AsyncAck) -> None:
 
 
 def register(app: AsyncApp) -> None:
-    app.action(Action.CARD_STATUS)(journaled(handle_card_status_action))
-    app.action(Action.CARD_RESOLVE)(journaled(handle_card_resolve_action))
-    app.action(Action.CARD_TIMELINE)(journaled(handle_card_timeline_action))
-    app.action(Action.HOME_DECLARE)(journaled(handle_home_declare_action))
-    app.action(Action.CARD_WAR_ROOM)(journaled(handle_link_action))
+    app.action(Action.CARD_STATUS)(
+        journaled(
+            handle_card_status_action, allow=Allow.RESPONDER, what="change an incident"
+        )
+    )
+    app.action(Action.CARD_RESOLVE)(
+        journaled(
+            handle_card_resolve_action, allow=Allow.RESPONDER, what="change an incident"
+        )
+    )
+    app.action(Action.CARD_TIMELINE)(
+        journaled(handle_card_timeline_action, allow=Allow.ANYONE)
+    )
+    app.action(Action.HOME_DECLARE)(
+        journaled(
+            handle_home_declare_action, allow=Allow.RESPONDER, what="declare incidents"
+        )
+    )
+    app.action(Action.CARD_WAR_ROOM)(journaled(handle_link_action, allow=Allow.ANYONE))

@@ -13,6 +13,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.plan import COMPONENT_IDS
 from bot.services import Services
+from handlers.access import Allow
 from handlers.ids import VALUE, Callback
 from handlers.ids import Field as F
 from handlers.middleware import journaled
@@ -105,10 +106,6 @@ async def handle_declare_submission(
     ack: AsyncAck, body: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
     form, errors = validate_declare(body["view"]["state"]["values"], services)
-    if form is not None and not await services.authoriser.is_responder(
-        body["user"]["id"]
-    ):
-        form, errors = None, {F.TITLE: "Only responders may declare incidents."}
     if form is None:
         await ack(response_action="errors", errors=errors)
         return
@@ -170,5 +167,13 @@ async def handle_resolve_submission(
 
 
 def register(app: AsyncApp) -> None:
-    app.view(Callback.DECLARE)(journaled(handle_declare_submission))
-    app.view(Callback.RESOLVE)(journaled(handle_resolve_submission))
+    app.view(Callback.DECLARE)(
+        journaled(
+            handle_declare_submission, allow=Allow.RESPONDER, what="declare incidents"
+        )
+    )
+    app.view(Callback.RESOLVE)(
+        journaled(
+            handle_resolve_submission, allow=Allow.RESPONDER, what="change an incident"
+        )
+    )

@@ -9,8 +9,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import ConflictError, PermissionDenied, UsageError
+from bot.errors import ConflictError, UsageError
 from bot.services import Services
+from handlers.access import Allow
 from handlers.blocks import paging as paging_blocks
 from handlers.ids import Action
 from handlers.middleware import journaled
@@ -34,8 +35,6 @@ async def handle_reminder_snooze_action(
 ) -> None:
     await ack()
     button = _button(body)
-    if not await services.authoriser.is_responder(body["user"]["id"]):
-        raise PermissionDenied("Only responders may snooze the reminder.")
     due = await services.comms.reminders.snooze(
         number=button.incident,
         minutes=button.minutes,
@@ -54,8 +53,6 @@ async def handle_reminder_update_action(
     ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
 ) -> None:
     await ack()
-    if not await services.authoriser.is_responder(body["user"]["id"]):
-        raise PermissionDenied("Only responders may post status updates.")
     incident = await services.incidents.get(_button(body).incident)
     if not incident.is_open:
         raise ConflictError(f"{incident.key} is resolved.")
@@ -65,5 +62,17 @@ async def handle_reminder_update_action(
 
 
 def register(app: AsyncApp) -> None:
-    app.action(Action.REMINDER_SNOOZE)(journaled(handle_reminder_snooze_action))
-    app.action(Action.REMINDER_UPDATE)(journaled(handle_reminder_update_action))
+    app.action(Action.REMINDER_SNOOZE)(
+        journaled(
+            handle_reminder_snooze_action,
+            allow=Allow.RESPONDER,
+            what="snooze the reminder",
+        )
+    )
+    app.action(Action.REMINDER_UPDATE)(
+        journaled(
+            handle_reminder_update_action,
+            allow=Allow.RESPONDER,
+            what="post status updates",
+        )
+    )

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import PermissionDenied, UsageError
 from bot.services import Services
 from bot.services.runbooks.views import run_captures
+from handlers.access import Allow
 from handlers.blocks import runbooks as runbook_blocks
 from handlers.blocks.runbooks import StepRef
 from handlers.ids import Action
@@ -57,11 +58,6 @@ def _parse_ref(body: dict[str, Any]) -> StepRef:
         return StepRef.model_validate_json(action.get("value") or "{}")
     except ValidationError:
         raise UsageError("This button is no longer valid.") from None
-
-
-async def _responder(services: Services, user_id: str) -> None:
-    if not await services.authoriser.is_responder(user_id):
-        raise PermissionDenied("Only responders may work on a runbook.")
 
 
 async def _needs_inputs(services: Services, ref: StepRef) -> list[str]:
@@ -108,7 +104,6 @@ async def handle_runbook_step_action(
     """Run (read-only) or Request approval (mutating): ask for missing inputs first."""
     await ack()
     ref, user = await _ref(services, body), body["user"]["id"]
-    await _responder(services, user)
     then = "run" if body["actions"][0]["action_id"] == Action.RUNBOOK_RUN else "request"
     if then == "run" and ref.run and await services.runbooks.is_approved(ref.run):
         await services.runbooks.execute(run_id=ref.run, user=user, source=inbox_key)
@@ -152,7 +147,6 @@ async def handle_runbook_run_action(
     """Verify, cancel or mark done on an existing run, or mark a manual step done from the menu."""
     await ack()
     ref, user, source = await _ref(services, body), body["user"]["id"], inbox_key
-    await _responder(services, user)
     action = body["actions"][0]["action_id"]
     if action == Action.RUNBOOK_VERIFY:
         await services.runbooks.verify(run_id=ref.run, user=user, source=source)
@@ -179,7 +173,6 @@ async def handle_runbook_modal_action(
     """Open the skip-reason modal or the inputs modal."""
     await ack()
     ref = await _ref(services, body)
-    await _responder(services, body["user"]["id"])
     if body["actions"][0]["action_id"] == Action.RUNBOOK_INPUTS:
         await open_inputs(client, services, ref, body["trigger_id"])
         return
@@ -193,19 +186,43 @@ async def handle_runbook_modal_action(
 
 def register(app: AsyncApp) -> None:
     for action in (Action.RUNBOOK_RUN, Action.RUNBOOK_REQUEST):
-        app.action(action)(journaled(handle_runbook_step_action))
+        app.action(action)(
+            journaled(
+                handle_runbook_step_action,
+                allow=Allow.RESPONDER,
+                what="work on a runbook",
+            )
+        )
     for action in (Action.RUNBOOK_APPROVE, Action.RUNBOOK_REJECT):
-        app.action(action)(journaled(handle_runbook_decide_action))
+        app.action(action)(
+            journaled(
+                handle_runbook_decide_action,
+                allow=Allow.RESPONDER,  # the service then wants an approver, not the requester
+                what="work on a runbook",
+            )
+        )
     for action in (
         Action.RUNBOOK_VERIFY,
         Action.RUNBOOK_CANCEL,
         Action.RUNBOOK_DONE,
         Action.RUNBOOK_MANUAL_DONE,
     ):
-        app.action(action)(journaled(handle_runbook_run_action))
+        app.action(action)(
+            journaled(
+                handle_runbook_run_action,
+                allow=Allow.RESPONDER,
+                what="work on a runbook",
+            )
+        )
     for action in (
         Action.RUNBOOK_SKIP,
         Action.RUNBOOK_INPUTS,
         Action.RUNBOOK_MANUAL_SKIP,
     ):
-        app.action(action)(journaled(handle_runbook_modal_action))
+        app.action(action)(
+            journaled(
+                handle_runbook_modal_action,
+                allow=Allow.RESPONDER,
+                what="work on a runbook",
+            )
+        )

@@ -16,6 +16,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from bot.errors import UsageError
 from bot.scenarios.schema import validate_input
 from bot.services import Services
+from handlers.access import Allow
 from handlers.blocks.runbooks import StepRef
 from handlers.ids import VALUE, Callback, Field
 from handlers.middleware import journaled
@@ -96,5 +97,17 @@ async def handle_runbook_skip_submission(
 
 
 def register(app: AsyncApp) -> None:
-    app.view(Callback.RUNBOOK_INPUTS)(journaled(handle_runbook_inputs_submission))
-    app.view(Callback.RUNBOOK_SKIP)(journaled(handle_runbook_skip_submission))
+    app.view(Callback.RUNBOOK_INPUTS)(
+        journaled(
+            handle_runbook_inputs_submission,
+            allow=Allow.RESPONDER,
+            what="work on a runbook",
+        )
+    )
+    app.view(Callback.RUNBOOK_SKIP)(
+        journaled(
+            handle_runbook_skip_submission,
+            allow=Allow.RESPONDER,
+            what="work on a runbook",
+        )
+    )

@@ -11,6 +11,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.models.incidents import Status
 from bot.services import Services
+from handlers.access import Allow
 from handlers.ids import VALUE, Callback
 from handlers.ids import Field as F
 from handlers.middleware import journaled
@@ -43,8 +44,6 @@ async def handle_update_submission(
             "This form is no longer valid; run /incident update again."
         )
         number = 0
-    if not errors and not await services.authoriser.is_responder(body["user"]["id"]):
-        errors[F.UPDATE_MESSAGE] = "Only responders may post status updates."
     if errors:
         await ack(response_action="errors", errors=errors)
         return
@@ -59,4 +58,8 @@ async def handle_update_submission(
 
 
 def register(app: AsyncApp) -> None:
-    app.view(Callback.UPDATE)(journaled(handle_update_submission))
+    app.view(Callback.UPDATE)(
+        journaled(
+            handle_update_submission, allow=Allow.RESPONDER, what="post status updates"
+        )
+    )
