@@ -44,6 +44,7 @@ class Field(StrEnum):
     COMPONENTS = "components"
     IMPACT_STARTED = "impact_started_at"
     DESCRIPTION = "description"
+    PRIVATE = "private"
     SUMMARY = "summary"
     ROOT_CAUSE = "root_cause"
     UPDATE_STATUS = "update_status"

@@ -28,6 +28,7 @@ METHOD_SCOPES = {
     "auth.test": set(),
     "conversations.history": {"channels:history", "groups:history"},
     "users.conversations": {"channels:read", "groups:read"},
+    "conversations.members": {"channels:read", "groups:read"},
     "views.open": set(),
     "views.publish": set(),
 }

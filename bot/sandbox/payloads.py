@@ -258,6 +258,11 @@ def multi_static_select_value(values: list[str]) -> dict[str, Any]:
     }
 
 
+def checkboxes_value(values: list[str]) -> dict[str, Any]:
+    """Return a `checkboxes` entry (the boxes ticked)."""
+    return {"type": "checkboxes", "selected_options": [_option(v) for v in values]}
+
+
 def datetimepicker_value(epoch_seconds: int | None) -> dict[str, Any]:
     """Return a `datetimepicker` entry (Unix seconds)."""
     return {"type": "datetimepicker", "selected_date_time": epoch_seconds}

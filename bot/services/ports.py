@@ -86,10 +86,8 @@ class CommsPort(Protocol):
         """Post a loud message (paging failed, escalation) in the incident channel."""
         ...
 
-    async def announce(
-        self, text: str, *, key: str, incident: int | None = None
-    ) -> None:
-        """Post in the announcement channel."""
+    async def announce(self, text: str, *, key: str) -> None:
+        """Post in the announcement channel (about no one incident: scheduled checks)."""
         ...
 
     async def show_oncall(

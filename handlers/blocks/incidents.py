@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import (
     ActionsBlock,
     Block,
     ButtonElement,
+    CheckboxesElement,
     ContextBlock,
     DateTimePickerElement,
     HeaderBlock,
@@ -36,6 +37,18 @@ from handlers.ids import VALUE, Action, Callback, Field
 SECTION_LIMIT = 3000
 MESSAGE_BLOCK_LIMIT = 50
 VIEW_BLOCK_LIMIT = 100
+
+
+PRIVATE = "private"
+
+
+def private_notice(incident: Incident) -> str:
+    """What the announcement channel learns of a private incident: that it exists, and who runs it."""
+    drill = "[DRILL] " if incident.drill else ""
+    return (
+        f"{drill}:lock: A private incident, {incident.key}, is being handled by"
+        f" {user(incident.commander)}. Ask them if you need to join."
+    )
 
 
 def escape(text: str) -> str:
@@ -229,6 +242,21 @@ def declare_modal(
             optional=True,
             element=PlainTextInputElement(
                 action_id=VALUE, multiline=True, max_length=2000
+            ),
+        ),
+        InputBlock(
+            block_id=Field.PRIVATE,
+            label="Visibility",
+            optional=True,
+            hint="Security incidents are always private",
+            element=CheckboxesElement(
+                action_id=VALUE,
+                options=[
+                    Option(
+                        value=PRIVATE,
+                        label="Private: only the people in its channel see it",
+                    )
+                ],
             ),
         ),
     ]

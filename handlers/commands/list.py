@@ -1,7 +1,8 @@
-"""`/incident list`: the open incidents, privately."""
+"""`/incident list`: the open incidents the caller may see (private ones from inside), privately."""
 
 from __future__ import annotations
 
+from handlers import access
 from handlers.access import Allow
 from handlers.blocks import incidents as blocks
 from handlers.commands._registry import CommandContext, NoArgs, subcommand
@@ -15,7 +16,9 @@ from handlers.commands._registry import CommandContext, NoArgs, subcommand
     allow=Allow.ANYONE,
 )
 async def handle_list_command(args: NoArgs, ctx: CommandContext) -> None:
-    incidents = await ctx.services.incidents.open_incidents()
+    incidents = await access.visible(
+        ctx.client, ctx.user_id, await ctx.services.incidents.open_incidents()
+    )
     text = blocks.incident_list_text(incidents, now=ctx.services.clock())
     await ctx.respond(
         text=blocks.cut(text, 3000),

@@ -20,6 +20,7 @@ from slack_sdk.models.blocks import (
 
 from bot.models.incidents import Incident, OutboxMessage
 from bot.services import Services
+from handlers import access
 from handlers.blocks import incidents as blocks
 from handlers.ids import Action
 
@@ -66,7 +67,10 @@ def home_view(incidents: list[Incident], *, now: Any) -> dict[str, Any]:
 
 
 async def publish(services: Services, *, user_id: str) -> None:
-    view = home_view(await services.incidents.open_incidents(), now=services.clock())
+    incidents = await access.visible(
+        services.outbox.client, user_id, await services.incidents.open_incidents()
+    )
+    view = home_view(incidents, now=services.clock())
     await services.outbox.enqueue(
         OutboxMessage(
             method="views.publish",

@@ -26,6 +26,7 @@ class DeclareForm(BaseModel):
     components: list[str] = Field(default_factory=list)
     impact_started_at: datetime | None = None
     description: str = Field(default="", max_length=2000)
+    private: bool = False
 
     @field_validator("title")
     @classmethod
@@ -42,7 +43,7 @@ def _value(values: dict[str, Any], block: str) -> Any:
     kind = element.get("type")
     if kind == "static_select":
         return (element.get("selected_option") or {}).get("value")
-    if kind == "multi_static_select":
+    if kind in ("multi_static_select", "checkboxes"):
         return [o["value"] for o in element.get("selected_options") or []]
     if kind == "datetimepicker":
         stamp = element.get("selected_date_time")
@@ -66,8 +67,10 @@ def validate_declare(
             F.COMPONENTS,
             F.IMPACT_STARTED,
             F.DESCRIPTION,
+            F.PRIVATE,
         )
     }
+    raw[F.PRIVATE] = "private" in (raw[F.PRIVATE] or [])
     errors: dict[str, str] = {}
     form: DeclareForm | None = None
     try:
@@ -119,7 +122,7 @@ async def handle_declare_submission(
         components=form.components,
         impact_started_at=form.impact_started_at,
         description=form.description,
-        private=form.scenario in services.private_scenarios,
+        private=form.private or form.scenario in services.private_scenarios,
         drill=_is_drill(body["view"]),
     )
     # queued behind the channel's creation, so it lands in the new channel

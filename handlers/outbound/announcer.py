@@ -212,7 +212,10 @@ class SlackAnnouncer:
         )
 
     def _announce(self, incident: Incident, text: str, key: str) -> OutboxMessage:
+        """A post in the announcement channel; of a private incident, only that it exists."""
         channel = self.settings.announcement_channel
+        if incident.private:
+            text = blocks.private_notice(incident)
         return OutboxMessage(
             method="chat.postMessage",
             args={"channel": channel, "text": text},

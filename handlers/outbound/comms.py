@@ -23,7 +23,7 @@ from bot.gateways.slack.outbox import Outbox
 from bot.models.incidents import Incident, OutboxMessage, Status
 from bot.services.ports import Link
 from handlers.blocks import paging as pb
-from handlers.blocks.incidents import cut, escape
+from handlers.blocks.incidents import cut, escape, private_notice
 
 log = logging.getLogger(__name__)
 CHANNEL = "{incident.channel}"
@@ -49,14 +49,19 @@ class SlackCommsPort:
             incident=n,
         )
 
-    def _announcement(self, text: str, key: str, incident: int | None) -> OutboxMessage:
+    def _announcement(
+        self, text: str, key: str, incident: Incident | None
+    ) -> OutboxMessage:
+        """A post in the announcement channel; of a private incident, only that it exists."""
         channel = self.settings.announcement_channel
+        if incident is not None and incident.private:
+            text = private_notice(incident)
         return OutboxMessage(
             method="chat.postMessage",
             args={"channel": channel, "text": text},
             channel_key=channel,
             dedup_key=f"comms:{key}",
-            incident=incident,
+            incident=incident.number if incident else None,
         )
 
     async def say(
@@ -72,11 +77,9 @@ class SlackCommsPort:
         args = {"text": cut(text, 3000), "blocks": pb.alarm_blocks(text)}
         await self.outbox.enqueue(self._post(incident, args, key))
 
-    async def announce(
-        self, text: str, *, key: str, incident: int | None = None
-    ) -> None:
+    async def announce(self, text: str, *, key: str) -> None:
         await self.outbox.enqueue(
-            self._announcement(cut(escape(text), 3000), key, incident)
+            self._announcement(cut(escape(text), 3000), key, None)
         )
 
     async def show_oncall(
@@ -135,7 +138,7 @@ class SlackCommsPort:
             next_update=next_update,
         )
         await self.outbox.enqueue(
-            self._announcement(text, f"{key}:update", incident.number),
+            self._announcement(text, f"{key}:update", incident),
             self._post(incident, {"text": text}, f"{key}:update"),
             self._post(
                 incident,
