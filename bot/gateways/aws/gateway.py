@@ -82,6 +82,7 @@ class AwsGateway:
     ) -> None:
         self.endpoint_url = endpoint_url
         self.default_region = default_region
+        self._account: str | None = None
         self._clients = AwsClients(
             endpoint_url=endpoint_url,
             read_attempts=read_attempts,
@@ -186,6 +187,19 @@ class AwsGateway:
             return True
 
         return await asyncio.to_thread(probe)
+
+    async def account_id(self) -> str:
+        """The AWS account the bot acts in (STS GetCallerIdentity, asked once)."""
+        if self._account is None:
+            result = await self.call(
+                service="sts",
+                operation="get_caller_identity",
+                region=self.default_region,
+                params={},
+                mutating=False,
+            )
+            self._account = str(result.response["Account"])
+        return self._account
 
     def close(self) -> None:
         """Close every client's connection pool."""

@@ -13,6 +13,7 @@ knows nothing of Slack and never calls boto3 itself: the `Executor` sends throug
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -50,6 +51,8 @@ from bot.storage import Storage
 
 log = logging.getLogger(__name__)
 KILL_SWITCH = "aws"
+# The account field of an ARN: arn:partition:service:region:account:resource
+_ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}):")
 
 
 class RunbookService:
@@ -129,6 +132,7 @@ class RunbookService:
             except KeyError:
                 raise UsageError(f"Unknown input {name!r}.", field=name) from None
             values[name] = validate_input(spec, text)
+            await self._in_own_account(spec.label, name, values[name])
         await self.storage.set_inputs(runbook, values, user=user, now=self.clock())
         after = await self.view(runbook)
         for step in after.steps:
@@ -780,6 +784,25 @@ class RunbookService:
             source,
         )
         await self._tell(run.runbook, run.step, key=source)
+
+    async def _in_own_account(self, label: str, name: str, value: Any) -> None:
+        """Refuse an ARN of another AWS account: a step may only act on the bot's own."""
+        found = _ARN_ACCOUNT.match(str(value))
+        if not found:
+            return
+        try:
+            own = await self.gateway.account_id()
+        except AwsCallError as exc:
+            raise UsageError(
+                f"{label}: cannot check the ARN's account ({exc.code}): {exc.next_step}.",
+                field=name,
+            ) from None
+        if found.group(1) != own:
+            raise UsageError(
+                f"{label}: that ARN is in account {found.group(1)}; this bot acts only in"
+                f" account {own}.",
+                field=name,
+            )
 
     async def _record(
         self,
