@@ -1,33 +1,54 @@
-"""Redaction of secrets from text and from AWS responses, before anything is stored, logged or posted.
+"""Redaction of secrets, at the one boundary every byte crosses before it is stored, posted or logged.
 
-Owns the patterns (after gitleaks) and the field names that mark a secret. It must never be bypassed:
-the timeline, the step ledger and every Slack post pass what they keep through here.
+Owns the patterns (after gitleaks) and the field names that mark a secret, and what each sink gets:
+
+    redact_secrets(text)    secrets only: tokens, secret keys, private keys (posts, stored text)
+    redact_text(text)       secrets, and access key ids in free text (the timeline's messages)
+    redact(value)           a JSON-like value: secret fields whatever their value, strings as text,
+                            but a value that is exactly an identifier (an access key id) kept
+    redact_posted(value)    every string of a Slack call's arguments (the outbox), identifiers kept
+    redact_request(body)    a raw Slack request body (the inbox), in its own encoding
+
+Logs go through `bot.cli.main.RedactingFilter`, on every handler the CLI installs.
+Identifiers stay visible (secret names, key ids, ARNs): approvers must see what they approve.
+It must never be bypassed: storage, the outbox and the logs pass what they keep through here.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 REDACTED = "[REDACTED]"
 
 _ACCESS_KEY_ID = re.compile(
     r"\b(?:AKIA|ASIA|ABIA|ACCA|AGPA|AIDA|AIPA|ANPA|ANVA|AROA|APKA)[A-Z0-9]{16}\b"
 )
-_TEXT_PATTERNS: tuple[re.Pattern[str], ...] = (
-    # AWS access key ids (long-term and temporary)
-    _ACCESS_KEY_ID,
+# Secrets; access key ids (above) are identifiers, redacted only in free text.
+_SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
     # a 40-character secret access key shortly after a word that names it
     re.compile(
         r"(?i)(aws_?secret_?access_?key|secret_?access_?key|secretaccesskey)(\W{1,5})[A-Za-z0-9/+=]{40,}"
     ),
-    # Slack tokens and webhook URLs
-    re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+    # a session token shortly after a word that names it
+    re.compile(
+        r"(?i)(session_?token|security_?token|x-amz-security-token)(\W{1,5})[A-Za-z0-9/+=]{16,}"
+    ),
+    # a bare 40-character secret access key: mixed case and a digit (a hex digest is not one)
+    re.compile(
+        r"(?<![A-Za-z0-9/+=])(?=[A-Za-z0-9/+]*[A-Z])(?=[A-Za-z0-9/+]*[a-z])"
+        r"(?=[A-Za-z0-9/+]*[0-9])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])"
+    ),
+    # Slack tokens (refresh tokens too: xoxe.xoxp-..., xoxe-...) and webhook URLs
+    re.compile(r"\bxox[a-z](?:\.xox[a-z])?-[A-Za-z0-9-]{10,}"),
     re.compile(r"\bxapp-[A-Za-z0-9-]{10,}"),
     re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+"),
-    # PEM private keys
+    # PEM and PGP private keys, to their END line or, cut short, to the end of the text
     re.compile(
-        r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----",
+        r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----.*?"
+        r"(?:-----END [A-Z ]*PRIVATE KEY(?: BLOCK)?-----|\Z)",
         re.DOTALL,
     ),
 )
@@ -37,13 +58,22 @@ _SECRET_FIELD = re.compile(
 )
 # Fields whose names look secret but hold only identifiers (an ARN is safe to post).
 _SAFE_FIELDS = frozenset({"SecretArn", "ARN", "Arn", "SecretId", "Name", "SecretName"})
-# Names of identifiers such as SecretArn, secret_arn or SecretVersionId: an id is not the secret.
-_IDENTIFIER_FIELD = re.compile(r"(?i)(arn|_id|versionid|id)$")
+# Names of identifiers such as SecretArn, secret_arn, SecretVersionId or secret_name: not the secret.
+_IDENTIFIER_FIELD = re.compile(r"(?i)(arn|_id|versionid|id|name)$")
 
 
-def redact_text(text: str) -> str:
-    """Replace every secret-looking substring of `text` with a marker."""
-    for pattern in _TEXT_PATTERNS:
+def _secret_field(key: object) -> bool:
+    return (
+        isinstance(key, str)
+        and key not in _SAFE_FIELDS
+        and not _IDENTIFIER_FIELD.search(key)
+        and bool(_SECRET_FIELD.search(key))
+    )
+
+
+def redact_secrets(text: str) -> str:
+    """Replace every secret in `text` with a marker; identifiers (access key ids) stay."""
+    for pattern in _SECRET_PATTERNS:
         if pattern.groups >= 2:
             text = pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
         else:
@@ -51,20 +81,52 @@ def redact_text(text: str) -> str:
     return text
 
 
+def redact_text(text: str) -> str:
+    """Replace every secret-looking substring of free text, access key ids included, with a marker."""
+    return _ACCESS_KEY_ID.sub(REDACTED, redact_secrets(text))
+
+
+def redact_posted(value: Any) -> Any:
+    """Every string of a JSON-like value with its secrets replaced; the structure is kept."""
+    if isinstance(value, dict):
+        return {key: redact_posted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_posted(item) for item in value]
+    return redact_secrets(value) if isinstance(value, str) else value
+
+
+def redact_request(body: str) -> str:
+    """A raw Slack request body with its secrets replaced, in the encoding it came in (JSON, or a
+    form whose `payload` field is JSON): each string is redacted as itself, not as escaped text."""
+    if body.startswith("{"):
+        return _redact_json(body)
+    pairs = parse_qsl(body, keep_blank_values=True)
+    return urlencode([(k, _redact_json(v)) for k, v in pairs])
+
+
+def _redact_json(text: str) -> str:
+    if text.startswith(("{", "[")):
+        try:
+            return json.dumps(redact_posted(json.loads(text)), separators=(",", ":"))
+        except ValueError:
+            pass
+    return redact_secrets(text)
+
+
 def redact(value: Any) -> Any:
     """Return a copy of a JSON-like value with secret fields and secret-looking strings redacted."""
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for key, item in value.items():
-            if (
-                isinstance(key, str)
-                and key not in _SAFE_FIELDS
-                and not _IDENTIFIER_FIELD.search(key)
-                and _SECRET_FIELD.search(key)
-            ):
+            if _secret_field(key):
                 out[key] = REDACTED
             else:
                 out[key] = redact(item)
+        # AWS tags and similar pairs: {"Key": "db_password", "Value": "..."}
+        name = value.get("Key", value.get("key"))
+        for field in ("Value", "value"):
+            if field in out and isinstance(name, str) and _secret_field(name):
+                out[field] = REDACTED
         return out
     if isinstance(value, list | tuple):
         return [redact(item) for item in value]

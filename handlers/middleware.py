@@ -30,6 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import metrics
 from bot.errors import BotError, PermissionDenied
 from bot.models.incidents import NewEntry
+from bot.redaction import redact_request
 from bot.services import Services
 from handlers import access, boltfix
 from handlers.access import Allow
@@ -168,14 +169,14 @@ class JournalBeforeAck(AsyncMiddleware):
             fresh = await services.incidents.capture_journaled(
                 key=key,
                 kind=kind,
-                body=req.raw_body,
+                body=redact_request(req.raw_body),
                 channel_id=recorded[0],
                 entry=recorded[1],
             )
             return _ack(fresh, key, kind, started)
         await self._remember(body)
         inbox_id = await services.storage.inbox_put(
-            key=key, kind=kind, body=req.raw_body, now=services.clock()
+            key=key, kind=kind, body=redact_request(req.raw_body), now=services.clock()
         )
         if inbox_id is None:
             return _ack(False, key, kind, started)

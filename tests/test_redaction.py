@@ -3,7 +3,7 @@ in structured values."""
 
 from __future__ import annotations
 
-from bot.redaction import REDACTED, redact, redact_text
+from bot.redaction import REDACTED, redact, redact_secrets, redact_text
 
 KEY_ID = "AKIAEXAMPLE000000042"
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"  # 40 characters, as AWS issues them
@@ -53,3 +53,27 @@ def test_free_text_loses_key_ids_secrets_and_tokens_whole():
     assert "EXTRA" not in redacted
     assert "xoxb-123456789" not in redacted
     assert redact({"message": text})["message"] == redacted
+
+
+def test_identifiers_stay_and_tagged_secrets_go():
+    shown = redact(
+        {
+            "secret_name": "bodyscript/production/api-access-key",
+            "SecretId": "bodyscript/production/db",
+            "Tags": [
+                {"Key": "db_password", "Value": "hunter2-hunter2"},
+                {"Key": "team", "Value": "payments"},
+            ],
+        }
+    )
+    assert shown["secret_name"] == "bodyscript/production/api-access-key"
+    assert shown["SecretId"] == "bodyscript/production/db"
+    assert shown["Tags"][0]["Value"] == REDACTED
+    assert shown["Tags"][1]["Value"] == "payments"
+
+
+def test_a_hex_digest_is_not_taken_for_a_bare_secret_key():
+    digest = (
+        "3ee5054e73441c278aa9897f69e0cf1ec8f56aec"  # 40 hex characters, like a git sha
+    )
+    assert redact_secrets(f"commit {digest}") == f"commit {digest}"

@@ -7,9 +7,12 @@ from datetime import datetime
 from typing import Any
 
 from bot.models.incidents import Incident, from_iso, to_iso
+from bot.redaction import redact_secrets
 from bot.storage.base import StorageBase
 
 _INCIDENT_JSON = ("components", "roles")
+# What people type: stored with its secrets redacted (bot.redaction), identifiers kept.
+_INCIDENT_TEXT = ("title", "description", "summary")
 _INCIDENT_TIMES = (
     "declared_at",
     "impact_started_at",
@@ -81,6 +84,9 @@ def _incident_row(incident: Incident, only: Any = None) -> dict[str, Any]:
     for name in ("private", "drill"):
         if name in data:
             data[name] = int(data[name])
+    for name in _INCIDENT_TEXT:
+        if isinstance(data.get(name), str):
+            data[name] = redact_secrets(data[name])
     return data
 
 

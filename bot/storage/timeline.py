@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.models.incidents import NewEntry, TimelineEntry, from_iso, to_iso
-from bot.redaction import redact_text
+from bot.redaction import redact, redact_text
 from bot.storage.base import StorageBase
 
 GENESIS = "0" * 64
@@ -82,7 +82,7 @@ class TimelineStore(StorageBase):
                 "kind": entry.kind,
                 "actor": entry.actor,
                 "text": redact_text(entry.text),
-                "data": json.dumps(entry.data, sort_keys=True, default=str),
+                "data": json.dumps(redact(entry.data), sort_keys=True, default=str),
                 "occurred_at": to_iso(entry.occurred_at or now),
                 "recorded_at": to_iso(now),
                 "slack_ts": entry.slack_ts,

@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import ExternalServiceError
 from bot.gateways.slack.history import EarlierAttempts, marked
 from bot.models.incidents import CardRef, Clock, OutboxMessage, OutboxRow
+from bot.redaction import redact_posted
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,9 @@ class Outbox:
         self._error_hooks[purpose] = hook
 
     async def enqueue(self, *messages: OutboxMessage) -> None:
-        await self._storage.outbox_add(list(messages), now=self._clock())
+        """Journal Slack calls to send, their secrets redacted (every post, update, topic, reply)."""
+        safe = [m.model_copy(update={"args": redact_posted(m.args)}) for m in messages]
+        await self._storage.outbox_add(safe, now=self._clock())
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
