@@ -254,6 +254,10 @@ async def test_runbook_restart_mid_call_leaves_outcome_unknown_with_verify(
             )
 
         await eventually(verify_offered)
+        # A new request would send the call a second time: refused until Verify says what happened.
+        await click(bot, incident, rb, STEP, Action.RUNBOOK_REQUEST)
+        await eventually(lambda: _told(slack, "UALICE", "outcome is unknown"))
+        assert await state_of(bot, rb, STEP) is StepState.OUTCOME_UNKNOWN
         await eventually(lambda: _forwarded(proxy), within=5)
         await click(bot, incident, rb, STEP, Action.RUNBOOK_VERIFY)
         assert (

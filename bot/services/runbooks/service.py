@@ -760,6 +760,12 @@ class RunbookService:
             raise UsageError(f"{item.step.title} makes no AWS call.")
         if item.run and item.run.state in (StepState.EXECUTING, *OPEN_REQUEST):
             raise ConflictError(f"{item.step.title} is already {item.run.state.value}.")
+        if item.run and item.run.state is StepState.OUTCOME_UNKNOWN:
+            # The last call may have run: another one could do it twice.
+            raise ConflictError(
+                f"{item.step.title}: the last call's outcome is unknown. Press Verify to"
+                " check it with read-only calls, or mark it done once checked by hand."
+            )
         return item
 
     async def _void(
