@@ -21,9 +21,22 @@ from bot.redaction import redact_text
 log = logging.getLogger("warroom.errors")
 
 
+# A form can only be opened within 3 s of the click or command that asked for it: a request
+# replayed after a restart, or answered late, finds its trigger expired.
+_EXPIRED_TRIGGER = frozenset({"expired_trigger_id", "invalid_trigger_id"})
+
+
 def user_message(error: Exception) -> str:
     if isinstance(error, BotError):
         return f":warning: {error.message}"
+    if (
+        isinstance(error, SlackApiError)
+        and error.response.get("error") in _EXPIRED_TRIGGER
+    ):
+        return (
+            ":warning: warroom could not open the form in time (it may have restarted):"
+            " run the command or press the button again."
+        )
     reference = uuid.uuid4().hex[:8]
     log.error(
         "unhandled error %s: %s", reference, redact_text(repr(error)), exc_info=error
