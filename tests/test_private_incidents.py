@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from bot.models.incidents import Incident
 from bot.sandbox import payloads
 from bot.sandbox.slack.records import INCIDENT_RESPONSE_CHANNEL_ID
 from bot.sandbox.slack.workspace import SlackWorkspace
@@ -14,6 +15,12 @@ from tests.flows import declare, eventually, open_view
 from tests.plugins.bot import RunningBot
 
 SECRET_TITLE = "Exfiltration from the billing bucket CANARY-7731"
+
+
+async def _declare_private(bot: RunningBot, slack: SlackWorkspace) -> Incident:
+    """Declare through the form with its Visibility box ticked."""
+    private = {Field.PRIVATE: payloads.checkboxes_value(["private"])}
+    return await declare(bot, slack, title=SECRET_TITLE, **private)
 
 
 async def _listed_to(bot: RunningBot, slack: SlackWorkspace, user: str) -> str:
@@ -31,12 +38,7 @@ async def test_a_private_incident_is_announced_without_details_and_listed_only_i
     bot: RunningBot, slack_workspace: SlackWorkspace
 ):
     slack = slack_workspace
-    incident = await declare(
-        bot,
-        slack,
-        title=SECRET_TITLE,
-        **{Field.PRIVATE: payloads.checkboxes_value(["private"])},
-    )
+    incident = await _declare_private(bot, slack)
     public = await declare(bot, slack, title="Checkout is slow")
     assert incident.private
     assert slack.channels[incident.channel_id].is_private
@@ -89,12 +91,7 @@ async def test_a_private_incident_is_listed_to_its_members_and_hidden_from_app_h
     bot: RunningBot, slack_workspace: SlackWorkspace
 ):
     slack = slack_workspace
-    incident = await declare(
-        bot,
-        slack,
-        title=SECRET_TITLE,
-        **{Field.PRIVATE: payloads.checkboxes_value(["private"])},
-    )
+    incident = await _declare_private(bot, slack)
     listed = await _listed_to(bot, slack, "UALICE")  # the commander is in its channel
     assert incident.key in listed
     await bot.sender.event({"type": "app_home_opened", "user": "UBOB", "tab": "home"})
