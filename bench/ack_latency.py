@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import aiohttp
@@ -55,8 +55,12 @@ async def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def start_warroom(
-    port: int, slack: RunningWorkspace, database: Path
+    port: int,
+    slack: RunningWorkspace,
+    database: Path,
+    command: Sequence[str] = ("-m", "bot", "run"),
 ) -> subprocess.Popen[bytes]:
+    """`warroom run` (or `command`, run by this Python) on `port` and `database`, quiet."""
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))
     }
@@ -72,7 +76,7 @@ def start_warroom(
         WARROOM_COMMANDS_PER_MINUTE="0",  # one sender drives the load: no per-person limit
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "bot", "run"],
+        [sys.executable, *command],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -2,9 +2,11 @@
 retries (among new events, `--concurrency` sends after the original); events/s, lost and duplicated
 rows, against a raw sqlite3 loop (one row per transaction) measured in the same run. A message's 200
 follows the commit of its timeline row, so events/s is both acknowledged and recorded; the rows are
-counted once every answer is in.
+counted once every answer is in. `--synchronous NORMAL FULL` runs warroom once per mode (its writer's
+`PRAGMA synchronous`, through `bench.warroom_synchronous`), `--runs` times in turn, each with a fresh
+database and Slack workspace, and prints every run, the medians and FULL's cost against NORMAL.
 
-    python -m bench ingest [--events 20000] [--concurrency 50]
+    python -m bench ingest [--events 20000] [--concurrency 50] [--synchronous NORMAL FULL] [--runs 3]
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ import asyncio
 import json
 import logging
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 
 from bench.ack_latency import SECRET, free_port, start_warroom, wait_ready
+from bench.warroom_synchronous import MODES
 from bot.sandbox import payloads
 from bot.sandbox.signing import JSON, SlackSender, sign
 from bot.sandbox.slack.workspace import SlackWorkspace, serve
@@ -102,10 +108,10 @@ async def send_events(
     return time.perf_counter() - started, failures
 
 
-def raw_sqlite_baseline(path: Path, count: int) -> float:
+def raw_sqlite_baseline(path: Path, count: int, synchronous: str = "NORMAL") -> float:
     with closing(sqlite3.connect(path, isolation_level=None)) as db:
         db.execute("pragma journal_mode=wal")
-        db.execute("pragma synchronous=normal")
+        db.execute(f"pragma synchronous={synchronous}")
         db.execute(
             "create table t (id integer primary key, event_id text unique, body text)"
         )
@@ -120,12 +126,25 @@ def raw_sqlite_baseline(path: Path, count: int) -> float:
         return time.perf_counter() - started
 
 
-async def run(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class Measured:
+    """One warroom process ingesting the load into a fresh database."""
+
+    label: str
+    elapsed: float
+    failures: int
+    rows: int
+    distinct: int
+
+
+async def measure(
+    args: argparse.Namespace, label: str, command: Sequence[str]
+) -> Measured:
     workspace = SlackWorkspace()
     async with serve(workspace) as slack:
         with tempfile.TemporaryDirectory() as tmp:
             database, port = Path(tmp) / "bench.db", free_port()
-            warroom = start_warroom(port, slack, database)
+            warroom = start_warroom(port, slack, database, command)
             url = f"http://127.0.0.1:{port}/slack/events"
             try:
                 await wait_ready(f"http://127.0.0.1:{port}/readyz", warroom)
@@ -141,21 +160,63 @@ async def run(args: argparse.Namespace) -> int:
             finally:
                 warroom.terminate()
                 warroom.wait(timeout=30)
-            baseline = raw_sqlite_baseline(Path(tmp) / "raw.db", args.events)
+    return Measured(label, elapsed, failures, rows, distinct)
+
+
+async def run(args: argparse.Namespace) -> int:
+    commands: list[tuple[str, Sequence[str]]] = [("warroom", ("-m", "bot", "run"))]
+    if args.synchronous:
+        commands = [
+            (f"warroom synchronous={mode}", ("-m", "bench.warroom_synchronous", mode))
+            for mode in args.synchronous
+        ]
+    measured = [
+        await measure(args, label, command)
+        for _ in range(args.runs)
+        for label, command in commands  # in turn, so drift in the machine's load hits each
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        baseline = raw_sqlite_baseline(Path(tmp) / "raw.db", args.events)
+        # what one commit's fsync costs by itself (NORMAL does not sync the WAL at commit)
+        raw_full = (
+            raw_sqlite_baseline(Path(tmp) / "raw-full.db", args.events, "FULL")
+            if args.synchronous
+            else None
+        )
     sent = args.events + len(range(0, args.events, 5))
     print(
         f"timeline ingestion: {args.events} distinct message events + {sent - args.events} retries, "
         f"{args.concurrency} in flight"
     )
-    print(
-        f"warroom: {args.events / elapsed:,.0f} events/s recorded and acknowledged ({sent / elapsed:,.0f} deliveries/s), "
-        f"non-200 answers {failures}; rows {rows}, lost {args.events - distinct}, duplicated {rows - distinct}"
-    )
+    for m in measured:
+        print(
+            f"{m.label}: {args.events / m.elapsed:,.0f} events/s recorded and acknowledged ({sent / m.elapsed:,.0f} deliveries/s), "
+            f"non-200 answers {m.failures}; rows {m.rows}, lost {args.events - m.distinct}, duplicated {m.rows - m.distinct}"
+        )
+    rates = {
+        label: [args.events / m.elapsed for m in measured if m.label == label]
+        for label, _ in commands
+    }
+    medians = {label: statistics.median(r) for label, r in rates.items()}
+    if args.runs > 1:
+        for label, median in medians.items():
+            runs = ", ".join(f"{r:,.0f}" for r in rates[label])
+            print(f"{label}: median {median:,.0f} events/s (runs {runs})")
+    if args.synchronous and {"NORMAL", "FULL"} <= set(args.synchronous):
+        full, normal = (medians[f"warroom synchronous={m}"] for m in ("FULL", "NORMAL"))
+        print(
+            f"FULL / NORMAL: {full / normal:.3f} (FULL costs {1 - full / normal:.1%})"
+        )
     print(f"raw sqlite3, one row per transaction: {args.events / baseline:,.0f} rows/s")
-    print(
-        f"ratio warroom / raw sqlite3: {(args.events / elapsed) / (args.events / baseline):.3f}"
-    )
-    return 0 if rows == distinct == args.events and failures == 0 else 1
+    if raw_full is not None:
+        print(
+            f"raw sqlite3, one row per transaction, synchronous=FULL: {args.events / raw_full:,.0f} rows/s"
+            f" ({(raw_full - baseline) / args.events * 1e3:.3f} ms more per commit)"
+        )
+    for label, median in medians.items():
+        print(f"ratio {label} / raw sqlite3: {median / (args.events / baseline):.3f}")
+    ok = all(m.rows == m.distinct == args.events and m.failures == 0 for m in measured)
+    return 0 if ok else 1
 
 
 def main(argv: list[str]) -> int:
@@ -163,6 +224,15 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench ingest")
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument(
+        "--synchronous",
+        nargs="+",
+        choices=MODES,
+        help="run warroom once per mode of its writer's PRAGMA synchronous (default: as built, FULL)",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=1, help="measurements per warroom, taken in turn"
+    )
     return asyncio.run(run(parser.parse_args(argv)))
 
 

@@ -8,6 +8,7 @@
     ├── ScenarioError            a scenario file is broken (file, step and field in the message)
     │   └── ScenarioFileError    every problem of a file that failed to load     bot/scenarios/source.py
     ├── ConfigError              settings are missing or invalid (every problem listed)
+    ├── DatabaseUnusable         the database file is damaged or was written by a newer warroom
     └── ExternalServiceError     Slack, PagerDuty or AWS failed; `service`, `code`, `retryable`
         ├── SlackCallFailed      one Web API call failed (error, HTTP status)     bot/gateways/slack/outbox.py
         └── AwsCallError         one AWS call failed; `proves_not_run`            bot/gateways/aws/failures.py
@@ -64,6 +65,11 @@ class ConfigError(BotError):
             "Invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems)
         )
         self.problems = problems
+
+
+class DatabaseUnusable(BotError):
+    """The database file cannot be used as it is: damaged, or newer than this version. Refused at
+    start-up before anything is written to it; the message says what to do."""
 
 
 class ExternalServiceError(BotError):

@@ -1,7 +1,8 @@
 """The database schema, as sqlite-utils migrations applied at start-up.
 
 One function per schema change, in order; a released migration is never edited, only followed by a
-new one, so an older database upgrades itself. Only `bot/storage/base.py` applies them.
+new one, so an older database upgrades itself. Only `bot/storage/base.py` applies them, and it
+refuses a database carrying a migration this version does not have (`unknown`): a newer warroom wrote it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,16 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 migrations = Migrations("incident-bot")
+
+
+def unknown(db: Database) -> list[str]:
+    """Names of the migrations applied to `db` that this version does not have; reads only."""
+    empty = Database(memory=True)  # on an empty database, every migration is pending
+    try:
+        known = {m.name for m in migrations.pending(empty)}
+    finally:
+        empty.close()
+    return [m.name for m in migrations.applied(db) if m.name not in known]
 
 
 @migrations()

@@ -29,7 +29,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 
 from bot import metrics
-from bot.errors import ConfigError, UsageError
+from bot.errors import ConfigError, DatabaseUnusable, UsageError
 from bot.services import Services
 from handlers import boltfix
 from handlers.identity import BotIdentity
@@ -144,9 +144,15 @@ async def handle_metrics(request: web.Request) -> web.Response:
 
 
 async def lifecycle(web_app: web.Application) -> AsyncIterator[None]:
+    """Start: open the database (a damaged one, or one a newer warroom wrote, is refused with
+    `DatabaseUnusable` before anything is written), take the lease, resume; stop: drain, release."""
     services, bolt, state = web_app[SERVICES], web_app[BOLT], web_app[STATE]
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    await services.storage.open()
+    try:
+        await services.storage.open()
+    except DatabaseUnusable:
+        await services.storage.close()  # its writer thread; the file was never written
+        raise
     holder = await services.storage.take_lease(
         owner=owner, now=services.clock(), stale_after_s=LEASE_STALE_S
     )

@@ -99,6 +99,37 @@ async def test_permanent_error_is_dead_lettered_and_reported_by_readyz(
     assert body["database"] is True
 
 
+async def test_readyz_reports_slack_degraded_only_while_a_failed_call_waits(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    """Issue 13: one Slack error used to leave `"slack": "degraded"` for good."""
+    incident = await declare(bot, slack_workspace)
+    assert incident.channel_id
+    slack_workspace.fail("chat.postMessage", status=503, times=10_000)
+    await command_in(bot, incident, "note written while Slack fails")
+
+    async def readyz(slack: str) -> dict[str, object] | None:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.get(f"{bot.base_url}/readyz") as response,
+        ):
+            body = await response.json()
+        assert response.status == 200, body  # Slack trouble is reported, not fatal
+        return body if body["slack"] == slack and body["ready"] else None
+
+    degraded = await eventually(lambda: readyz("degraded"))
+    assert degraded["outbox_pending"] >= 1
+    slack_workspace.clear_faults()
+
+    async def recovered() -> dict[str, object] | None:
+        body = await readyz("ok")
+        return body if body and body["outbox_pending"] == 0 else None
+
+    assert (await eventually(recovered, within=15))["outbox_dead"] == 0
+    texts = [m.text for m in slack_workspace.messages(incident.channel_id)]
+    assert any("written while Slack fails" in t for t in texts)
+
+
 async def test_health_endpoints(bot: RunningBot):
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{bot.base_url}/healthz") as response:

@@ -1,5 +1,5 @@
 """Storage: an older database upgrades itself at start-up; the journal prunes, the timeline never;
-batched writes share a commit without sharing a failure."""
+batched writes share a commit without sharing a failure, and answer only once their commit succeeded."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from bot.migrations import migrations
 from bot.models.incidents import Incident, NewEntry, OutboxMessage
 from bot.models.runbooks import StepRun, StepState
 from bot.storage import Storage
+from tests.test_durability import files_cannot_grow_past
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -150,6 +151,55 @@ async def test_batched_writes_share_one_commit_and_a_failure_fails_only_its_call
         ]  # k4 rolled back, its neighbours re-run and kept
     finally:
         await storage.close()
+
+
+async def test_batched_writes_answer_only_after_their_commit__the_wal_cannot_grow(
+    tmp_path,
+):
+    """Issue 13: when the COMMIT fails (a full disk), no caller may have been told it succeeded."""
+    path = tmp_path / "full.db"
+    storage = Storage(path)
+    await storage.open()
+    writer_busy, release = threading.Event(), threading.Event()
+
+    def hold_the_writer() -> None:
+        writer_busy.set()
+        release.wait(10)
+
+    def journal(key: str) -> int | None:
+        return storage._journal(key, "event_callback", "x" * 1500, NOW, True)
+
+    results: list[Any] = []
+    try:
+        # the WAL starts empty, and the file it is may not grow past 256 kB
+        await storage._call(storage.db.execute, "PRAGMA wal_checkpoint(TRUNCATE)")
+        with files_cannot_grow_past(256 * 1024):
+            for batch in range(8):  # batches of 30 queued behind a busy writer
+                writer_busy.clear()
+                release.clear()
+                held = asyncio.ensure_future(storage._call(hold_the_writer))
+                await asyncio.to_thread(writer_busy.wait, 10)
+                queued = [
+                    asyncio.ensure_future(
+                        storage._call_batched(journal, f"k{batch}-{n}")
+                    )
+                    for n in range(30)
+                ]
+                await asyncio.sleep(0)
+                release.set()
+                await held
+                results += await asyncio.gather(*queued, return_exceptions=True)
+    finally:
+        await storage.close()
+    keys = [f"k{batch}-{n}" for batch in range(8) for n in range(30)]
+    answered = {k for k, r in zip(keys, results, strict=True) if isinstance(r, int)}
+    failed = {k for k, r in zip(keys, results, strict=True) if isinstance(r, Exception)}
+    with closing(sqlite3.connect(path)) as db:
+        stored = {key for (key,) in db.execute("select key from inbox")}
+    assert answered <= stored, f"{len(answered - stored)} answered writes were lost"
+    assert not failed & stored, "a write reported failed was stored"
+    assert answered, "nothing fitted"
+    assert failed, "the WAL never filled"
 
 
 async def test_a_step_run_is_claimed_only_while_its_switch_is_on(tmp_path):

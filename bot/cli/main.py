@@ -1,7 +1,8 @@
 """The `warroom` command line (also `python -m bot`): run, check, scenarios.
 
 Each command reads settings for itself (only `run` needs Slack tokens) and reports every problem at
-once. Exit codes: 0 success, 1 problems found, 2 bad usage or configuration.
+once. Exit codes: 0 success, 1 problems found, 2 bad usage or configuration, or a database `run`
+refuses (damaged, or written by a newer warroom).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from aiohttp import web
 from slack_bolt.async_app import AsyncApp
 
 from bot.config import Settings, load_settings
-from bot.errors import ConfigError
+from bot.errors import ConfigError, DatabaseUnusable
 from bot.redaction import redact_text
 
 log = logging.getLogger("warroom")
@@ -156,28 +157,51 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = top.add_subparsers(dest="command", required=True)
     sub.add_parser(
-        "run", help="serve Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP)"
+        "run",
+        help="serve Slack (Socket Mode with SLACK_APP_TOKEN, else HTTP)",
+        description="Serve Slack: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on"
+        " WARROOM_HTTP_PORT at /slack/events. /healthz, /readyz and /metrics are served on the"
+        " same port. Settings come from the environment (README, Settings); on SIGTERM it"
+        " lets in-flight work finish for up to WARROOM_SHUTDOWN_DRAIN_SECONDS, then exits.",
     ).set_defaults(fn=cmd_run)
     sub.add_parser(
-        "check", help="validate settings and every scenario, offline"
+        "check",
+        help="validate settings and every scenario, offline",
+        description="Validate the settings `warroom run` would use and every shipped scenario"
+        " file, offline; print every problem and warn about settings left open. Exit 0 when"
+        " valid, 1 when there are problems.",
     ).set_defaults(fn=cmd_check)
-    scenarios = sub.add_parser("scenarios", help="scenario files").add_subparsers(
-        dest="scenarios_command", required=True
-    )
+    scenarios = sub.add_parser(
+        "scenarios",
+        help="scenario files",
+        description="Work with scenario files (the disaster-recovery plan as YAML).",
+    ).add_subparsers(dest="scenarios_command", required=True)
     lint = scenarios.add_parser(
-        "lint", help="lint scenario files (default: the shipped ones)"
+        "lint",
+        help="lint scenario files (default: the shipped ones)",
+        description="Check scenario files against the schema and botocore's service models;"
+        " exit 1 when there are problems.",
     )
-    lint.add_argument("files", nargs="*")
+    lint.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="scenario YAML files to check (default: every file shipped in the package's"
+        " scenarios/ directory)",
+    )
     lint.set_defaults(fn=cmd_scenarios_lint)
     sub.add_parser(
-        "iam-policy", help="print the least-privilege IAM policy for the scenarios"
+        "iam-policy",
+        help="print the least-privilege IAM policy for the scenarios",
+        description="Print the IAM policy that allows exactly the AWS operations the scenarios"
+        " and curated actions use; attach it to the bot's role.",
     ).set_defaults(fn=cmd_iam_policy)
     from bot.cli.reports import add_parsers as add_report_parsers
 
     add_report_parsers(sub)  # verify, export, stats
     from bot.cli.sandbox import add_parsers as add_sandbox_parsers
 
-    add_sandbox_parsers(sub)  # demo, console
+    add_sandbox_parsers(sub)  # demo, console, drill
     return top
 
 
@@ -185,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.fn(args))
-    except ConfigError as exc:
+    except (ConfigError, DatabaseUnusable) as exc:
         print(exc.message, file=sys.stderr)
         return 2
 

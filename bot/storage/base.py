@@ -1,8 +1,11 @@
 """The connection and the single writer thread that every storage section runs on.
 
-Owns opening (WAL, busy timeout, migrations) and closing the SQLite file, and `_call`, which runs a
-function on the one worker thread so writes are serialised and the event loop never blocks on disk.
-`_call_batched` does the same for small hot writes, committing all that queued up meanwhile at once.
+Owns opening the SQLite file and closing it. Opening refuses a damaged file, or one a newer warroom
+wrote, before anything is written to it (`DatabaseUnusable`); then WAL, `synchronous = FULL`, the
+busy timeout and the migrations. `_call` runs a function on the one worker thread so writes are
+serialised and the event loop never blocks on disk; `_call_batched` does the same for small hot
+writes, committing all that queued up meanwhile at once. Either way a caller learns that its write
+succeeded only after the COMMIT holding it did.
 """
 
 from __future__ import annotations
@@ -17,14 +20,22 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
-from bot.migrations import migrations
+from bot import __version__
+from bot.errors import DatabaseUnusable
+from bot.migrations import migrations, unknown
 
 T = TypeVar("T")
 _Queued = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
+_Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
 
 
 class StorageBase:
     """The database handle and its worker thread; the sections in this package add typed methods."""
+
+    # What an acknowledgement waits on (Slack's 200, an approval, a step's outcome) must survive a
+    # power loss; in WAL mode NORMAL may lose the last commits then (issue 13). The cost is measured
+    # by `python -m bench ingest --synchronous NORMAL FULL` (README, Benchmarks).
+    SYNCHRONOUS = "FULL"
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -36,16 +47,24 @@ class StorageBase:
         self._queue_lock = threading.Lock()
 
     async def open(self) -> None:
+        """Open the database; raise `DatabaseUnusable`, having written nothing, if it is damaged
+        or a newer warroom wrote it."""
         await self._call(self._open)
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 5000")
-        self._db = Database(conn)
-        self._db.enable_wal()
-        conn.execute("PRAGMA synchronous = NORMAL")
-        migrations.apply(self._db)
+        try:
+            conn.execute("PRAGMA busy_timeout = 5000")
+            db = Database(conn)
+            _refuse_unusable(db, self.path)  # before the first write
+            db.enable_wal()
+            conn.execute(f"PRAGMA synchronous = {self.SYNCHRONOUS}")
+            migrations.apply(db)
+        except BaseException:
+            conn.close()
+            raise
+        self._db = db
 
     async def close(self) -> None:
         if self._db is not None:
@@ -67,8 +86,9 @@ class StorageBase:
     async def _call_batched(self, fn: Callable[..., T], *args: Any) -> T:
         """Like `_call`, but `fn` runs inside one transaction with every batched call queued while
         the writer was busy: one commit for many small writes, each still committed before it
-        returns. `fn` must not open a transaction itself. If a call raises, its batch is rolled back
-        and each of its calls re-run in its own transaction, so one failure fails only its caller.
+        returns. `fn` must not open a transaction itself. If a call or the COMMIT fails, the batch
+        is rolled back and each of its calls re-run in its own transaction, so a failure fails
+        only the callers whose writes it lost.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
@@ -82,35 +102,63 @@ class StorageBase:
     def _run_queued(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._queue_lock:
             batch, self._queued = self._queued, []
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
+        outcomes: list[_Outcome]
         try:
             with self.db.atomic():
-                outcomes = [(future, fn(*args), None) for fn, args, future in batch]
+                values = [fn(*args) for fn, args, _ in batch]
+        # a call failed, or the COMMIT did (a full disk, an I/O error)
         except Exception:
-            outcomes = []
-            for fn, args, future in batch:
-                try:
-                    with self.db.atomic():
-                        outcomes.append((future, fn(*args), None))
-                except Exception as exc:  # handed to the caller that queued it
-                    outcomes.append((future, None, exc))
+            outcomes = [(future, *self._alone(fn, args)) for fn, args, future in batch]
+        else:  # committed: only now may a caller learn that its write is stored
+            outcomes = [
+                (future, value, None)
+                for (_, _, future), value in zip(batch, values, strict=True)
+            ]
         loop.call_soon_threadsafe(_settle, outcomes)
+
+    def _alone(
+        self, fn: Callable[..., Any], args: tuple[Any, ...]
+    ) -> tuple[Any, BaseException | None]:
+        """Run one queued call in its own transaction: its value once that COMMIT succeeded, or
+        the error of the call or of its COMMIT (issue 13: a full disk acknowledged and lost)."""
+        try:
+            with self.db.atomic():
+                value = fn(*args)
+        except Exception as exc:  # handed to the caller that queued it
+            return None, exc
+        return value, None
 
     def _one(
         self, sql: str, params: list[Any] | tuple[Any, ...] = ()
     ) -> dict[str, Any] | None:
         return next(iter(self.db.query(sql, params)), None)
 
-    async def ping(self) -> bool:
-        """True when the database answers a write (readiness)."""
-        return await self._call(
-            lambda: self.db.execute("PRAGMA user_version = 0") is not None
+
+def _refuse_unusable(db: Database, path: Path) -> None:
+    """Raise `DatabaseUnusable` for a damaged file or one a newer warroom wrote; reads only."""
+    try:
+        problems = [str(r[0]) for r in db.execute("PRAGMA quick_check").fetchall()]
+        newer = unknown(db) if problems == ["ok"] else []
+    # not a database, or too damaged to be read at all
+    except sqlite3.DatabaseError as exc:
+        problems, newer = [str(exc)], []
+    if problems != ["ok"]:
+        more = f", and {len(problems) - 1} more" if len(problems) > 1 else ""
+        raise DatabaseUnusable(
+            f"The database {path} is damaged (SQLite's quick_check: {problems[0]}{more})."
+            " warroom has not written to it. Restore the file from your last backup while"
+            " warroom is stopped, then start it again."
+        )
+    if newer:
+        raise DatabaseUnusable(
+            f"The database {path} was written by a newer warroom: it has the migration(s)"
+            f" {', '.join(newer)}, which warroom {__version__} does not know. warroom has not"
+            " written to it. Upgrade warroom to the version that wrote it, or restore the"
+            " backup taken before that upgrade."
         )
 
 
-def _settle(
-    outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]],
-) -> None:
+def _settle(outcomes: list[_Outcome]) -> None:
     for future, value, error in outcomes:
         if future.done():  # the caller was cancelled; its write stands
             continue

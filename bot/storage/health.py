@@ -1,4 +1,5 @@
-"""Storage section: read-only figures for `/metrics` and `/readyz` (journal depth, lag, step states)."""
+"""Storage section: read-only figures for `/metrics` and `/readyz` (journal depth, lag, step states)
+and the readiness probe, which writes nothing."""
 
 from __future__ import annotations
 
@@ -32,3 +33,14 @@ class HealthStore(StorageBase):
             r["state"]: r["n"]
             for r in await self._call(lambda: list(self.db.query(sql)))
         }
+
+    async def ping(self) -> bool:
+        """True when the database would take a write now (readiness). Writes nothing: it takes
+        the write lock, as a write would, and lets it go (issue 13: it used to write every probe)."""
+
+        def probe() -> bool:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("ROLLBACK")
+            return True
+
+        return await self._call(probe)

@@ -4,8 +4,9 @@ Owns ordering (only the oldest pending row of a channel is sent), Retry-After on
 transient failures (retried until sent: Slack is where failures are shown, so it is never given up
 on quietly), dead letters for permanent errors, placeholders that are filled in at send time
 (`{incident.channel}`, `{incident.card_ts}`, a `CardRef.placeholder`), recording a runbook card's ts
-when it is sent (its `purpose` is a `CardRef.key`), and after-send hooks. It speaks the Web API through
-slack_sdk; it knows nothing of Bolt or of incoming payloads.
+when it is sent (its `purpose` is a `CardRef.key`), after-send hooks, and `last_error`: Slack's error for
+a channel whose latest call failed and waits for a retry, which `/readyz` reports as degraded. It speaks
+the Web API through slack_sdk; it knows nothing of Bolt or of incoming payloads.
 """
 
 from __future__ import annotations
@@ -81,8 +82,16 @@ class Outbox:
         self._wake = asyncio.Event()
         self._sent_hooks: dict[str, SentHook] = {}
         self._error_hooks: dict[str, ErrorHook] = {}
-        self.last_error: str | None = None
+        # Slack's error per channel whose latest call failed and waits for a retry; a success in
+        # that channel clears it (issue 13: one error used to leave Slack "degraded" for good).
+        self._failing: dict[str, str] = {}
         self._earlier = EarlierAttempts(self._call)
+
+    @property
+    def last_error(self) -> str | None:
+        """Slack's error for a channel whose latest call failed and waits for a retry; None once
+        every channel's latest call went through. Dead letters are counted in storage instead."""
+        return next(iter(self._failing.values()), None)
 
     @property
     def client(self) -> AsyncWebClient:
@@ -163,6 +172,7 @@ class Outbox:
             )
 
     async def _sent(self, row: OutboxRow, result: dict[str, Any]) -> None:
+        self._failing.pop(row.channel_key, None)
         await self._storage.outbox_update(
             row.id,
             status="sent",
@@ -245,10 +255,10 @@ class Outbox:
 
     async def _failed(self, row: OutboxRow, failure: SlackCallFailed) -> None:
         now, attempts = self._clock(), row.attempts + 1
-        self.last_error = failure.error
         # No answer, or a 5xx: Slack may have done it; the next attempt checks before posting again.
         in_flight = int(failure.status == 0 or failure.status >= 500)
         if failure.error in _ALREADY:
+            self._failing.pop(row.channel_key, None)  # it happened: as good as sent
             await self._storage.outbox_update(
                 row.id,
                 in_flight=0,
@@ -258,6 +268,7 @@ class Outbox:
                 error=failure.error,
             )
             return
+        self._failing[row.channel_key] = failure.error
         hook = self._error_hooks.get(row.purpose)
         new_args = await hook(row, failure.error) if hook else None
         if new_args is not None:
@@ -284,6 +295,9 @@ class Outbox:
                 failure.error,
                 row.id,
             )
+            self._failing.pop(
+                row.channel_key, None
+            )  # counted as a dead letter from now on
             await self._storage.outbox_update(
                 row.id,
                 in_flight=in_flight,
