@@ -117,3 +117,48 @@ def test_declare_modal_fits_slack_view_limits():
         "options"
     ]
     assert len(options) <= 100
+
+
+def test_card_shows_the_declared_time_once_in_one_date_token():
+    # Issue 14: `Declared: 2026-11-25T12:00+00:00 (2026-11-25T12:00+00:00)`, the fallback twice.
+    card = blocks.incident_card(incident("t"), Settings())
+    declared = next(
+        f["text"] for b in card for f in b.get("fields", []) if "Declared" in f["text"]
+    )
+    stamp = int(NOW.timestamp())
+    assert declared == (
+        f"*Declared*\n<!date^{stamp}^{{date_short_pretty}} {{time}} ({{ago}})"
+        "|2026-11-25 12:00 UTC>"
+    )
+
+
+def test_step_card_names_the_input_it_needs_and_where_it_comes_from():
+    from bot.models.runbooks import Runbook
+    from bot.scenarios.schema import load_all
+    from bot.services.runbooks.views import build_view
+    from handlers.blocks import runbooks
+
+    view = build_view(
+        runbook=Runbook(
+            id=1,
+            incident=1,
+            scenario="database-failure",
+            created_by="UALICE",
+            created_at=NOW,
+        ),
+        scenario=load_all()["database-failure"],
+        incident=incident("Database down"),
+        stored={},
+        runs=[],
+        approvals={},
+        now=NOW,
+        aws_enabled=True,
+        dry_run=False,
+    )
+    _, card = runbooks.step_card(view, "check-chosen-snapshot")
+    text = "\n".join(b.get("text", {}).get("text", "") for b in card)
+    assert "Unknown template variable" not in text
+    assert (
+        ":pencil: Needs *Snapshot to restore* before it can be planned: press *Inputs…* to"
+        " give it (run *Check backup availability* first and it is filled in for you)."
+    ) in text

@@ -79,6 +79,21 @@ async def test_help_lists_every_subcommand(
         assert f"/incident {name}" in call.args["text"]
 
 
+async def test_help_escapes_usage_so_slack_shows_it_as_typed(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    # Issue 14: Slack read `<@user|escalation policy|service>` as a mention of "escalation policy|service".
+    await bot.sender.command("help")
+    text = (await slack_workspace.wait_for("response_url")).args["text"]
+    # No mention, link or date for Slack to render:
+    assert "<" not in text
+    assert ">" not in text
+    assert "/incident page &lt;@user|escalation policy|service&gt; [message]" in text
+    assert (
+        "/incident status &lt;investigating|identified|monitoring|resolved&gt;" in text
+    )
+
+
 async def test_list_shows_open_incidents(
     bot: RunningBot, slack_workspace: SlackWorkspace
 ):

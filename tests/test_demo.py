@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
 from pathlib import Path
+
+import pytest
 
 from bot.sandbox.demo import run_demo
 
+ROOT = Path(__file__).resolve().parents[1]
 
+
+@pytest.mark.timeout(400)
 async def test_demo_database_failure_end_to_end(tmp_path):
     before = dict(os.environ)
     lines: list[str] = []
@@ -27,4 +36,35 @@ async def test_demo_database_failure_end_to_end(tmp_path):
     draft = Path(path).read_text(encoding="utf-8")  # noqa: ASYNC240 -- a small file, after the run
     assert "restore_db_instance_from_db_snapshot" in draft
     assert "RPO" in draft
+    # Approvers are named by their Slack handles, never by a lowercased id (issue 14).
+    assert "| @alice | @bob, @carol |" in draft
+    assert "@ubob" not in draft
+    assert "@ucarol" not in draft
     assert dict(os.environ) == before  # the sandbox's AWS settings do not leak
+
+    # The same directory again: a second incident in its own channel (issue 14).
+    again: list[str] = []
+    code = await run_demo("database-failure", directory=tmp_path, out=again.append)
+    assert code == 0, "\n".join(again)[-3000:]
+    with closing(sqlite3.connect(tmp_path / "warroom.db")) as db:
+        rows = db.execute(
+            "select number, channel_id, status from incidents order by number"
+        ).fetchall()
+    assert [(n, s) for n, _, s in rows] == [(1, "resolved"), (2, "resolved")]
+    assert rows[0][1] != rows[1][1]
+
+
+def test_demo_refuses_a_misspelt_scenario_before_starting(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli.main", "demo", "databse-failure"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert done.returncode == 2
+    assert "No incident scenario 'databse-failure'. Did you mean database-failure?" in (
+        done.stdout
+    )
+    assert list(tmp_path.iterdir()) == []  # no world was started, no folder made

@@ -14,14 +14,17 @@ import sys
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from bot.sandbox.drill.driver import run_drill
+from bot.sandbox.drill.values import score_table
 from bot.sandbox.estate.names import Estate
 from bot.sandbox.slack.workspace import SlackWorkspace
 from bot.scenarios.operations import is_read_only
+from bot.services.postmortem.facts import TargetResult
 from handlers.ids import Callback
 from tests.aws_fault_proxy import AwsFaultProxy
 from tests.flows import declare_values, eventually, open_view
@@ -113,6 +116,60 @@ async def test_a_dry_run_drill_sends_no_mutating_aws_call(
     assert aws_proxy.count("rds:DescribeDBSnapshots") >= 2
     assert "dry run: planned and approved, not sent" in transcript
     assert "Drill finished: every step succeeded, was done or planned." in transcript
+    # Nothing was restored, so the score measures no data loss (issue 14: it said "1s met").
+    table = transcript.split("### Score against the plan's targets", 1)[1].split(
+        "###", 1
+    )[0]
+    database = next(line for line in table.splitlines() if "(database)" in line)
+    assert database.split()[-3:] == ["not", "measured", "—"], database
+    assert "data loss is not measured because nothing was restored" in table
+
+
+def test_score_table__a_dry_run_measures_no_data_loss():
+    target = TargetResult(
+        component="database",
+        name="Database",
+        rto=timedelta(minutes=30),
+        recovery=timedelta(seconds=7),
+        rpo=timedelta(minutes=15),
+        data_loss=timedelta(seconds=2),
+        restore_point=None,
+        restore_step="Confirm the snapshot",
+    )
+    row = ["Database", "(database)", "30m", "00s", "7s", "met", "15m", "00s"]
+    assert score_table([target])[1].split() == [*row, "2s", "met"]
+    assert score_table([target], dry_run=True)[1].split() == [
+        *row,
+        "not",
+        "measured",
+        "—",
+    ]
+
+
+@pytest.mark.parametrize("command", ["drill", "demo"])
+def test_a_misspelt_scenario_is_refused_before_anything_starts(tmp_path, command):
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli.main",
+            command,
+            "database",
+            "--dir",
+            str(tmp_path / "d"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert (
+        "No incident scenario 'database'. Did you mean database-failure?" in done.stdout
+    )
+    assert "security-incident" in done.stdout  # the choices are listed
+    assert not (tmp_path / "d").exists()  # no world, no database, no folder
 
 
 @pytest.mark.timeout(300)

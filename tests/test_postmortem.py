@@ -351,3 +351,23 @@ async def test_postmortem_of_a_complete_incident_matches_golden_markdown_and_jso
     )
     # the same, but for the time written
     assert cli_out.read_text().split("\n", 3)[3] == texts["md"].split("\n", 3)[3]
+
+
+def test_stats_text_says_how_to_read_its_columns():
+    # Issue 14: `— (0)` and `7s (1)` were printed with no legend.
+    from bot.services.postmortem.stats import Group, Stats, stats_text
+
+    waiting = Group("SEV1", incidents=1, acknowledge=[timedelta(seconds=7)])
+    stats = Stats(since=None, total=1, by_severity={"SEV1": waiting})
+    stats.by_scenario = {"none": waiting}
+    lines = stats_text(stats).splitlines()
+    sev1 = next(line for line in lines if line.startswith("SEV1"))
+    assert sev1.split() == ["SEV1", "1", "0", "7s", "(1)", "—", "—"]
+    assert "— (0)" not in "\n".join(lines)
+    assert lines[-2].startswith(
+        "Mean to acknowledge / resolve: the mean over the incidents that have that time,"
+        " how many in brackets (— when none has it yet)."
+    )
+    assert lines[-1].startswith(
+        "RTO met: affected components mitigated within their RTO"
+    )

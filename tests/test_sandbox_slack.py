@@ -28,6 +28,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.sandbox import payloads
 from bot.sandbox.signing import SlackSender, sign
+from bot.sandbox.slack.state import run_tag
 from bot.sandbox.slack.workspace import (
     BOT_USER_ID,
     INCIDENT_RESPONSE_CHANNEL_ID,
@@ -716,6 +717,46 @@ def test_payloads_shapes(slack_workspace: SlackWorkspace) -> None:
         action["trigger_id"],
         action["container"]["type"],
     ) == ("run-step", "1.2.3", "message")
+
+
+def test_payloads_name_people_by_their_handles(slack_workspace: SlackWorkspace) -> None:
+    # Issue 14: approvers in the demo's post-mortem were `@ubob` and `@ucarol`.
+    def person(body: str) -> dict[str, str]:
+        return dict(json.loads(parse_qs(body)["payload"][0])["user"])
+
+    click = payloads.block_actions(
+        user_id="UCAROL", action_id="a", workspace=slack_workspace
+    )
+    assert person(click)["username"] == person(click)["name"] == "carol"
+    slack_workspace.add_user("UERIN", "erin.w", "Erin White", "erin@example.com")
+    form = payloads.view_submission(
+        user_id="UERIN",
+        callback_id="c",
+        values={},
+        view_id="V1",
+        workspace=slack_workspace,
+    )
+    assert person(form)["name"] == "erin.w"
+    # Without a workspace, the seeded people still have their handles.
+    assert (
+        person(payloads.block_actions(user_id="UBOB", action_id="a"))["name"] == "bob"
+    )
+
+
+def test_workspaces_with_run_tags_never_repeat_ids() -> None:
+    # Issue 14: a second `warroom demo --dir D` got incident 1's channel id for incident 2.
+    first, second = SlackWorkspace(run=run_tag()), SlackWorkspace(run=run_tag())
+    made = [
+        ws.add_channel(name).id
+        for ws in (first, second)
+        for name in ("inc-1-a", "inc-2-b")
+    ]
+    made += [first.dm_channel("UBOB").id, second.dm_channel("UBOB").id]
+    assert len(set(made)) == len(made)
+    for ws in (first, second):
+        assert ws.channel("incident-response").id == INCIDENT_RESPONSE_CHANNEL_ID
+    # Without a tag (the tests' workspaces) ids are the same in every run.
+    assert SlackWorkspace().add_channel("x").id == "C00000002"
 
 
 def test_sign_matches_slack_verifier() -> None:

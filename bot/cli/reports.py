@@ -136,18 +136,35 @@ def _date(text: str) -> datetime:
 
 def add_parsers(sub: Any) -> None:
     """Add `verify`, `export` and `stats` to the `warroom` sub-parsers."""
-    verify = sub.add_parser("verify", help="check an incident's hash-chained timeline")
+    verify = sub.add_parser(
+        "verify",
+        help="check an incident's hash-chained timeline",
+        description="Walk an incident's hash-chained timeline: print OK with the head hash (exit"
+        " 0), or name the first row edited, deleted, inserted or reordered (exit 1).",
+    )
     verify.add_argument("incident", help="INC-<n>")
     verify.add_argument(
         "--head",
         help="a head hash published earlier (e.g. in Slack) that must be in the chain",
     )
-    export = sub.add_parser("export", help="write an incident's post-mortem draft")
+    export = sub.add_parser(
+        "export",
+        help="write an incident's post-mortem draft",
+        description="Write an incident's post-mortem draft from the database alone.",
+    )
     export.add_argument("incident", help="INC-<n>")
-    export.add_argument("--format", choices=("md", "json"), default="md")
+    export.add_argument(
+        "--format",
+        choices=("md", "json"),
+        default="md",
+        help="md: the Markdown draft (default); json: everything the Markdown shows, as JSON",
+    )
     export.add_argument("--out", help="file to write (default: standard output)")
     stats = sub.add_parser(
-        "stats", help="time to acknowledge / resolve and RTO attainment"
+        "stats",
+        help="time to acknowledge / resolve and RTO attainment",
+        description="Mean time to acknowledge and to resolve, and RTO attainment, by severity"
+        " and by scenario (drills excluded), with a legend.",
     )
     stats.add_argument(
         "--since", help="only incidents declared on or after this date (YYYY-MM-DD)"

@@ -1,15 +1,18 @@
 """`warroom demo`, `warroom console` and `warroom drill`: the product in a terminal, against local stand-ins.
 
-Both need the `sandbox` extra (moto). Nothing here is used by `warroom run`.
+They need the `sandbox` extra (moto). Owns their arguments, defaults and exit codes (0 success,
+1 a step failed, 2 bad usage: an unknown scenario or person is refused before anything starts).
+Nothing here is used by `warroom run`.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from bot.sandbox.choices import incident_scenarios
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
@@ -24,72 +27,76 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo(args.scenario, args.dir)
 
 
-async def _console(user: str, directory: Path) -> int:
-    from bot.sandbox.console import HELP
-    from bot.sandbox.local import local_world
-
-    async def ask(prompt: str) -> str:
-        return await asyncio.to_thread(input, prompt)
-
-    async with local_world(directory) as world, world.console(ask=ask) as console:
-        console.user = console.user_id(user)
-        print(
-            f"warroom console: a local Slack workspace, moto with BodyScript's estate, and the bot.\n{HELP}"
-        )
-        while True:
-            try:
-                line = await ask(
-                    f"{console.name(console.user)}@{console.channel_name()}> "
-                )
-            except EOFError:
-                return 0
-            if line.strip() in ("quit", "exit"):
-                return 0
-            if line.strip():
-                try:
-                    await console.type(line)
-                except LookupError as exc:
-                    print(f"  {exc}")
-
-
 def cmd_console(args: argparse.Namespace) -> int:
-    if args.dir:
-        return asyncio.run(_console(args.as_user, Path(args.dir)))
-    with tempfile.TemporaryDirectory(prefix="warroom-console-") as tmp:
-        return asyncio.run(_console(args.as_user, Path(tmp)))
+    from bot.sandbox.slack.records import SEED_USERS
+    from bot.sandbox.terminal import Session, seed_user
+
+    user = seed_user(args.as_user)
+    if user is None:
+        people = ", ".join(handle for _, handle, *_ in SEED_USERS)
+        print(
+            f"No one is called {args.as_user!r} in the sandbox; the people are {people}."
+        )
+        return 2
+    folder = (
+        Path(args.dir)
+        if args.dir
+        else Path(tempfile.mkdtemp(prefix="warroom-console-"))
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    return Session(folder, user=user).run()
 
 
 def add_parsers(sub: Any) -> None:
+    scenarios = ", ".join(incident_scenarios())
     demo = sub.add_parser(
-        "demo", help="run a complete scripted incident against local stand-ins"
+        "demo",
+        help="run a complete scripted incident against local stand-ins",
+        description="Play a whole incident in the terminal against a local Slack workspace, moto"
+        " with BodyScript's estate and the bot; exit 0 only when every step succeeded.",
     )
-    demo.add_argument("scenario", nargs="?", default="database-failure")
+    demo.add_argument(
+        "scenario",
+        nargs="?",
+        default="database-failure",
+        metavar="SCENARIO",
+        help=f"one of: {scenarios} (default: database-failure, the narrated one; any other is"
+        " played by the drill driver)",
+    )
     demo.add_argument(
         "--dir",
-        help="keep the database and post-mortem here (default: a temporary folder)",
+        help="keep the database and post-mortem here (default: a new temporary folder, kept)",
     )
     demo.set_defaults(fn=cmd_demo)
     console = sub.add_parser(
-        "console", help="use warroom interactively against local stand-ins"
+        "console",
+        help="use warroom interactively against local stand-ins",
+        description="The demo's world, interactive: type /incident commands, `say <text>`, a"
+        " number to click, `as <name>`, `go <#channel>`; forms become prompts. Ctrl-C, Ctrl-D or"
+        " `quit` ends it and says where the database and post-mortem drafts are.",
     )
     console.add_argument(
         "--as",
         dest="as_user",
         default="alice",
-        help="who you are (alice, bob, carol, dave)",
+        metavar="NAME",
+        help="who you are: alice (default; declares), bob, carol or dave (approvers)",
     )
     console.add_argument(
-        "--dir", help="keep the database here (default: a temporary folder)"
+        "--dir",
+        help="keep the database and post-mortems here (default: a new temporary folder, kept)",
     )
     console.set_defaults(fn=cmd_console)
     drill = sub.add_parser(
         "drill",
         help="rehearse a scenario as a drill incident against the sandbox, and score it",
+        description="Declare a drill of SCENARIO, run every step through the console, resolve"
+        " it and score recovery against the plan's RTO and RPO targets.",
     )
-    drill.add_argument("scenario", help="e.g. database-failure")
+    drill.add_argument("scenario", metavar="SCENARIO", help=f"one of: {scenarios}")
     drill.add_argument(
         "--dir",
-        help="keep the database and post-mortem here (default: a temporary folder)",
+        help="keep the database and post-mortem here (default: a new temporary folder, kept)",
     )
     drill.add_argument(
         "--dry-run",

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot.models.incidents import Incident, Status
+from bot.sandbox.choices import unknown_scenario
 from bot.sandbox.console import Console
 from bot.sandbox.local import World, local_world
 
@@ -28,9 +29,16 @@ class DemoFailed(Exception):
 
 class Demo:
     def __init__(
-        self, world: World, console: Console, out: Callable[[str], None]
+        self,
+        world: World,
+        console: Console,
+        out: Callable[[str], None],
+        *,
+        after: int = 0,
     ) -> None:
+        """`after` is the newest incident number the database held before this run."""
         self.world, self.console, self.out = world, console, out
+        self.after = after
         self.failures: list[str] = []
         self.postmortem: Path | None = None
 
@@ -86,8 +94,9 @@ class Demo:
         return check
 
     async def incident(self) -> Incident:
+        """The incident this run declared (a `--dir` used before holds earlier ones)."""
         incidents = await self.world.services.storage.incidents()
-        if not incidents:
+        if not incidents or incidents[0].number <= self.after:
             raise DemoFailed("no incident was declared")
         return incidents[0]
 
@@ -98,7 +107,8 @@ async def run_demo(
     """Run the scripted incident; return the process exit code."""
     out(f"warroom demo: scenario {scenario}, working in {directory}")
     async with local_world(directory) as world, world.console(out=out) as console:
-        demo = Demo(world, console, out)
+        earlier = await world.services.storage.incidents(limit=1)
+        demo = Demo(world, console, out, after=earlier[0].number if earlier else 0)
         try:
             await _script(demo, scenario)
         except (DemoFailed, LookupError) as exc:
@@ -225,6 +235,10 @@ async def _script(demo: Demo, scenario: str) -> None:
 
 def main(scenario: str = "database-failure", directory: str | None = None) -> int:
     """Run the demo; its database and post-mortem stay in `directory` (default: a new temp folder)."""
+    problem = unknown_scenario(scenario)
+    if problem:  # before anything starts (issue 14)
+        print(f"DEMO FAILED: {problem}")
+        return 2
     folder = (
         Path(directory) if directory else Path(tempfile.mkdtemp(prefix="warroom-demo-"))
     )

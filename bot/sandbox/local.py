@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.sandbox.console import Console
+from bot.sandbox.slack.state import run_tag
 from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace, serve
 from bot.services import Services
 
@@ -105,7 +106,8 @@ async def local_world(
         moto.reset()  # moto's backends are per process: start from an empty estate
         estate = seed_estate(endpoint_url=endpoint)
     try:
-        async with serve(SlackWorkspace()) as slack:
+        # A fresh workspace on a database that may have seen others: ids must not repeat (issue 14).
+        async with serve(SlackWorkspace(run=run_tag())) as slack:
             settings = Settings(
                 slack_bot_token=SecretStr(SANDBOX_BOT_TOKEN),
                 slack_signing_secret=SecretStr(SANDBOX_SIGNING_SECRET),

@@ -3,8 +3,9 @@
 Pure functions that build the request bodies exactly as Slack encodes them (form-encoded fields for
 commands, one form field `payload` of JSON for interactions, a JSON document for events), plus
 helpers for `state.values` entries. When a workspace is passed, trigger ids are registered with it
-so `views.open` can check them. Must not send anything, sign anything or change workspace state
-beyond registering trigger ids.
+so `views.open` can check them, and the person acting is named by their handle there, as Slack
+names them. Must not send anything, sign anything or change workspace state beyond registering
+trigger ids.
 """
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from bot.sandbox.slack.records import APP_ID, BOT_ID, BOT_USER_ID, TEAM_DOMAIN, TEAM_ID
+from bot.sandbox.slack.records import (
+    APP_ID,
+    BOT_ID,
+    BOT_USER_ID,
+    SEED_USERS,
+    TEAM_DOMAIN,
+    TEAM_ID,
+)
 
 if TYPE_CHECKING:
     from bot.sandbox.slack.state import WorkspaceState
@@ -72,18 +80,33 @@ def slash_command(
     return urlencode(fields)
 
 
-def _user(user_id: str, user_name: str | None, team_id: str) -> dict[str, str]:
-    name = user_name or user_id.lower()
-    return {"id": user_id, "username": name, "name": name, "team_id": team_id}
+def handle(user_id: str, workspace: WorkspaceState | None = None) -> str:
+    """The Slack handle Slack sends for `user_id`: the workspace's member, else the seeded person.
+
+    Only an id that is neither (a test's made-up user, with no workspace) falls back to the id in
+    lower case; the sandbox's people are always named by their handles (`bob`, never `ubob`).
+    """
+    user = workspace.users.get(user_id) if workspace is not None else None
+    if user is not None:
+        return user.name
+    seeded = {uid: name for uid, name, *_ in SEED_USERS}
+    return seeded.get(user_id, user_id.lower())
 
 
 def _interaction(
-    kind: str, *, user_id: str, user_name: str | None, team_id: str, trigger_id: str
+    kind: str,
+    *,
+    user_id: str,
+    user_name: str | None,
+    team_id: str,
+    trigger_id: str,
+    workspace: WorkspaceState | None,
 ) -> dict[str, Any]:
+    name = user_name or handle(user_id, workspace)
     return {
         "type": kind,
         "team": {"id": team_id, "domain": TEAM_DOMAIN},
-        "user": _user(user_id, user_name, team_id),
+        "user": {"id": user_id, "username": name, "name": name, "team_id": team_id},
         "api_app_id": APP_ID,
         "token": VERIFICATION_TOKEN,
         "trigger_id": trigger_id,
@@ -125,6 +148,7 @@ def block_actions(
         user_name=user_name,
         team_id=team_id,
         trigger_id=trigger,
+        workspace=workspace,
     )
     action: dict[str, Any] = {
         "type": action_type,
@@ -199,6 +223,7 @@ def view_submission(
         user_name=user_name,
         team_id=team_id,
         trigger_id=trigger,
+        workspace=workspace,
     )
     stored = workspace.views.get(view_id) if workspace is not None else None
     view: dict[str, Any] = (

@@ -1,16 +1,19 @@
 """Block Kit as terminal text, for the console and the demo.
 
-Owns the text rendering of messages and the list of interactive choices (buttons and select options)
-a message offers, numbered so a person can pick one. It never sends anything.
+Owns the text rendering of messages (mentions as @name and #channel, Slack's `<!date^…>` tokens
+as a Slack client shows them, in UTC) and the list of interactive choices (buttons and select
+options) a message offers, numbered so a person can pick one. It never sends anything.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 _MENTION = re.compile(r"<([@#!])([^>|]+)(?:\|([^>]*))?>")
+_TOKEN = re.compile(r"\{(\w+)\}")
 
 
 @dataclass(frozen=True)
@@ -26,19 +29,73 @@ class Choice:
     options: tuple[tuple[str, str], ...] = ()
 
 
-def plain(text: str, names: dict[str, str] | None = None) -> str:
-    """mrkdwn to readable text: mentions become @name / #channel, escapes are undone."""
+def plain(
+    text: str, names: dict[str, str] | None = None, *, now: datetime | None = None
+) -> str:
+    """mrkdwn to readable text: mentions become @name / #channel, dates are formatted, escapes undone."""
     names = names or {}
 
     def mention(match: re.Match[str]) -> str:
         sigil, ref, label = match.groups()
         if sigil == "!" and ref.startswith("date^"):
-            return label or ref
+            return slack_date(ref, now=now) or label or ref
         shown = label or names.get(ref, ref)
         return f"{'@' if sigil == '@' else '#' if sigil == '#' else '@'}{shown}"
 
     text = _MENTION.sub(mention, text)
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def slack_date(ref: str, *, now: datetime | None = None) -> str | None:
+    """`date^<epoch>^<tokens>[^<link>]` as a Slack client shows it, in UTC; None when malformed.
+
+    Tokens are Slack's (`{date_num}`, `{date}`, `{date_short}`, `{date_long}`, their `_pretty`
+    forms, `{time}`, `{time_secs}`, `{ago}`); an unknown token is left as written.
+    """
+    parts = ref.split("^")
+    if len(parts) < 3 or not parts[1].lstrip("-").isdigit():
+        return None
+    moment = datetime.fromtimestamp(int(parts[1]), UTC)
+    now = now or datetime.now(UTC)
+    day = moment.day
+    suffix = (
+        "th"
+        if 10 <= day % 100 <= 20
+        else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    )
+    dates = {
+        "date_num": f"{moment:%Y-%m-%d}",
+        "date": f"{moment:%B} {day}{suffix}, {moment:%Y}",
+        "date_short": f"{moment:%b} {day}, {moment:%Y}",
+        "date_long": f"{moment:%A, %B} {day}{suffix}, {moment:%Y}",
+    }
+    relative = {
+        now.date(): "today",
+        (now - timedelta(days=1)).date(): "yesterday",
+        (now + timedelta(days=1)).date(): "tomorrow",
+    }.get(moment.date())
+    values = {
+        **dates,
+        **{f"{key}_pretty": relative or value for key, value in dates.items()},
+        "time": f"{moment:%H:%M} UTC",
+        "time_secs": f"{moment:%H:%M:%S} UTC",
+        "ago": _ago(moment, now),
+    }
+    return _TOKEN.sub(lambda m: values.get(m.group(1), m.group(0)), parts[2])
+
+
+def _ago(moment: datetime, now: datetime) -> str:
+    seconds = int((now - moment).total_seconds())
+    future, seconds = seconds < 0, abs(seconds)
+    if seconds < 60:
+        return "in a few seconds" if future else "a few seconds ago"
+    count, unit = next(
+        (seconds // size, unit)
+        for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60))
+        if seconds >= size
+    )
+    amount = f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"in {amount}" if future else f"{amount} ago"
 
 
 def _text(obj: Any) -> str:

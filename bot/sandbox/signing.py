@@ -128,7 +128,7 @@ class SlackSender:
         user = workspace.users.get(user_id) if workspace else None
         channel = workspace.channels.get(channel_id) if workspace else None
         return (
-            user.name if user else user_id.lower(),
+            user.name if user else payloads.handle(user_id),
             channel.name if channel else "unknown",
         )
 

@@ -69,13 +69,29 @@ def lookup(name: str, context: Mapping[str, Any]) -> Any:
     current: Any = context
     for part in _name(name).split("."):
         if not isinstance(current, Mapping) or part not in current:
-            raise UsageError(f"Unknown template variable {{{{ {name.strip()} }}}}.")
+            raise UsageError(_unknown(name.strip()))
         current = current[part]
     if current is None:
         raise UsageError(
             f"Template variable {{{{ {name.strip()} }}}} has no value yet."
         )
     return current
+
+
+def _unknown(name: str) -> str:
+    """Say which value is missing, in words a responder reading a step card understands."""
+    scope, rest = name.split(".", 1)
+    words = rest.replace("_", " ")
+    if scope == "inputs":
+        why = f"nothing has been given for the {words} yet"
+    elif scope == "steps":
+        step, capture = rest.split(".", 1)
+        why = f"step {step} has not run yet, or captured no {capture}"
+    elif scope == "incident":
+        why = f"the incident has no {words}"
+    else:
+        why = f"the clock has only {', '.join(sorted(CLOCK_FIELDS))}"
+    return f"Unknown template variable {{{{ {name} }}}}: {why}."
 
 
 def render(value: Any, context: Mapping[str, Any]) -> Any:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -65,9 +65,11 @@ def user(user_id: str | None) -> str:
 
 
 def when(moment: datetime | None, token: str = "{date_short_pretty} {time}") -> str:
+    """A Slack date token, shown in each reader's time zone; the fallback (old clients,
+    notifications) is the UTC time as people write it, `2026-12-02 16:34 UTC`."""
     if moment is None:
         return "—"
-    return f"<!date^{int(moment.timestamp())}^{token}|{moment.isoformat(timespec='minutes')}>"
+    return f"<!date^{int(moment.timestamp())}^{token}|{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC>"
 
 
 def _status_options() -> list[Option]:
@@ -92,7 +94,7 @@ def incident_card(incident: Incident, settings: Settings) -> list[dict[str, Any]
         MarkdownTextObject(text=f"*Severity*\n{incident.severity}"),
         MarkdownTextObject(text=f"*Commander*\n{user(incident.commander)}"),
         MarkdownTextObject(
-            text=f"*Declared*\n{when(incident.declared_at)} ({when(incident.declared_at, '{ago}')})"
+            text=f"*Declared*\n{when(incident.declared_at, '{date_short_pretty} {time} ({ago})')}"
         ),
         MarkdownTextObject(text=cut(f"*Roles*\n{roles}", 2000)),
         MarkdownTextObject(text=cut(f"*War room*\n{escape(war_room)}", 2000)),

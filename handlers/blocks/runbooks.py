@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from bot.models.runbooks import Risk, StepState
 from bot.redaction import redact
 from bot.scenarios.schema import AwsStep, Scenario
+from bot.scenarios.templating import variables
 from bot.services.runbooks.views import RunbookView, StepView
 from handlers.blocks.incidents import cut, escape, user
 from handlers.ids import VALUE, Action, Callback, Field
@@ -141,9 +142,54 @@ def _select(label: str, action: str, steps: list[StepView]) -> dict[str, Any]:
     }
 
 
-def _plan_text(item: StepView) -> str:
+def needs(view: RunbookView, item: StepView) -> str:
+    """What a step lacks before it can be planned, in the responder's words: the inputs to give
+    (by their labels), or the earlier step to run; else the templating's own reason (issue 14:
+    the card said "Unknown template variable {{ inputs.snapshot_id }}")."""
+    declared = {spec.name: spec for spec in view.scenario.inputs}
+    steps = {s.step.id: s for s in view.steps}
+
+    def unfinished(step_id: str) -> StepView | None:
+        found = steps.get(step_id)
+        return found if found and found.state is not StepState.SUCCEEDED else None
+
+    wanted = [
+        declared[name]
+        for name in item.inputs
+        if name in declared and view.inputs.get(name) is None
+    ]
+    if wanted:
+        names = " and ".join(f"*{escape(spec.label)}*" for spec in wanted)
+        finders = [
+            unfinished(spec.default_from.split(".")[1])
+            for spec in wanted
+            if spec.default_from
+        ]
+        finder = next((s for s in finders if s is not None), None)
+        then = (
+            f" (run *{escape(finder.step.title)}* first and it is filled in for you)"
+            if finder
+            else ""
+        )
+        return f":pencil: Needs {names} before it can be planned: press *Inputs…* to give it{then}."
+    templated = item.step.model_dump(include={"region", "params"})
+    earlier = [
+        unfinished(name.split(".")[1])
+        for name in sorted(variables(templated))
+        if name.startswith("steps.")
+    ]
+    first = next((s for s in earlier if s is not None), None)
+    if first is not None:
+        return (
+            f":pencil: Needs the result of *{escape(first.step.title)}* before it can be"
+            " planned: run that step first."
+        )
+    return f":pencil: Cannot be planned yet: {escape(item.problem)}"
+
+
+def _plan_text(view: RunbookView, item: StepView) -> str:
     if item.plan is None:
-        return f":pencil: Needs input before it can be planned: {escape(item.problem)}"
+        return needs(view, item)
     plan = item.run.plan if item.run and item.run.plan else item.plan
     # Structured redaction: secret fields go whatever their value; identifiers (an access key id
     # to delete) stay, so approvers see the exact call.
@@ -166,7 +212,7 @@ def step_card(view: RunbookView, step_id: str) -> tuple[str, list[dict[str, Any]
         _section(
             f"{ICONS[state]} *{escape(item.step.title)}*  ·  {RISK[item.risk]}  ·  _{state.value}_"
         ),
-        _section(_plan_text(item)),
+        _section(_plan_text(view, item)),
     ]
     if (run and run.preview_current is not None) or (
         run and run.preview_proposed is not None

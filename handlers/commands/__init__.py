@@ -28,6 +28,7 @@ from bot.errors import UsageError
 from bot.services import Services
 from handlers import access
 from handlers.access import Allow
+from handlers.blocks.incidents import escape
 from handlers.commands._registry import REGISTRY, CommandContext, usage_text
 from handlers.middleware import journaled
 
@@ -93,7 +94,7 @@ async def handle_incident_command(
     name, _, rest = str(command.get("text") or "").strip().partition(" ")
     sub = REGISTRY.get(name.lower() or "help")
     if sub is None:
-        await ack(f"Unknown subcommand `{name[:40]}`.\n{usage_text()}")
+        await ack(f"Unknown subcommand `{escape(name[:40])}`.\n{usage_text()}")
         return
     try:
         args = sub.parse(rest)

@@ -19,6 +19,7 @@ from bot.errors import UsageError
 from bot.models.incidents import Incident
 from bot.services import Services
 from handlers.access import Allow
+from handlers.blocks.incidents import escape
 
 
 class NoArgs(BaseModel):
@@ -64,14 +65,17 @@ class Subcommand:
         text = text.strip()
         parts = split_args(text, len(names)) if names and text else []
         if len(parts) > len(names) or (not names and text):
-            raise UsageError(f"Too many arguments.\nUsage: `/incident {self.usage}`")
+            raise UsageError(
+                f"Too many arguments.\nUsage: `/incident {escape(self.usage)}`"
+            )
         try:
             return self.args.model_validate(dict(zip(names, parts, strict=False)))
         except ValidationError as exc:
             first = exc.errors()[0]
             where = str(first["loc"][0]) if first["loc"] else "arguments"
             raise UsageError(
-                f"Invalid {where}: {first['msg']}.\nUsage: `/incident {self.usage}`"
+                f"Invalid {escape(where)}: {escape(first['msg'])}.\n"
+                f"Usage: `/incident {escape(self.usage)}`"
             ) from None
 
 
@@ -126,7 +130,7 @@ def subcommand(
 
 def usage_text() -> str:
     lines = [
-        f"`/incident {s.usage}`  {s.summary}"
+        f"`/incident {escape(s.usage)}`  {s.summary}"
         for s in sorted(REGISTRY.values(), key=lambda s: s.name)
     ]
     return "*Usage*\n" + "\n".join(lines)

@@ -23,6 +23,7 @@ from typing import Any
 
 from bot.errors import NotFound
 from bot.models.runbooks import Risk, StepState
+from bot.sandbox.choices import unknown_scenario
 from bot.sandbox.console import Console
 from bot.sandbox.drill.state import DrillFailed, DrillState
 from bot.sandbox.drill.values import (
@@ -63,8 +64,9 @@ class Drill(DrillState):
         *,
         dry_run: bool,
         out: Callable[[str], None],
+        after: int = 0,
     ) -> None:
-        super().__init__(world, console)
+        super().__init__(world, console, after=after)
         self.scenario, self.dry_run, self.out = scenario, dry_run, out
         if world.estate is None:
             raise DrillFailed("a drill needs the sandbox estate")
@@ -241,9 +243,9 @@ class Drill(DrillState):
         self.out(
             "\n### Score against the plan's targets (the post-mortem's own figures)"
         )
-        for line in score_table(self.targets):
+        for line in score_table(self.targets, dry_run=self.dry_run):
             self.out(line)
-        if self.unsent:
+        if self.dry_run:
             self.out(
                 "  (dry run: nothing was changed; recovery time is the drill's, and data loss is not "
                 "measured because nothing was restored)"
@@ -274,6 +276,10 @@ async def run_drill(
     Without `dry_run` the sandbox executes every approved step (drills are dry runs anywhere else);
     with it, nothing mutating is sent. `aws_endpoint` and `estate` use an AWS stand-in seeded elsewhere.
     """
+    problem = unknown_scenario(scenario)
+    if problem:  # refused before the world starts, not after it (issue 14)
+        out(f"DRILL FAILED: {problem}")
+        return 2
     mode = (
         "dry run: no mutating AWS call is sent"
         if dry_run
@@ -298,7 +304,15 @@ async def run_drill(
             return 2
         # The drill waits on what the bot stored, not on what it printed.
         console.quiet_for = 0.1
-        drill = Drill(world, console, chosen, dry_run=dry_run, out=out)
+        earlier = await world.services.storage.incidents(limit=1)
+        drill = Drill(
+            world,
+            console,
+            chosen,
+            dry_run=dry_run,
+            out=out,
+            after=earlier[0].number if earlier else 0,
+        )
         try:
             await drill.run()
         except (DrillFailed, LookupError) as exc:
@@ -329,6 +343,10 @@ async def run_drill(
 
 def main(scenario: str, directory: str | None = None, *, dry_run: bool = False) -> int:
     """Run a drill; its database and post-mortem stay in `directory` (default: a new temp folder)."""
+    problem = unknown_scenario(scenario)
+    if problem:  # before even the folder is made
+        print(f"DRILL FAILED: {problem}")
+        return 2
     folder = (
         Path(directory)
         if directory

@@ -36,8 +36,10 @@ class DrillFailed(Exception):
 class DrillState:
     """The drill's incident and runbook as the bot stored them."""
 
-    def __init__(self, world: World, console: Console) -> None:
+    def __init__(self, world: World, console: Console, *, after: int = 0) -> None:
+        """`after` is the newest incident number the database held before this drill."""
         self.world, self.console, self.services = world, console, world.services
+        self.after = after
         self.number, self.rb = 0, 0
         self.postmortem: Path | None = None
 
@@ -77,8 +79,13 @@ class DrillState:
         raise DrillFailed(f"gave up waiting for {what}")
 
     async def incident(self) -> Incident | None:
-        drills = [i for i in await self.services.storage.incidents() if i.drill]
-        return drills[-1] if drills else None
+        """The drill this run declared (a `--dir` used before holds earlier incidents)."""
+        drills = [
+            i
+            for i in await self.services.storage.incidents()
+            if i.drill and i.number > self.after
+        ]
+        return drills[0] if drills else None
 
     async def _declared(self) -> Incident | None:
         incident = await self.incident()

@@ -4,7 +4,8 @@ Owns the mapping from a runbook input (by name, then by type) to a value that ex
 seeded estate, the region rule for the sandbox (the estate has compute and the database only in
 us-east-1; the DR region holds backups only), and the text of the recovery score table. The score
 itself is the post-mortem's own computation (`postmortem_facts.collect`, read from a snapshot of the
-database): nothing is recomputed here. It sends nothing.
+database): nothing is recomputed here, but a dry run's data loss is shown as not measured, since
+nothing was restored. It sends nothing.
 """
 
 from __future__ import annotations
@@ -85,8 +86,12 @@ def read_targets(settings: Settings, number: int) -> list[TargetResult]:
         return collect(snap, number, settings=settings, now=utcnow()).targets
 
 
-def score_table(targets: Sequence[TargetResult]) -> list[str]:
-    """The drill's score per affected component: RTO target vs recovery, RPO target vs data loss."""
+def score_table(targets: Sequence[TargetResult], *, dry_run: bool = False) -> list[str]:
+    """The drill's score per affected component: RTO target vs recovery, RPO target vs data loss.
+
+    A dry run restores nothing, so its data loss is "not measured" and its RPO has no verdict,
+    whatever restore point the post-mortem read from the steps that did run (issue 14).
+    """
     if not targets:
         return ["  (no affected component with a recovery target)"]
     rows = [
@@ -99,8 +104,8 @@ def score_table(targets: Sequence[TargetResult]) -> list[str]:
             span(t.recovery),
             verdict(t.rto_met),
             span(t.rpo),
-            span(t.data_loss),
-            verdict(t.rpo_met),
+            "not measured" if dry_run else span(t.data_loss),
+            "—" if dry_run else verdict(t.rpo_met),
         )
         for t in targets
     ]

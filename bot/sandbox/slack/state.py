@@ -2,7 +2,9 @@
 
 Owns the collections of records (users, channels, histories, views, files, trigger ids), id and
 message-ts generation, and the lookups that turn call arguments into records (raising Slack's
-error strings). Must not speak HTTP, record calls or
+error strings). A workspace given a `run_tag()` makes ids that never repeat across workspaces, so
+a bot whose database outlives one (`warroom demo --dir D`, run twice) never meets an old channel's
+id again; without one, ids count from `C00000002`, the same in every run (tests compare them). Must not speak HTTP, record calls or
 inject faults (that is `slack_http` and `slack.SlackWorkspace`), nor implement a Web API method
 (the `slack_api_*` modules).
 """
@@ -10,6 +12,7 @@ inject faults (that is `slack_http` and `slack.SlackWorkspace`), nor implement a
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -31,11 +34,34 @@ from bot.sandbox.slack.records import (
     View,
 )
 
+_last_tag = 0
+_tag_lock = threading.Lock()
+
+
+def run_tag() -> str:
+    """Eight base-36 digits of the milliseconds since 1970, later for every tag made.
+
+    Two workspaces on one database run one after the other (the bot holds a lease on it), so
+    they are milliseconds apart; within a process the tag is bumped past the previous one.
+    """
+    global _last_tag
+    with _tag_lock:
+        _last_tag = max(time.time_ns() // 1_000_000, _last_tag + 1)
+        tag = _last_tag
+    digits = ""
+    while tag:
+        tag, digit = divmod(tag, 36)
+        digits = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[digit] + digits
+    return digits.rjust(8, "0")
+
 
 class WorkspaceState:
     """Everything the workspace holds, with Slack's lookup rules."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, run: str = ""
+    ) -> None:
+        """`run`, a `run_tag()`, goes into every id the workspace makes."""
         self.clock = clock
         self.users: dict[str, User] = {}
         self.usergroups: dict[str, Usergroup] = {}
@@ -46,7 +72,8 @@ class WorkspaceState:
         self.ephemerals: list[Ephemeral] = []
         self.files: dict[str, UploadedFile] = {}
         self.triggers: dict[str, tuple[float, str | None]] = {}
-        self._ids = itertools.count(1)
+        self._ids = itertools.count(2)  # 1 is #incident-response's
+        self._run = run
         self._last_ts_us = 0
         self.add_user(
             BOT_USER_ID,
@@ -58,16 +85,25 @@ class WorkspaceState:
         for user_id, name, real_name, email in SEED_USERS:
             self.add_user(user_id, name, real_name, email)
         humans = [user_id for user_id, *_ in SEED_USERS]
-        channel = self.add_channel(
-            INCIDENT_RESPONSE_CHANNEL, creator="UALICE", members=[*humans, BOT_USER_ID]
+        self.add_channel(
+            INCIDENT_RESPONSE_CHANNEL,
+            creator="UALICE",
+            members=[*humans, BOT_USER_ID],
+            id=INCIDENT_RESPONSE_CHANNEL_ID,
         )
-        assert channel.id == INCIDENT_RESPONSE_CHANNEL_ID
 
     # -- creation -------------------------------------------------------------------------------
 
     def new_id(self, prefix: str) -> str:
-        """Return a fresh Slack-looking id such as `C00000002`."""
-        return f"{prefix}{next(self._ids):08d}"
+        """Return a fresh Slack-looking id: `C00000002`, or with a run tag `CMIQ2K7PB0002`.
+
+        The seeded `#incident-response` keeps its fixed id (`C00000001`) in every workspace: it is
+        the same channel.
+        """
+        number = next(self._ids)
+        return (
+            f"{prefix}{self._run}{number:04d}" if self._run else f"{prefix}{number:08d}"
+        )
 
     def next_ts(self) -> str:
         """Return a message ts from the wall clock, strictly increasing (`1764090000.000100`)."""
@@ -96,9 +132,12 @@ class WorkspaceState:
         is_private: bool = False,
         creator: str = BOT_USER_ID,
         members: list[str] | None = None,
+        id: str | None = None,
     ) -> Channel:
         """Create a channel without any validation (seeding and tests)."""
-        channel = Channel(self.new_id("C"), name, is_private, creator, int(time.time()))
+        channel = Channel(
+            id or self.new_id("C"), name, is_private, creator, int(time.time())
+        )
         channel.members = list(members if members is not None else [creator])
         self.channels[channel.id] = channel
         self.history[channel.id] = []

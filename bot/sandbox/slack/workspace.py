@@ -82,8 +82,10 @@ class HookTarget:
 class SlackWorkspace(WorkspaceState):
     """The workspace's state plus its call log, injected faults and the people's actions."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
-        super().__init__(clock=clock)
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, run: str = ""
+    ) -> None:
+        super().__init__(clock=clock, run=run)
         self.calls: list[RecordedCall] = []
         self.hooks: dict[str, HookTarget] = {}
         self.response_posts: list[tuple[str, dict[str, Any]]] = []

@@ -3,7 +3,7 @@ by scenario, over the incidents declared since a date (drills excluded).
 
 Owns the definitions (the same as the post-mortem's: acknowledge from declaration, resolve from
 impact start or declaration, RTO met when mitigation came within the component's target) and their
-plain-text table. Reads a read-only snapshot; one incident at a time.
+plain-text table with its legend. Reads a read-only snapshot; one incident at a time.
 """
 
 from __future__ import annotations
@@ -98,14 +98,26 @@ def _add(
             group.rto_met += int(incident.mitigated_at - start <= target.rto)
 
 
+LEGEND = (
+    "Mean to acknowledge / resolve: the mean over the incidents that have that time, how many"
+    " in brackets (— when none has it yet).",
+    "RTO met: affected components mitigated within their RTO target, of those with a target"
+    " (mitigated incidents only), and the share.",
+)
+
+
+def _mean(mean: timedelta | None, count: int) -> str:
+    return f"{span(mean)} ({count})" if count else "—"
+
+
 def _rows(groups: dict[str, Group]) -> list[tuple[str, ...]]:
     return [
         (
             g.name,
             str(g.incidents),
             str(g.resolved),
-            f"{span(g.mean_acknowledge)} ({len(g.acknowledge)})",
-            f"{span(g.mean_resolve)} ({len(g.resolve)})",
+            _mean(g.mean_acknowledge, len(g.acknowledge)),
+            _mean(g.mean_resolve, len(g.resolve)),
             f"{g.rto_met}/{g.rto_measured} ({g.rto_attainment:.0%})"
             if g.rto_attainment is not None
             else "—",
@@ -115,7 +127,7 @@ def _rows(groups: dict[str, Group]) -> list[tuple[str, ...]]:
 
 
 def stats_text(stats: Stats) -> str:
-    """Two fixed-width tables (severity, scenario); counts in brackets are how many incidents had a value."""
+    """Two fixed-width tables (severity, scenario) and the legend that says how to read them."""
     since = f" since {stats.since:%Y-%m-%d}" if stats.since else ""
     lines = [f"{stats.total} incident(s){since}, drills excluded."]
     if not stats.total:
@@ -141,4 +153,4 @@ def stats_text(stats: Stats) -> str:
             ).rstrip()
             for row in table
         ]
-    return "\n".join(lines)
+    return "\n".join([*lines, "", *LEGEND])
