@@ -25,10 +25,11 @@ import aiohttp
 import pytest
 
 from bot.errors import DatabaseUnusable
-from bot.models.incidents import Incident, NewEntry
+from bot.models.incidents import NewEntry
 from bot.sandbox.signing import SentResponse
 from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
 from bot.storage import Storage
+from tests.drafts import incident_draft
 from tests.flows import declare, eventually
 from tests.test_process import bot_env, free_port, warroom_cli
 
@@ -168,15 +169,7 @@ async def _database_with_history(path: Path) -> None:
     storage = Storage(path)
     await storage.open()
     try:
-        draft = Incident(
-            number=0,
-            title="t",
-            severity="SEV1",
-            commander="U1",
-            channel_name="inc-1-t",
-            declared_by="U1",
-            declared_at=NOW,
-        )
+        draft = incident_draft("inc-1-t")
         number = (await storage.create_incident(draft, source="x")).number
         for n in range(40):
             entry = NewEntry(kind="note", text=f"note {n} {PADDING}")

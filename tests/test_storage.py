@@ -13,9 +13,10 @@ from typing import Any
 from sqlite_utils import Database
 
 from bot.migrations import migrations
-from bot.models.incidents import Incident, NewEntry, OutboxMessage
+from bot.models.incidents import NewEntry, OutboxMessage
 from bot.models.runbooks import StepRun, StepState
 from bot.storage import Storage
+from tests.drafts import incident_draft
 from tests.test_durability import files_cannot_grow_past
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -58,15 +59,7 @@ async def test_pruning_removes_old_journal_rows_and_never_the_timeline(tmp_path)
     storage = Storage(tmp_path / "w.db")
     await storage.open()
     try:
-        draft = Incident(
-            number=0,
-            title="t",
-            severity="SEV1",
-            commander="U1",
-            channel_name="c",
-            declared_by="U1",
-            declared_at=NOW,
-        )
+        draft = incident_draft()
         await storage.create_incident(draft, source="x")
         await storage.append(
             1,
@@ -207,15 +200,7 @@ async def test_a_step_run_is_claimed_only_while_its_switch_is_on(tmp_path):
     storage = Storage(tmp_path / "switch.db")
     await storage.open()
     try:
-        incident = Incident(
-            number=0,
-            title="t",
-            severity="SEV1",
-            commander="U1",
-            channel_name="c",
-            declared_by="U1",
-            declared_at=NOW,
-        )
+        incident = incident_draft()
         number = (await storage.create_incident(incident, source="x")).number
         runbook, _ = await storage.create_runbook(
             incident=number,
