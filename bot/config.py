@@ -8,6 +8,7 @@ and validation problems are reported by field and reason, never with the value g
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    field_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -95,9 +97,37 @@ def _default_targets() -> dict[str, Target]:
 class Settings(BaseSettings):
     """Every setting of warroom. Environment names are in the README's settings table."""
 
+    # JSON settings are decoded by `_json` below, not by pydantic-settings: its decoder stops at the
+    # first bad value with a traceback, and every problem must be listed at once.
     model_config = SettingsConfigDict(
-        env_prefix="WARROOM_", extra="ignore", populate_by_name=True, env_file=None
+        env_prefix="WARROOM_",
+        extra="ignore",
+        populate_by_name=True,
+        env_file=None,
+        enable_decoding=False,
     )
+
+    @field_validator(
+        "responders",
+        "approvers",
+        "roles",
+        "severities",
+        "targets",
+        "fallback_contacts",
+        "pagerduty_routes",
+        mode="before",
+    )
+    @classmethod
+    def _json(cls, value: Any) -> Any:
+        """A JSON setting given as text (from the environment) is parsed here."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ValueError(
+                "is not valid JSON (README, Settings, shows each setting's shape)"
+            ) from None
 
     slack_bot_token: SecretStr | None = Field(
         default=None,
@@ -308,7 +338,7 @@ def _describe(error: dict[str, Any]) -> str:
     name = _env_name(str(loc[0]), field) if field else "settings"
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
     # Never include error["input"]: it may be a secret.
-    return f"{name}{path}: {error['msg']}"
+    return f"{name}{path}: {str(error['msg']).removeprefix('Value error, ')}"
 
 
 def _env_name(name: str, field: Any) -> str:
