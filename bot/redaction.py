@@ -56,8 +56,6 @@ _SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
 _SECRET_FIELD = re.compile(
     r"(?i)(secret|password|passwd|sessiontoken|session_token|privatekey|private_key|credentials?$)"
 )
-# Fields whose names look secret but hold only identifiers (an ARN is safe to post).
-_SAFE_FIELDS = frozenset({"SecretArn", "ARN", "Arn", "SecretId", "Name", "SecretName"})
 # Names of identifiers such as SecretArn, secret_arn, SecretVersionId or secret_name: not the secret.
 _IDENTIFIER_FIELD = re.compile(r"(?i)(arn|_id|versionid|id|name)$")
 
@@ -65,7 +63,6 @@ _IDENTIFIER_FIELD = re.compile(r"(?i)(arn|_id|versionid|id|name)$")
 def _secret_field(key: object) -> bool:
     return (
         isinstance(key, str)
-        and key not in _SAFE_FIELDS
         and not _IDENTIFIER_FIELD.search(key)
         and bool(_SECRET_FIELD.search(key))
     )

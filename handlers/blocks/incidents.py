@@ -42,8 +42,11 @@ VIEW_BLOCK_LIMIT = 100
 PRIVATE = "private"
 
 
-def private_notice(incident: Incident) -> str:
-    """What the announcement channel learns of a private incident: that it exists, and who runs it."""
+def announced(incident: Incident, text: str) -> str:
+    """What the announcement channel may be told: `text`, or of a private incident only that it
+    exists and who runs it."""
+    if not incident.private:
+        return text
     drill = "[DRILL] " if incident.drill else ""
     return (
         f"{drill}:lock: A private incident, {incident.key}, is being handled by"

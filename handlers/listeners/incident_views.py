@@ -14,6 +14,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from bot.plan import COMPONENT_IDS
 from bot.services import Services
 from handlers.access import Allow
+from handlers.blocks.incidents import PRIVATE
 from handlers.ids import VALUE, Callback
 from handlers.ids import Field as F
 from handlers.middleware import journaled
@@ -70,7 +71,7 @@ def validate_declare(
             F.PRIVATE,
         )
     }
-    raw[F.PRIVATE] = "private" in (raw[F.PRIVATE] or [])
+    raw[F.PRIVATE] = PRIVATE in (raw[F.PRIVATE] or [])
     errors: dict[str, str] = {}
     form: DeclareForm | None = None
     try:

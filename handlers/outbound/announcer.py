@@ -214,11 +214,9 @@ class SlackAnnouncer:
     def _announce(self, incident: Incident, text: str, key: str) -> OutboxMessage:
         """A post in the announcement channel; of a private incident, only that it exists."""
         channel = self.settings.announcement_channel
-        if incident.private:
-            text = blocks.private_notice(incident)
         return OutboxMessage(
             method="chat.postMessage",
-            args={"channel": channel, "text": text},
+            args={"channel": channel, "text": blocks.announced(incident, text)},
             channel_key=channel,
             dedup_key=f"inc-{incident.number}:{key}",
             incident=incident.number,

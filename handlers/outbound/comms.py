@@ -23,7 +23,7 @@ from bot.gateways.slack.outbox import Outbox
 from bot.models.incidents import Incident, OutboxMessage, Status
 from bot.services.ports import Link
 from handlers.blocks import paging as pb
-from handlers.blocks.incidents import cut, escape, private_notice
+from handlers.blocks.incidents import announced, cut, escape
 
 log = logging.getLogger(__name__)
 CHANNEL = "{incident.channel}"
@@ -54,8 +54,8 @@ class SlackCommsPort:
     ) -> OutboxMessage:
         """A post in the announcement channel; of a private incident, only that it exists."""
         channel = self.settings.announcement_channel
-        if incident is not None and incident.private:
-            text = private_notice(incident)
+        if incident is not None:
+            text = announced(incident, text)
         return OutboxMessage(
             method="chat.postMessage",
             args={"channel": channel, "text": text},
