@@ -206,6 +206,19 @@ class Settings(BaseSettings):
         le=300,
         description="On SIGTERM, how long in-flight work and queued Slack posts may finish.",
     )
+    lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=600,
+        description="How long a frozen warroom keeps the database before another may take it over;"
+        " a crashed one on the same host is taken over at once.",
+    )
+    integrity_check_seconds: float = Field(
+        default=3600.0,
+        ge=1,
+        description="How often the running bot checks the database file (SQLite's quick_check);"
+        " a damaged file turns /readyz red.",
+    )
     dry_run: bool = Field(
         default=False, description="Plan AWS steps without ever executing them."
     )

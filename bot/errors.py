@@ -9,6 +9,7 @@
     │   └── ScenarioFileError    every problem of a file that failed to load     bot/scenarios/source.py
     ├── ConfigError              settings are missing or invalid (every problem listed)
     ├── DatabaseUnusable         the database file is damaged or was written by a newer warroom
+    ├── LeaseLost                another warroom took the database over; this one may write nothing
     └── ExternalServiceError     Slack, PagerDuty or AWS failed; `service`, `code`, `retryable`
         ├── SlackCallFailed      one Web API call failed (error, HTTP status)     bot/gateways/slack/outbox.py
         └── AwsCallError         one AWS call failed; `proves_not_run`            bot/gateways/aws/failures.py
@@ -70,6 +71,11 @@ class ConfigError(BotError):
 class DatabaseUnusable(BotError):
     """The database file cannot be used as it is: damaged, or newer than this version. Refused at
     start-up before anything is written to it; the message says what to do."""
+
+
+class LeaseLost(BotError):
+    """Another process holds the run lease now (this one was frozen past the lease time, or its
+    heartbeat failed that long): the write or send was refused and this process must stop."""
 
 
 class ExternalServiceError(BotError):

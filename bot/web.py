@@ -16,9 +16,8 @@ import hashlib
 import hmac
 import logging
 import os
-import socket
+import signal
 import time
-import uuid
 import weakref
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -29,8 +28,9 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.async_app import AsyncApp
 
 from bot import metrics
-from bot.errors import ConfigError, DatabaseUnusable, UsageError
+from bot.errors import ConfigError, DatabaseUnusable, LeaseLost, UsageError
 from bot.services import Services
+from bot.storage import Holder
 from handlers import boltfix
 from handlers.identity import BotIdentity
 from handlers.middleware import REPLAY
@@ -43,9 +43,9 @@ IDENTITIES: weakref.WeakKeyDictionary[AsyncApp, BotIdentity] = (
 SERVICES = web.AppKey("services", Services)
 BOLT = web.AppKey("bolt", AsyncApp)
 STATE = web.AppKey("state", dict)
-LEASE_STALE_S = 30.0
 SIGNATURE_MAX_AGE_S = 300  # Slack's and Bolt's window for a request's timestamp
 HEARTBEAT_S = 5.0
+EXIT_LEASE_LOST = 3
 
 
 async def handle_slack(request: web.Request) -> web.Response:
@@ -106,12 +106,14 @@ async def handle_readyz(request: web.Request) -> web.Response:
         database = await asyncio.wait_for(services.storage.ping(), timeout=2)
     except (TimeoutError, Exception):  # any failure of the database means not ready
         database = False
+    damaged = state.get("integrity") or []
     counts = await services.storage.outbox_counts() if database else {}
     slack = "degraded" if counts.get("dead") or services.outbox.last_error else "ok"
-    ready = database and lag < 5 and not state.get("stopping")
+    ready = database and not damaged and lag < 5 and not state.get("stopping")
     body = {
         "ready": ready,
         "database": database,
+        "database_integrity": damaged[0] if damaged else "ok",
         "event_loop_lag_s": round(lag, 3),
         "slack": slack,
         "outbox_pending": counts.get("pending", 0),
@@ -147,30 +149,31 @@ async def lifecycle(web_app: web.Application) -> AsyncIterator[None]:
     """Start: open the database (a damaged one, or one a newer warroom wrote, is refused with
     `DatabaseUnusable` before anything is written), take the lease, resume; stop: drain, release."""
     services, bolt, state = web_app[SERVICES], web_app[BOLT], web_app[STATE]
-    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    settings = services.settings
     try:
         await services.storage.open()
     except DatabaseUnusable:
         await services.storage.close()  # its writer thread; the file was never written
         raise
-    holder = await services.storage.take_lease(
-        owner=owner, now=services.clock(), stale_after_s=LEASE_STALE_S
+    other = await services.storage.take_lease(
+        Holder.this_process(),
+        now=services.clock(),
+        stale_after_s=settings.lease_seconds,
     )
-    if holder is not None and not _dead_local(holder):
+    if other is not None:
         await services.storage.close()
         raise ConfigError(
             [
-                f"another warroom is running on {services.settings.database_path} ({holder})"
+                f"another warroom is running on {settings.database_path} ({other}); it keeps"
+                f" the database until its heartbeat is {settings.lease_seconds:g} s old"
             ]
-        )
-    if holder is not None:
-        await services.storage.take_lease(
-            owner=owner, now=services.clock(), stale_after_s=0
         )
     stop = asyncio.Event()
     tasks: list[asyncio.Task[Any]] = [
         asyncio.create_task(services.outbox.run(stop), name="outbox"),
-        asyncio.create_task(_heartbeat(services, owner, state, stop), name="heartbeat"),
+        asyncio.create_task(_heartbeat(services, state, stop), name="heartbeat"),
+        asyncio.create_task(_integrity(services, state, stop), name="integrity"),
+        asyncio.create_task(_exit_when_lease_lost(services, state), name="fence"),
     ]
     tasks += await services.comms.start(stop)
     await services.runbooks.recover()
@@ -181,25 +184,59 @@ async def lifecycle(web_app: web.Application) -> AsyncIterator[None]:
             asyncio.create_task(identity.learn(services.outbox.client), name="identity")
         )
     await replay_inbox(services, bolt)
-    log.info("warroom ready (database %s)", services.settings.database_path)
+    log.info("warroom ready (database %s)", settings.database_path)
     try:
         yield
     finally:
-        state["stopping"] = True
-        await services.postmortems.wait_idle(
-            within=services.settings.shutdown_drain_seconds
-        )
-        await services.runbooks.drain(services.settings.shutdown_drain_seconds)
-        await _drain(services)
+        await drain(web_app)
         stop.set()
         for task in tasks:
-            if task.get_name() == "identity":
+            if task.get_name() in ("identity", "fence", "integrity"):
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await services.comms.aclose()
-        await services.storage.release_lease(owner=owner)
+        await services.storage.release_lease()
         await services.storage.close()
         log.info("warroom stopped")
+
+
+async def drain(web_app: web.Application) -> None:
+    """Stop taking work (Slack's requests are answered 503 from now on) and give in-flight work
+    a bounded time to finish: post-mortem drafts, runbook steps, then the inbox and the outbox,
+    each for up to WARROOM_SHUTDOWN_DRAIN_SECONDS. Runs once; `serve` calls it while still
+    listening, so a request that arrives meanwhile is refused with 503, not a closed port."""
+    services, state = web_app[SERVICES], web_app[STATE]
+    if state.get("stopping"):
+        return
+    state["stopping"] = True
+    within = services.settings.shutdown_drain_seconds
+    await services.postmortems.wait_idle(within=within)
+    await services.runbooks.drain(within)
+    await _drain(services)
+
+
+def serve(web_app: web.Application, *, host: str, port: int) -> None:
+    """Serve until SIGTERM or SIGINT, then drain while still listening, then stop."""
+    asyncio.run(_serve(web_app, host, port))
+
+
+async def _serve(web_app: web.Application, host: str, port: int) -> None:
+    runner = web.AppRunner(web_app, handle_signals=False, access_log=None)
+    await runner.setup()  # the lifecycle starts here; a refused start raises out
+    try:
+        await web.TCPSite(runner, host, port, shutdown_timeout=5).start()
+        signalled = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, signalled.set)
+        await signalled.wait()
+        log.info(
+            "stopping: draining for up to %ss a phase",
+            web_app[SERVICES].settings.shutdown_drain_seconds,
+        )
+        await drain(web_app)
+    finally:
+        await runner.cleanup()
 
 
 async def replay_inbox(services: Services, bolt: AsyncApp) -> int:
@@ -238,36 +275,62 @@ async def _drain(services: Services) -> None:
 
 
 async def _heartbeat(
-    services: Services, owner: str, state: dict[str, float], stop: asyncio.Event
+    services: Services, state: dict[str, Any], stop: asyncio.Event
 ) -> None:
+    """Tick (event-loop lag), renew the lease, prune the journal hourly. A failed write is logged
+    and tried again at the next beat; a lease another process took stops the beat (and the
+    process, see `_exit_when_lease_lost`)."""
     loop = asyncio.get_running_loop()
-    beats = 0
+    every = min(HEARTBEAT_S, services.settings.lease_seconds / 3)
+    renewed = pruned = float("-inf")
     while not stop.is_set():
-        state["tick"] = loop.time()
-        if beats % int(HEARTBEAT_S) == 0:
-            await services.storage.take_lease(
-                owner=owner, now=services.clock(), stale_after_s=LEASE_STALE_S
-            )
-            retention = timedelta(days=services.settings.journal_retention_days)
-            if beats % 3600 == 0:
+        state["tick"] = now = loop.time()
+        try:
+            if now - renewed >= every:
+                await services.storage.renew_lease(now=services.clock())
+                renewed = now
+            if now - pruned >= 3600:
+                retention = timedelta(days=services.settings.journal_retention_days)
                 await services.storage.prune_journal(
                     before=services.clock() - retention
                 )
-        beats += 1
+                pruned = now
+        except LeaseLost:
+            return
+        except Exception as exc:  # an I/O error: the lease stays ours until it is stale
+            log.warning("heartbeat failed (%s); trying again", exc)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=1.0)
+            await asyncio.wait_for(stop.wait(), timeout=min(1.0, every))
 
 
-def _dead_local(holder: str) -> bool:
-    """A lease held by a process of this host that no longer exists (killed) may be taken over."""
-    host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+async def _exit_when_lease_lost(services: Services, state: dict[str, Any]) -> None:
+    """Another warroom took the database over (this one was frozen past the lease time): the
+    fence refuses our writes already; stop at once, without draining (that would write)."""
+    await services.storage.lease_lost.wait()
+    state["stopping"] = True
+    log.critical(
+        "another warroom took over %s; this process exits without writing (exit %d)",
+        services.settings.database_path,
+        EXIT_LEASE_LOST,
+    )
+    logging.shutdown()
+    os._exit(EXIT_LEASE_LOST)
+
+
+async def _integrity(
+    services: Services, state: dict[str, Any], stop: asyncio.Event
+) -> None:
+    """Check the database file every WARROOM_INTEGRITY_CHECK_SECONDS; damage turns /readyz red."""
+    every = services.settings.integrity_check_seconds
+    while True:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
+            return
+        problems = await services.storage.integrity_problems()
+        if problems and not state.get("integrity"):
+            log.error(
+                "the database %s is damaged (quick_check: %s); restore it from a backup",
+                services.settings.database_path,
+                problems[0],
+            )
+        state["integrity"] = problems

@@ -260,3 +260,25 @@ async def test_durability_warroom_run_prints_one_message_for_a_damaged_database(
     assert f"The database {path} is damaged" in result.stderr
     assert "Restore the file from your last backup" in result.stderr
     _untouched(path, digest)
+
+
+async def test_durability_damage_while_running_turns_readyz_red(
+    bot_settings, start_bot
+):
+    settings = bot_settings.model_copy(update={"integrity_check_seconds": 1})
+    async with start_bot(settings) as bot, aiohttp.ClientSession() as http:
+        path = settings.database_path
+        with closing(sqlite3.connect(path)) as db:
+            db.execute(
+                "PRAGMA wal_checkpoint(TRUNCATE)"
+            )  # every page in the file itself
+        _overwrite_timeline_page(path)
+
+        async def red() -> dict[str, Any] | None:
+            async with http.get(f"{bot.base_url}/readyz") as response:
+                body: dict[str, Any] = await response.json()
+                return body if response.status == 503 else None
+
+        body = await eventually(red, within=30)
+        assert body["database_integrity"] != "ok"
+        assert body["ready"] is False

@@ -99,6 +99,37 @@ async def test_sigterm_drains_and_exits_cleanly(
         assert db.execute("select count(*) from leases").fetchone()[0] == 0
 
 
+async def test_sigterm_answers_503_while_it_drains(
+    tmp_path, slack_server: RunningWorkspace, slack_workspace: SlackWorkspace
+):
+    port = free_port()
+    env = bot_env(tmp_path / "w.db", slack_server, port)
+    slack_workspace.delay(
+        "views.open", 30
+    )  # a declare stays in flight: the drain waits for it
+    base = f"http://127.0.0.1:{port}"
+    async with (
+        warroom_process(env) as process,
+        SlackSender(
+            f"{base}/slack/events", FAKE_SIGNING_SECRET, slack=slack_server
+        ) as s,
+    ):
+        assert (await s.command("declare Disk full")).status == 200
+        process.send_signal(signal.SIGTERM)
+        async with aiohttp.ClientSession() as http:
+            for _ in range(
+                200
+            ):  # until the signal is handled; the port stays open meanwhile
+                async with http.get(f"{base}/readyz") as response:
+                    if response.status == 503:
+                        break
+                await asyncio.sleep(0.05)
+        late = await s.command("list")
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert late.status == 503, late.text
+    assert process.returncode == 0, output.decode()
+
+
 async def test_a_second_process_refuses_the_same_database(
     tmp_path, slack_server: RunningWorkspace
 ):

@@ -47,6 +47,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings("run")
     setup_logging(settings.log_level)
     from bot.app import build_services, create_app, create_web_app
+    from bot.web import serve
 
     services = build_services(settings)
     bolt = create_app(settings, services)
@@ -59,13 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "Socket" if socket_mode else "HTTP",
         settings.http_port,
     )
-    web.run_app(
-        web_app,
-        host=settings.http_host,
-        port=settings.http_port,
-        print=None,
-        shutdown_timeout=15,
-    )
+    serve(web_app, host=settings.http_host, port=settings.http_port)
     return 0
 
 

@@ -9,6 +9,7 @@ from bot.storage.health import HealthStore
 from bot.storage.incidents import IncidentStore
 from bot.storage.inline import InlineStore
 from bot.storage.journal import JournalStore
+from bot.storage.lease import Holder, LeaseStore
 from bot.storage.paging import PagingStore
 from bot.storage.people import PeopleStore
 from bot.storage.postmortems import PostmortemStore
@@ -22,6 +23,7 @@ class Storage(
     IncidentStore,
     TimelineStore,
     JournalStore,
+    LeaseStore,
     PagingStore,
     PeopleStore,
     ReminderStore,
@@ -32,4 +34,4 @@ class Storage(
     """Typed access to the database; every method runs on the one writer thread."""
 
 
-__all__ = ["GENESIS", "Storage", "row_hash"]
+__all__ = ["GENESIS", "Holder", "Storage", "row_hash"]

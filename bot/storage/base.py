@@ -5,7 +5,8 @@ wrote, before anything is written to it (`DatabaseUnusable`); then WAL, `synchro
 busy timeout and the migrations. `_call` runs a function on the one worker thread so writes are
 serialised and the event loop never blocks on disk; `_call_batched` does the same for small hot
 writes, committing all that queued up meanwhile at once. Either way a caller learns that its write
-succeeded only after the COMMIT holding it did.
+succeeded only after the COMMIT holding it did, and a write the lease's fence refused (`lease.py`)
+raises `LeaseLost` and sets `lease_lost`.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from typing import Any, TypeVar
 from sqlite_utils import Database
 
 from bot import __version__
-from bot.errors import DatabaseUnusable
+from bot.errors import DatabaseUnusable, LeaseLost
 from bot.migrations import migrations, unknown
 
 T = TypeVar("T")
 _Queued = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
 _Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+# The message of the fence's triggers (bot/storage/lease.py): this process no longer holds the lease.
+FENCE = "warroom: lease lost"
 
 
 class StorageBase:
@@ -45,6 +48,9 @@ class StorageBase:
         self._db: Database | None = None
         self._queued: list[_Queued] = []
         self._queue_lock = threading.Lock()
+        self.lease_lost = (
+            asyncio.Event()
+        )  # set at the first write or check the lease refused
 
     async def open(self) -> None:
         """Open the database; raise `DatabaseUnusable`, having written nothing, if it is damaged
@@ -79,8 +85,21 @@ class StorageBase:
         return self._db
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, fn, *args
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, fn, *args
+            )
+        except sqlite3.IntegrityError as exc:
+            raise self._fenced(exc) from None
+
+    def _fenced(self, exc: sqlite3.IntegrityError) -> Exception:
+        """`LeaseLost` for a write the fence refused (and `lease_lost` set); else `exc` itself."""
+        return self._lost() if FENCE in str(exc) else exc
+
+    def _lost(self) -> LeaseLost:
+        self.lease_lost.set()
+        return LeaseLost(
+            "Another warroom holds this database now; this process may not write to it."
         )
 
     async def _call_batched(self, fn: Callable[..., T], *args: Any) -> T:
@@ -97,7 +116,10 @@ class StorageBase:
             first = len(self._queued) == 1
         if first:
             loop.run_in_executor(self._executor, self._run_queued, loop)
-        return await future
+        try:
+            return await future
+        except sqlite3.IntegrityError as exc:
+            raise self._fenced(exc) from None
 
     def _run_queued(self, loop: asyncio.AbstractEventLoop) -> None:
         with self._queue_lock:
@@ -136,13 +158,9 @@ class StorageBase:
 
 def _refuse_unusable(db: Database, path: Path) -> None:
     """Raise `DatabaseUnusable` for a damaged file or one a newer warroom wrote; reads only."""
-    try:
-        problems = [str(r[0]) for r in db.execute("PRAGMA quick_check").fetchall()]
-        newer = unknown(db) if problems == ["ok"] else []
-    # not a database, or too damaged to be read at all
-    except sqlite3.DatabaseError as exc:
-        problems, newer = [str(exc)], []
-    if problems != ["ok"]:
+    problems = quick_check(db.conn)
+    newer = [] if problems else unknown(db)
+    if problems:
         more = f", and {len(problems) - 1} more" if len(problems) > 1 else ""
         raise DatabaseUnusable(
             f"The database {path} is damaged (SQLite's quick_check: {problems[0]}{more})."
@@ -156,6 +174,16 @@ def _refuse_unusable(db: Database, path: Path) -> None:
             " written to it. Upgrade warroom to the version that wrote it, or restore the"
             " backup taken before that upgrade."
         )
+
+
+def quick_check(conn: sqlite3.Connection) -> list[str]:
+    """SQLite's quick_check of the file behind `conn`: its problems, none when the file is sound."""
+    try:
+        found = [str(r[0]) for r in conn.execute("PRAGMA quick_check").fetchall()]
+    # not a database, or too damaged to be read at all
+    except sqlite3.DatabaseError as exc:
+        return [str(exc)]
+    return [] if found == ["ok"] else found
 
 
 def _settle(outcomes: list[_Outcome]) -> None:

@@ -1,12 +1,15 @@
-"""Storage section: read-only figures for `/metrics` and `/readyz` (journal depth, lag, step states)
-and the readiness probe, which writes nothing."""
+"""Storage section: read-only figures for `/metrics` and `/readyz` (journal depth, lag, step states),
+the readiness probe, which writes nothing, and the periodic check of the file while it runs."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
+from contextlib import closing
 from datetime import datetime
 
 from bot.models.incidents import from_iso
-from bot.storage.base import StorageBase
+from bot.storage.base import StorageBase, quick_check
 
 
 class HealthStore(StorageBase):
@@ -44,3 +47,18 @@ class HealthStore(StorageBase):
             return True
 
         return await self._call(probe)
+
+    async def integrity_problems(self) -> list[str]:
+        """SQLite's quick_check of the file as it is on disk, on a read-only connection of its
+        own beside the writer (WAL lets it read while the writer works): none when sound."""
+
+        def check() -> list[str]:
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            try:
+                conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            except sqlite3.Error as exc:
+                return [str(exc)]
+            with closing(conn):
+                return quick_check(conn)
+
+        return await asyncio.to_thread(check)

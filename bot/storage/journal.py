@@ -1,4 +1,4 @@
-"""Storage section: the inbox and outbox journal, its pruning, and the run lease.
+"""Storage section: the inbox and outbox journal and its pruning.
 
 An inbox row is `pending` until its listener ends it `done` or `failed`, or `ignored` when no
 listener takes the request; only pending rows are replayed at start-up.
@@ -132,36 +132,6 @@ class JournalStore(StorageBase):
             return a + b
 
         return await self._call(prune)
-
-    # -- lease ------------------------------------------------------------------------------
-    async def take_lease(
-        self, *, owner: str, now: datetime, stale_after_s: float
-    ) -> str | None:
-        """Take the run lease; return the current holder if another live process holds it."""
-
-        def take() -> str | None:
-            with self.db.atomic():
-                row = self._one(
-                    "select owner, heartbeat_at from leases where name = 'run'"
-                )
-                if row and row["owner"] != owner:
-                    age = (now - from_iso(row["heartbeat_at"])).total_seconds()
-                    if age < stale_after_s:
-                        return str(row["owner"])
-                self.db.table("leases").upsert(
-                    {"name": "run", "owner": owner, "heartbeat_at": to_iso(now)},
-                    pk="name",
-                )
-                return None
-
-        return await self._call(take)
-
-    async def release_lease(self, *, owner: str) -> None:
-        await self._call(
-            self.db.execute,
-            "delete from leases where name = 'run' and owner = ?",
-            [owner],
-        )
 
 
 def _outbox(row: dict[str, Any]) -> OutboxRow:

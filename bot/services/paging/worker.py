@@ -83,6 +83,7 @@ class PageWorker:
                 row.id, now=self.clock(), status="failed", error="no incident"
             )
             return
+        await self.storage.hold_lease()  # a page is sent before anything is written
         try:
             results = await self._send(incident, row)
         except BotError as exc:
