@@ -6,8 +6,9 @@ again. Listeners registered through `journaled` mark their inbox row finished wh
 rows left pending by a crash are replayed at the next start; a request no listener takes (Bolt
 answers it 404) is marked ignored, and one Bolt could not even match (it raised: 500) is marked
 failed and answered 400, so neither is ever replayed. New channel messages skip the listener:
-their inbox and timeline rows are written together before the ack. The handle a command or click
-comes with is kept for post-mortems. A request's kind (inbox column, metric label) comes from the
+their inbox and timeline rows are written together before the ack. A request's `respond` is
+replaced by `Replies`, which queues its replies in the outbox, so a replayed request never answers
+twice. The handle a command or click comes with is kept for post-mortems. A request's kind (inbox column, metric label) comes from the
 closed set in `bot.metrics`.
 """
 
@@ -35,6 +36,7 @@ from bot.services import Services
 from handlers import access, boltfix
 from handlers.access import Allow
 from handlers.errors import report_error
+from handlers.outbound.replies import Replies
 
 log = logging.getLogger(__name__)
 REPLAY = "warroom_replay_inbox_id"
@@ -156,6 +158,7 @@ class JournalBeforeAck(AsyncMiddleware):
             key = str(context.get("inbox_key"))
             _current.set(_Current(services, int(replay_id), key, body, context.client))
             context["inbox_key"] = key
+            _queue_replies(context, services, key, body)
             return await next()
         if body.get("type") in ("url_verification", "ssl_check"):
             return await next()
@@ -182,11 +185,23 @@ class JournalBeforeAck(AsyncMiddleware):
             return _ack(False, key, kind, started)
         _current.set(_Current(services, inbox_id, key, body, context.client))
         context["inbox_key"] = key
+        _queue_replies(context, services, key, body)
         # Bolt's async `next()` returns at once: listener matching and the ack come after every
         # middleware has returned (so this figure covers the journal write, not the listener's ack).
         response = await next()
         metrics.observe_ack(kind, time.perf_counter() - started)
         return response
+
+
+def _queue_replies(
+    context: Any, services: Services, key: str, body: dict[str, Any]
+) -> None:
+    url = body.get("response_url")
+    if isinstance(url, str) and url:
+        user = _user_of(body) or "unknown"
+        context["respond"] = Replies(
+            services.outbox, response_url=url, key=key, user=user
+        )
 
 
 def _person(body: dict[str, Any]) -> tuple[str, str] | None:

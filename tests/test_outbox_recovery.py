@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from contextlib import closing
+from pathlib import Path
 
 from bot.sandbox import payloads
 from bot.sandbox.signing import SlackSender
 from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
 from handlers.ids import Callback, Field
+from tests.flows import eventually
 from tests.plugins.slack import FAKE_SIGNING_SECRET
 from tests.test_process import bot_env, free_port, warroom_process
 
@@ -132,3 +134,25 @@ async def test_a_channel_created_before_a_kill_is_adopted_not_created_again(
     ]
     card = [m for m in slack_workspace.messages(created[0].id) if "INC-1" in m.text]
     assert card, "the incident card was posted in the adopted channel"
+
+
+async def test_a_reply_sent_before_a_crash_is_not_sent_again_by_the_replay(
+    bot_settings, start_bot, slack_workspace: SlackWorkspace
+):
+    """Killed after its reply went out and before the request was marked done: the replay at the
+    next start runs the command again, and its reply is queued under the same key, so once."""
+    async with start_bot(bot_settings) as bot:
+        assert (await bot.sender.command("help")).status == 200
+        await slack_workspace.wait_for("response_url")
+        await eventually(lambda: _inbox_statuses(bot_settings.database_path, ["done"]))
+    with closing(sqlite3.connect(bot_settings.database_path)) as db, db:
+        db.execute("update inbox set status = 'pending', done_at = null")
+    async with start_bot(bot_settings):
+        await eventually(lambda: _inbox_statuses(bot_settings.database_path, ["done"]))
+    replies = slack_workspace.calls_to("response_url")
+    assert len(replies) == 1, [c.args for c in replies]
+
+
+async def _inbox_statuses(path: Path, expected: list[str]) -> bool:
+    with closing(sqlite3.connect(path)) as db:
+        return [r[0] for r in db.execute("select status from inbox")] == expected

@@ -6,7 +6,8 @@ on quietly), dead letters for permanent errors, placeholders that are filled in 
 (`{incident.channel}`, `{incident.card_ts}`, a `CardRef.placeholder`), recording a runbook card's ts
 when it is sent (its `purpose` is a `CardRef.key`), after-send hooks, and `last_error`: Slack's error for
 a channel whose latest call failed and waits for a retry, which `/readyz` reports as degraded. It speaks
-the Web API through slack_sdk; it knows nothing of Bolt or of incoming payloads.
+the Web API through slack_sdk, and posts replies to a `response_url` (method `RESPONSE_URL`, queued by
+`handlers/outbound/replies.py`); it knows nothing of Bolt or of incoming payloads.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.errors import ExternalServiceError
 from bot.gateways.slack.history import EarlierAttempts, marked
@@ -45,6 +47,9 @@ _TRANSIENT = frozenset(
 )
 _SETTLING = frozenset({"channel_not_found", "user_not_in_channel", "not_in_channel"})
 _SETTLING_ATTEMPTS = 4
+
+# The method of a queued reply: `args` holds the `url` and the JSON `body` to post to it.
+RESPONSE_URL = "response_url"
 
 SentHook = Callable[[OutboxRow, dict[str, Any]], Awaitable[None]]
 ErrorHook = Callable[[OutboxRow, str], Awaitable[dict[str, Any] | None]]
@@ -221,6 +226,8 @@ class Outbox:
         self, method: str, args: dict[str, Any], *, form: bool = False
     ) -> dict[str, Any]:
         try:
+            if method == RESPONSE_URL:
+                return await self._reply(args["url"], args["body"])
             if form:
                 response = await self._client.api_call(
                     method, http_verb="GET", params=args
@@ -252,6 +259,20 @@ class Outbox:
                 f"connection: {type(exc).__name__}", status=0
             ) from None
         return dict(response.data) if isinstance(response.data, dict) else {}
+
+    async def _reply(self, url: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Post a reply to a response_url; Slack answers "ok", or a status and an error text."""
+        response = await AsyncWebhookClient(url, timeout=10).send_dict(body)
+        if response.status_code == 200:
+            return {"ok": True}
+        retry = response.headers.get("Retry-After") or response.headers.get(
+            "retry-after"
+        )
+        raise SlackCallFailed(
+            (response.body or f"http_{response.status_code}").strip()[:100],
+            status=response.status_code,
+            retry_after=float(retry) if retry else None,
+        )
 
     async def _failed(self, row: OutboxRow, failure: SlackCallFailed) -> None:
         now, attempts = self._clock(), row.attempts + 1
