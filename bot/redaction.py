@@ -45,6 +45,10 @@ _SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
     re.compile(r"\bxox[a-z](?:\.xox[a-z])?-[A-Za-z0-9-]{10,}"),
     re.compile(r"\bxapp-[A-Za-z0-9-]{10,}"),
     re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+"),
+    # JSON Web Tokens: a base64url header and payload (both JSON objects, so `eyJ`), a signature
+    re.compile(
+        r"\beyJ[A-Za-z0-9_-]{10,}={0,2}\.eyJ[A-Za-z0-9_-]{2,}={0,2}\.[A-Za-z0-9_-]*={0,2}"
+    ),
     # PEM and PGP private keys, to their END line or, cut short, to the end of the text
     re.compile(
         r"-----BEGIN [A-Z ]*PRIVATE KEY(?: BLOCK)?-----.*?"
