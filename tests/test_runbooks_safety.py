@@ -351,3 +351,35 @@ async def test_kill_switch_turned_on_during_the_recheck_sends_nothing_until_exec
     state = await until_state(bot, rb, step, StepState.SUCCEEDED, StepState.FAILED)
     assert state is StepState.SUCCEEDED
     assert proxy.count(change) == 1
+
+
+async def test_a_step_cut_off_before_its_call_left_is_failed_not_unknown(
+    tmp_path: Path,
+    slack_server: RunningWorkspace,
+    slack_workspace: SlackWorkspace,
+    aws_via_proxy: AwsFaultProxy,
+    clock: MovableClock,
+):
+    """Killed during the guard read before the restore: provably never sent, so not "outcome
+    unknown" (whose only way on is Mark done, recording a step that never ran) but failed, and
+    it can be requested again."""
+    slack, proxy = slack_workspace, aws_via_proxy
+    settings = runbook_settings(tmp_path, slack_server)
+    async with run_bot(settings, slack_server, clock) as bot:
+        incident, rb = await start_runbook(bot, slack, "database-failure")
+        await request_restore(bot, slack, incident, rb)
+        held = proxy.hold("rds:DescribeDBSnapshots", times=None)  # the guard's read
+        for user in ("UBOB", "UCAROL"):
+            await click(bot, incident, rb, STEP, Action.RUNBOOK_APPROVE, user=user)
+        await asyncio.wait_for(held.arrived.wait(), timeout=60)
+        assert await state_of(bot, rb, STEP) is StepState.EXECUTING
+    held.release()  # the bot has stopped; its read reaches AWS after all
+    assert proxy.count(RESTORE) == 0
+
+    async with run_bot(settings, slack_server, clock) as bot:
+        assert await state_of(bot, rb, STEP) is StepState.FAILED
+        runs = [r for r in await bot.services.storage.step_runs(rb) if r.step == STEP]
+        assert runs[-1].error["code"] == "NotSent"
+        await click(bot, incident, rb, STEP, Action.RUNBOOK_REQUEST)
+        await until_state(bot, rb, STEP, StepState.AWAITING_APPROVAL)
+    assert proxy.count(RESTORE) == 0

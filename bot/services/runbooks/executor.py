@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 Notify = Callable[[StepRun, str | None], Awaitable[None]]
 MUTATING_TRIES = 3
 _EXECUTING = frozenset({StepState.EXECUTING})
+# In an executing run's result from just before its first call leaves; every later result keeps
+# some key, so an executing run with an empty result provably sent nothing (see `recover`).
+SENDING = "sending_at"
 
 
 def error_of(exc: AwsCallError) -> dict[str, Any]:
@@ -162,6 +165,17 @@ class Executor:
         )
         await self.notify(done, reply)
 
+    async def _sending(self, run: StepRun) -> None:
+        """Record, after every guard read and just before the first call leaves, that it may have
+        left: a run cut off by a restart with an empty result provably sent nothing."""
+        await self.storage.transition(
+            run.id,
+            from_states=_EXECUTING,
+            to=StepState.EXECUTING,
+            now=run.updated_at,  # the claim's time stays the step's start
+            result={SENDING: to_iso(self.clock())},
+        )
+
     async def _send(
         self, plan: Plan, mutating: bool, tags: dict[str, str], role: str | None
     ) -> Any:
@@ -203,6 +217,7 @@ class Executor:
                 error=blocked,
             )
             return
+        await self._sending(run)
         try:
             result = await self._send(run.plan, mutating, tags, role)
         except AwsCallError as exc:
@@ -396,6 +411,7 @@ class Executor:
 
     async def _action(self, run: StepRun) -> None:
         assert run.plan is not None
+        await self._sending(run)
         try:
             outcome = await self.actions.execute(run.plan)
         except AwsCallError as exc:

@@ -55,6 +55,26 @@ KILL_SWITCH = "aws"
 _ARN_ACCOUNT = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:(\d{12}):")
 
 
+# How `recover` leaves a run a restart cut off, after its call may have left or before.
+_INTERRUPTED: dict[str, Any] = {
+    "summary": "The bot restarted during this call: verify before anything else",
+    "error": {
+        "code": "OutcomeUnknown",
+        "message": "interrupted by a restart",
+        "next_step": "press Verify; never re-run blindly",
+    },
+}
+_NOT_SENT: dict[str, Any] = {
+    "summary": "Not sent: the bot restarted before the call left",
+    "error": {
+        "code": "NotSent",
+        "message": "interrupted by a restart before the call was sent",
+        "proves_not_run": True,
+        "next_step": "request the step again",
+    },
+}
+
+
 class RunbookService:
     """Commands on runbooks and their steps; see the module docstring for the rules."""
 
@@ -539,27 +559,30 @@ class RunbookService:
             )
 
     async def recover(self) -> list[StepRun]:
-        """At start-up: a run found executing was cut off mid-call; its outcome is unknown."""
+        """At start-up: a run found executing was cut off by a restart. Before its call left (its
+        result still empty: the executor marks it just before sending) it failed and may be
+        requested again; after, its outcome is unknown."""
         found = []
         for run in await self.storage.runs_in_state(StepState.EXECUTING):
+            sent = bool(run.result)
             moved = await self.storage.transition(
                 run.id,
                 from_states={StepState.EXECUTING},
-                to=StepState.OUTCOME_UNKNOWN,
+                to=StepState.OUTCOME_UNKNOWN if sent else StepState.FAILED,
                 now=self.clock(),
-                summary="The bot restarted during this call: verify before anything else",
-                error={
-                    "code": "OutcomeUnknown",
-                    "message": "interrupted by a restart",
-                    "next_step": "press Verify; never re-run blindly",
-                },
+                **(_INTERRUPTED if sent else _NOT_SENT),
             )
             if moved:
                 found.append(moved)
                 await self._record(
                     run.incident,
                     None,
-                    f"Step {run.step}: outcome unknown after a restart",
+                    f"Step {run.step}: "
+                    + (
+                        "outcome unknown after a restart"
+                        if sent
+                        else "not sent (restart)"
+                    ),
                     {"run": run.id},
                     f"recover-{run.id}",
                 )
