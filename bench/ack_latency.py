@@ -14,6 +14,8 @@ import argparse
 import asyncio
 import logging
 import os
+import resource
+import signal
 import socket
 import statistics
 import subprocess
@@ -54,17 +56,17 @@ async def wait_ready(url: str, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError(f"{url} never became ready")
 
 
-def start_warroom(
+def warroom_env(
     port: int,
     slack: RunningWorkspace,
     database: Path,
-    command: Sequence[str] = ("-m", "bot", "run"),
-) -> subprocess.Popen[bytes]:
-    """`warroom run` (or `command`, run by this Python) on `port` and `database`, quiet."""
-    env = {
+    env: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The environment of a benchmarked `warroom run`: fake tokens, the stand-in, quiet; `env` adds settings."""
+    environment = {
         k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "WARROOM_"))
     }
-    env.update(
+    environment.update(
         SLACK_BOT_TOKEN=TOKEN,
         SLACK_SIGNING_SECRET=SECRET,
         WARROOM_SLACK_API_URL=slack.api_url,
@@ -75,11 +77,36 @@ def start_warroom(
         WARROOM_SHUTDOWN_DRAIN_SECONDS="0",
         WARROOM_COMMANDS_PER_MINUTE="0",  # one sender drives the load: no per-person limit
     )
+    environment.update(env or {})
+    return environment
+
+
+def start_warroom(
+    port: int,
+    slack: RunningWorkspace,
+    database: Path,
+    command: Sequence[str] = ("-m", "bot", "run"),
+    *,
+    env: dict[str, str] | None = None,
+    file_limit: int | None = None,
+) -> subprocess.Popen[bytes]:
+    """`warroom run` (or `command`, run by this Python) on `port` and `database`, quiet; `env`
+    adds settings, and `file_limit` caps the size of every file it writes, as a full disk does."""
+
+    def full_disk() -> (
+        None
+    ):  # in the child: a write past the limit fails (EFBIG), not the process
+        if file_limit is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, hard))
+
     return subprocess.Popen(
         [sys.executable, *command],
-        env=env,
+        env=warroom_env(port, slack, database, env),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=full_disk if file_limit is not None else None,
     )
 
 

@@ -5,8 +5,13 @@ follows the commit of its timeline row, so events/s is both acknowledged and rec
 counted once every answer is in. `--synchronous NORMAL FULL` runs warroom once per mode (its writer's
 `PRAGMA synchronous`, through `bench.warroom_synchronous`), `--runs` times in turn, each with a fresh
 database and Slack workspace, and prints every run, the medians and FULL's cost against NORMAL.
+`--redaction patterns detect-secrets` does the same for redaction: warroom as built (its patterns,
+`bot.redaction`), and warroom whose `redact_secrets` also runs detect-secrets' plugins (AWS, Slack,
+private keys, JWTs, high-entropy strings) over every line it redacts, served by this module itself
+(`python -m bench.ingest --serve-with-detect-secrets`; detect-secrets must be installed for that).
 
-    python -m bench ingest [--events 20000] [--concurrency 50] [--synchronous NORMAL FULL] [--runs 3]
+    python -m bench ingest [--events 20000] [--concurrency 50] [--runs 3]
+                           [--synchronous NORMAL FULL | --redaction patterns detect-secrets]
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +34,7 @@ import aiohttp
 
 from bench.ack_latency import SECRET, free_port, start_warroom, wait_ready
 from bench.warroom_synchronous import MODES
+from bot import redaction
 from bot.sandbox import payloads
 from bot.sandbox.signing import JSON, SlackSender, sign
 from bot.sandbox.slack.workspace import SlackWorkspace, serve
@@ -108,6 +114,97 @@ async def send_events(
     return time.perf_counter() - started, failures
 
 
+SERVE_WITH_DETECT_SECRETS = "--serve-with-detect-secrets"
+REDACTION_COMMANDS: dict[str, Sequence[str]] = {
+    "patterns": ("-m", "bot", "run"),
+    "detect-secrets": ("-m", "bench.ingest", SERVE_WITH_DETECT_SECRETS),
+}
+# detect-secrets' plugins for what warroom redacts, high-entropy limits as its defaults.
+DETECT_SECRETS_PLUGINS = [
+    {"name": "AWSKeyDetector"},
+    {"name": "SlackDetector"},
+    {"name": "PrivateKeyDetector"},
+    {"name": "JwtTokenDetector"},
+    {"name": "Base64HighEntropyString", "limit": 4.5},
+    {"name": "HexHighEntropyString", "limit": 3.0},
+]
+
+
+def detect_secrets_redactor() -> Callable[[str], str]:
+    """Replace what detect-secrets' plugins find in each line of a text with the redaction marker
+    (the high-entropy plugins look at every word, not only quoted strings, as its ad hoc scan does)."""
+    from detect_secrets.plugins.high_entropy_strings import HighEntropyStringsPlugin
+    from detect_secrets.settings import get_plugins, get_settings
+
+    get_settings().configure_plugins(DETECT_SECRETS_PLUGINS)
+    plugins = [(p, isinstance(p, HighEntropyStringsPlugin)) for p in get_plugins()]
+
+    def redact(text: str) -> str:
+        found: set[str] = set()
+        for line in text.splitlines():
+            for plugin, entropy in plugins:
+                extra = {"enable_eager_search": True} if entropy else {}
+                for secret in plugin.analyze_line(
+                    filename="warroom", line=line, **extra
+                ):
+                    value = secret.secret_value
+                    if value and not (
+                        entropy
+                        and plugin.calculate_shannon_entropy(value)
+                        <= plugin.entropy_limit
+                    ):
+                        found.add(value)
+        for value in sorted(found, key=len, reverse=True):
+            text = text.replace(value, redaction.REDACTED)
+        return text
+
+    return redact
+
+
+def with_detect_secrets() -> Callable[[str], str]:
+    """`bot.redaction.redact_secrets` as built, then detect-secrets' plugins on what is left."""
+    patterns, plugins = redaction.redact_secrets, detect_secrets_redactor()
+    return lambda text: plugins(patterns(text))
+
+
+def serve_with_detect_secrets() -> int:
+    """`warroom run` whose `redact_secrets` also runs detect-secrets' plugins. Everything that
+    redacts through `bot.redaction`'s own functions uses it: the inbox bodies and the timeline
+    text and data that ingestion writes (modules that imported `redact_secrets` by name do not)."""
+    from bot.cli.main import main as warroom
+
+    redaction.redact_secrets = with_detect_secrets()
+    return warroom(["run"])
+
+
+def redaction_cost(count: int) -> str:
+    """CPU time per ingested event of the redaction it goes through (its raw body for the inbox,
+    its text for the timeline), with the patterns alone and with detect-secrets too, in this process."""
+    events = []
+    for n in range(count):
+        text = f"event {n}"
+        event = {"type": "message", "channel": "C1", "user": "UBOB", "text": text}
+        events.append((payloads.event_callback(event, event_id=f"Ev{n:08d}"), text))
+    timings = {}
+    built = redaction.redact_secrets
+    for label, redact_secrets in (
+        ("patterns", built),
+        ("patterns + detect-secrets", with_detect_secrets()),
+    ):
+        redaction.redact_secrets = redact_secrets
+        try:
+            started = time.perf_counter()
+            for body, text in events:
+                redaction.redact_request(body)
+                redaction.redact_text(text)
+            timings[label] = (time.perf_counter() - started) / count * 1e6
+        finally:
+            redaction.redact_secrets = built
+    return "redaction CPU per event (inbox body + timeline text): " + ", ".join(
+        f"{label} {us:,.1f} µs" for label, us in timings.items()
+    )
+
+
 def raw_sqlite_baseline(path: Path, count: int, synchronous: str = "NORMAL") -> float:
     with closing(sqlite3.connect(path, isolation_level=None)) as db:
         db.execute("pragma journal_mode=wal")
@@ -170,6 +267,11 @@ async def run(args: argparse.Namespace) -> int:
             (f"warroom synchronous={mode}", ("-m", "bench.warroom_synchronous", mode))
             for mode in args.synchronous
         ]
+    if args.redaction:
+        commands = [
+            (f"warroom redaction={mode}", REDACTION_COMMANDS[mode])
+            for mode in args.redaction
+        ]
     measured = [
         await measure(args, label, command)
         for _ in range(args.runs)
@@ -213,6 +315,12 @@ async def run(args: argparse.Namespace) -> int:
             f"raw sqlite3, one row per transaction, synchronous=FULL: {args.events / raw_full:,.0f} rows/s"
             f" ({(raw_full - baseline) / args.events * 1e3:.3f} ms more per commit)"
         )
+    if args.redaction and set(REDACTION_COMMANDS) <= set(args.redaction):
+        ours, theirs = (medians[f"warroom redaction={m}"] for m in REDACTION_COMMANDS)
+        print(
+            f"events/s with detect-secrets / with the patterns alone: {theirs / ours:.3f}"
+        )
+        print(redaction_cost(args.events))
     for label, median in medians.items():
         print(f"ratio {label} / raw sqlite3: {median / (args.events / baseline):.3f}")
     ok = all(m.rows == m.distinct == args.events and m.failures == 0 for m in measured)
@@ -231,10 +339,21 @@ def main(argv: list[str]) -> int:
         help="run warroom once per mode of its writer's PRAGMA synchronous (default: as built, FULL)",
     )
     parser.add_argument(
+        "--redaction",
+        nargs="+",
+        choices=tuple(REDACTION_COMMANDS),
+        help="run warroom once per redaction: its patterns, and with detect-secrets' plugins too",
+    )
+    parser.add_argument(
         "--runs", type=int, default=1, help="measurements per warroom, taken in turn"
     )
-    return asyncio.run(run(parser.parse_args(argv)))
+    args = parser.parse_args(argv)
+    if args.synchronous and args.redaction:
+        parser.error("--synchronous and --redaction measure one thing each: pick one")
+    return asyncio.run(run(args))
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == [SERVE_WITH_DETECT_SECRETS]:
+        sys.exit(serve_with_detect_secrets())
     sys.exit(main(sys.argv[1:]))

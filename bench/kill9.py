@@ -1,4 +1,4 @@
-"""kill -9 at random moments under load: after a restart every acknowledged request is done, once.
+"""Faults at random moments under load: after them every acknowledged request is done, once.
 
 `warroom run` runs as a subprocess against a local Slack workspace served by this process. One
 incident is declared through the real flow; then each trial sends a stream of signed requests
@@ -12,17 +12,29 @@ restarts it, waits until the inbox has no pending row and the outbox has drained
 - `PRAGMA integrity_check` is ok and `warroom verify` passes for the incident.
 
 The restarted process carries on as the next trial's victim, so the checks are cumulative.
-`tests/test_faults.py` runs a few trials of the same code.
+`tests/test_faults.py` runs a few trials of the same code. `--fault` picks the fault:
 
-    python -m bench kill9 [--trials 20] [--seed N]
+- `kill9`: SIGKILL, then a restart.
+- `sigterm`: SIGTERM (a 1 s drain); requests during the drain must get 503, not a refused port.
+- `full-disk`: each trial's process cannot grow any file more than 64 KB past the largest file of
+  the database (RLIMIT_FSIZE, as a full disk: writes fail with EFBIG); after the kill the restart
+  has room again.
+- `split-brain`: SIGSTOP (frozen, as a paused VM), a second process takes the lease over (2 s
+  lease), then SIGCONT: the woken one must acknowledge nothing more and exit with code 3.
+- `damaged`: the stopped database is copied and a page of the copy overwritten; `warroom run` on the
+  copy must refuse it (one message, a non-zero exit) and leave it byte for byte as it was. No load.
+
+    python -m bench kill9 [--fault kill9|sigterm|full-disk|split-brain|damaged] [--trials 20] [--seed N]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import logging
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -36,7 +48,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bench.ack_latency import SECRET, free_port, start_warroom
+from bench.ack_latency import SECRET, free_port, start_warroom, warroom_env
 from bench.ingest import declare
 from bot.sandbox import payloads
 from bot.sandbox.signing import FORM, JSON, sign
@@ -55,25 +67,41 @@ class Trial:
     recovery_s: float = 0.0
     problems: list[str] = field(default_factory=list)
     double_posts: list[str] = field(default_factory=list)  # notes Slack received twice
+    lost: int = 0  # acknowledged requests not done after recovery
+    outcome: str = ""  # what the faulted process did (its exit code, a refusal)
 
     @property
     def ok(self) -> bool:
         return not self.problems and not self.double_posts
 
 
+FAULTS = ("kill9", "sigterm", "full-disk", "split-brain", "damaged")
+FULL_DISK_MARGIN = 64 * 1024
+# Settings per fault: a drain long enough to see 503s; a short lease to take over a frozen bot.
+FAULT_ENV = {
+    "sigterm": {"WARROOM_SHUTDOWN_DRAIN_SECONDS": "1"},
+    "split-brain": {"WARROOM_LEASE_SECONDS": "2"},
+}
+
+
 class Victim:
     """The `warroom run` process of the current trial, on a fixed port and database."""
 
-    def __init__(self, slack: RunningWorkspace, database: Path) -> None:
+    def __init__(
+        self, slack: RunningWorkspace, database: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.slack, self.database, self.port = slack, database, free_port()
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
-    async def start(self, *, within: float = 60) -> None:
-        self.process = start_warroom(self.port, self.slack, self.database)
+    async def start(self, *, within: float = 60, file_limit: int | None = None) -> None:
+        self.process = start_warroom(
+            self.port, self.slack, self.database, env=self.env, file_limit=file_limit
+        )
         deadline = time.monotonic() + within
         async with aiohttp.ClientSession() as http:
             while time.monotonic() < deadline:
@@ -102,6 +130,19 @@ class Victim:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+    def signal(self, signum: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signum)
+
+    async def exit_code(self, *, within: float = 60) -> int | None:
+        """Wait for the process to end by itself; its exit code, None if it did not."""
+        deadline = time.monotonic() + within
+        while self.process is not None and self.process.poll() is None:
+            if time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.05)
+        return self.process.returncode if self.process else None
 
 
 async def load(
@@ -258,6 +299,7 @@ def check(
         lost = [t for t in trial.notes if notes[t] == 0] + [
             t for t in trial.events if messages[t] == 0
         ]
+        trial.lost = max(len(missing), len(lost))
         if lost:
             problems.append(
                 f"trial {trial.number}: {len(lost)} acknowledged request(s) not on the timeline, e.g. {lost[0]}"
@@ -313,13 +355,15 @@ async def run_trials(
     *,
     trials: int,
     seed: int,
+    fault: str = "kill9",
     concurrency: int = 20,
     kill_window: tuple[float, float] = (0.2, 1.5),
     report: bool = False,
 ) -> list[Trial]:
-    """Declare an incident, then run `trials` kill -9 trials against one database; return them."""
+    """Declare an incident, then run `trials` trials of `fault` against one database; return them."""
     rng = random.Random(seed)
-    victim = Victim(slack, database)
+    env = FAULT_ENV.get(fault, {})
+    victim = Victim(slack, database, env)
     await victim.start()
     done: list[Trial] = []
     try:
@@ -327,23 +371,31 @@ async def run_trials(
         await settle(database)
         for number in range(1, trials + 1):
             trial = Trial(number, kill_after=rng.uniform(*kill_window))
-            stop = asyncio.Event()
-            sender = asyncio.create_task(
-                load(victim.url, channel, trial, stop, concurrency=concurrency)
-            )
-            await asyncio.sleep(trial.kill_after)
-            victim.kill()  # SIGKILL with requests in flight
-            stop.set()
-            await sender
-            trial.acked = len(trial.keys)
-            began = time.perf_counter()
-            await victim.start()
-            await settle(database)
-            trial.recovery_s = time.perf_counter() - began
+            if fault == "damaged":
+                victim.stop()
+                trial.outcome, trial.problems = _damaged_copy_refused(victim, rng)
+                await victim.start()
+            else:
+                if fault == "full-disk":
+                    victim.stop()
+                    limit = _largest_file(database) + FULL_DISK_MARGIN
+                    await victim.start(file_limit=limit)
+                stop = asyncio.Event()
+                sender = asyncio.create_task(
+                    load(victim.url, channel, trial, stop, concurrency=concurrency)
+                )
+                await asyncio.sleep(trial.kill_after)
+                victim = await _fault(fault, victim, trial, stop, sender)
+                trial.acked = len(trial.keys)
+                began = time.perf_counter()
+                if victim.process is None or victim.process.poll() is not None:
+                    await victim.start()
+                await settle(database)
+                trial.recovery_s = time.perf_counter() - began
+                trial.problems, trial.double_posts = check(
+                    database, workspace, channel, [trial]
+                )
             done.append(trial)
-            trial.problems, trial.double_posts = check(
-                database, workspace, channel, [trial]
-            )
             if report:
                 print(_row(trial), flush=True)
     finally:
@@ -351,7 +403,82 @@ async def run_trials(
     return done
 
 
-HEADER = f"{'trial':>5} {'kill at s':>9} {'sent':>5} {'acked':>5} {'notes':>5} {'events':>6} {'recovery s':>10}  result"
+async def _fault(
+    fault: str,
+    victim: Victim,
+    trial: Trial,
+    stop: asyncio.Event,
+    sender: asyncio.Task[None],
+) -> Victim:
+    """Strike `victim` under load; return the process that carries on (a new one after a takeover)."""
+    if fault == "split-brain":
+        victim.signal(signal.SIGSTOP)  # frozen mid-load, its lease going stale
+        stop.set()
+        successor = Victim(victim.slack, victim.database, victim.env)
+        for _ in range(120):  # refused while the frozen one's heartbeat is fresh
+            try:
+                await successor.start()
+                break
+            except RuntimeError:
+                await asyncio.sleep(0.25)
+        victim.signal(
+            signal.SIGCONT
+        )  # wakes with requests in flight, its lease taken over
+        await sender
+        trial.outcome = f"woken process exited {await victim.exit_code()}"
+        victim.kill()
+        return successor
+    if fault == "sigterm":
+        victim.signal(signal.SIGTERM)
+        await asyncio.sleep(0.3)  # requests keep coming during the drain
+        stop.set()
+        await sender
+        trial.outcome = f"exited {await victim.exit_code()}"
+        return victim
+    victim.kill()  # SIGKILL with requests in flight (a full disk: room again at the restart)
+    stop.set()
+    await sender
+    return victim
+
+
+def _largest_file(database: Path) -> int:
+    files = [database, Path(f"{database}-wal")]
+    return max(f.stat().st_size for f in files if f.exists())
+
+
+def _damaged_copy_refused(victim: Victim, rng: random.Random) -> tuple[str, list[str]]:
+    """Overwrite a random page of a copy of the stopped database; `warroom run` must refuse the
+    copy with one message and a non-zero exit, having written nothing to it."""
+    copy = victim.database.with_name("damaged.db")
+    shutil.copyfile(victim.database, copy)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{copy}{suffix}").unlink(missing_ok=True)
+    with closing(sqlite3.connect(copy)) as db:
+        size = int(db.execute("pragma page_size").fetchone()[0])
+        pages = int(db.execute("pragma page_count").fetchone()[0])
+    data = bytearray(copy.read_bytes())
+    page = rng.randrange(1, pages)  # any page but the header's
+    data[page * size : (page + 1) * size] = rng.randbytes(size)
+    copy.write_bytes(bytes(data))
+    before = hashlib.sha256(copy.read_bytes()).hexdigest()
+    run = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        env=warroom_env(free_port(), victim.slack, copy, victim.env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    problems = []
+    if run.returncode == 0 or "is damaged" not in run.stderr + run.stdout:
+        problems.append(f"not refused: exit {run.returncode}: {run.stderr[-300:]}")
+    if "Traceback" in run.stderr:
+        problems.append("a traceback instead of one message")
+    if hashlib.sha256(copy.read_bytes()).hexdigest() != before:
+        problems.append("the damaged file was written to")
+    return f"page {page} of {pages}: exit {run.returncode}", problems
+
+
+HEADER = f"{'trial':>5} {'fault at s':>10} {'sent':>5} {'acked':>5} {'lost':>4} {'twice':>5} {'recovery s':>10}  result"
 
 
 def _row(t: Trial) -> str:
@@ -361,14 +488,16 @@ def _row(t: Trial) -> str:
         else []
     )
     result = "; ".join(found) or "ok"
-    return f"{t.number:5} {t.kill_after:9.2f} {t.sent:5} {t.acked:5} {len(t.notes):5} {len(t.events):6} {t.recovery_s:10.2f}  {result}"
+    if t.outcome:
+        result = f"{result} ({t.outcome})"
+    return f"{t.number:5} {t.kill_after:10.2f} {t.sent:5} {t.acked:5} {t.lost:4} {len(t.double_posts):5} {t.recovery_s:10.2f}  {result}"
 
 
 async def run(args: argparse.Namespace) -> int:
     workspace = SlackWorkspace()
     async with serve(workspace) as slack:
         with tempfile.TemporaryDirectory() as tmp:
-            print(f"kill -9 under load: {args.trials} trials, seed {args.seed}")
+            print(f"{args.fault} under load: {args.trials} trials, seed {args.seed}")
             print(HEADER, flush=True)
             database = Path(tmp) / "kill9.db"
             trials = await run_trials(
@@ -377,6 +506,7 @@ async def run(args: argparse.Namespace) -> int:
                 database,
                 trials=args.trials,
                 seed=args.seed,
+                fault=args.fault,
                 report=True,
             )
             channel = str(_query(database, "select channel_id from incidents")[0][0])
@@ -399,6 +529,7 @@ async def run(args: argparse.Namespace) -> int:
 def main(argv: list[str]) -> int:
     logging.getLogger("aiohttp.server").setLevel(logging.CRITICAL)
     parser = argparse.ArgumentParser(prog="python -m bench kill9")
+    parser.add_argument("--fault", choices=FAULTS, default="kill9")
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--seed", type=int, default=int(time.time()))
     return asyncio.run(run(parser.parse_args(argv)))

@@ -330,3 +330,30 @@ def m006_people(db: Database) -> None:
         pk="user_id",
         not_null={"name", "seen_at"},
     )
+
+
+@migrations()
+def m007_opened_views(db: Database) -> None:
+    """The views (modals) the bot opened: for whom, as which form, by which inbox request.
+
+    A row goes when the inbox row of the request that opened it is pruned (the trigger), so the
+    views live exactly as long as the journal does.
+    """
+    db.table("opened_views").create(
+        {
+            "id": int,
+            "source": str,
+            "view_id": str,
+            "user_id": str,
+            "callback_id": str,
+            "opened_at": str,
+        },
+        pk="id",
+        not_null={"source", "view_id", "user_id", "callback_id", "opened_at"},
+    )
+    db.table("opened_views").create_index(["source"], unique=True)
+    db.table("opened_views").create_index(["view_id"], unique=True)
+    db.execute(
+        "create trigger opened_views_pruned_with_the_journal after delete on inbox"
+        " begin delete from opened_views where source = old.key; end"
+    )

@@ -57,8 +57,9 @@ _SECRET_PATTERNS: tuple[re.Pattern[str], ...] = (
     ),
 )
 
+# Fields and tag keys whose value is a secret whatever it looks like (a token: session, API, auth).
 _SECRET_FIELD = re.compile(
-    r"(?i)(secret|password|passwd|sessiontoken|session_token|privatekey|private_key|credentials?$)"
+    r"(?i)(secret|password|passwd|token|api[_-]?key|private[_-]?key|credentials?$)"
 )
 # Names of identifiers such as SecretArn, secret_arn, SecretVersionId or secret_name: not the secret.
 _IDENTIFIER_FIELD = re.compile(r"(?i)(arn|_id|versionid|id|name)$")

@@ -8,6 +8,7 @@ ack (a user-group lookup may call Slack) and before the listener or subcommand r
     anyone      reads, and what Slack itself reports (messages, pins, App Home opened)
     responder   changes an incident or a runbook (`WARROOM_RESPONDERS`; empty: everyone)
 
+A submitted form is checked first to be one the bot opened for its sender (`handlers.views`).
 A private incident is shown (in `/incident list` and App Home) only to the members of its channel.
 
 The runbook service keeps the rules that depend on the step or the state: only an approver who is

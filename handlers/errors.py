@@ -16,7 +16,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import BotError
-from bot.redaction import redact_text
+from bot.redaction import redact_secrets, redact_text
 
 log = logging.getLogger("warroom.errors")
 
@@ -28,7 +28,8 @@ _EXPIRED_TRIGGER = frozenset({"expired_trigger_id", "invalid_trigger_id"})
 
 def user_message(error: Exception) -> str:
     if isinstance(error, BotError):
-        return f":warning: {error.message}"
+        # Posted directly, not through the outbox: a message may quote what was typed.
+        return f":warning: {redact_secrets(error.message)}"
     if (
         isinstance(error, SlackApiError)
         and error.response.get("error") in _EXPIRED_TRIGGER

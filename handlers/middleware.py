@@ -33,7 +33,8 @@ from bot.errors import BotError, PermissionDenied
 from bot.models.incidents import NewEntry
 from bot.redaction import redact_request
 from bot.services import Services
-from handlers import access, boltfix
+from bot.storage import WriteFailed
+from handlers import access, boltfix, views
 from handlers.access import Allow
 from handlers.errors import report_error
 from handlers.outbound.replies import Replies
@@ -246,12 +247,15 @@ def journaled(
         if current is not None:
             current.claimed = True
         error: str | None = None
+        unsaved: WriteFailed | None = None
         ack = kwargs.get("ack")
         try:
             if current is None:
                 if allow is not Allow.ANYONE:
                     raise PermissionDenied("This request cannot be authorised.")
             else:
+                # a submitted form must be one the bot opened for this user (issue 12)
+                await views.check_submission(current.services, current.body)
                 user = _user_of(current.body)
                 await access.check(current.services.authoriser, allow, user, what)
             await listener(**kwargs)
@@ -261,11 +265,20 @@ def journaled(
                 await ack(response_action="errors", errors={form: exc.message})
             else:
                 await _report(exc, current, ack)
+        except (
+            WriteFailed
+        ) as exc:  # a full disk, an I/O error: kept pending, done at the next start
+            unsaved = exc
+            log.warning(
+                "request %s could not be stored (%s): left for the replay",
+                current and current.key,
+                exc,
+            )
         except Exception as exc:  # every listener error ends here: shown to the user, logged, journaled
             error = None if isinstance(exc, BotError) else type(exc).__name__
             await _report(exc, current, ack)
         finally:
-            if current is not None:
+            if current is not None and unsaved is None:
                 await current.finish(error)
 
     wrapper.__dict__["allow"] = allow  # read by the test that every listener has a rule

@@ -43,7 +43,8 @@ IDENTIFIER = (
 
 def marker(code: str, index: int) -> str:
     """An alphanumeric marker (10 characters) naming the input path and the kind of secret."""
-    assert len(code) == 2 and code.isalnum()
+    assert len(code) == 2
+    assert code.isalnum()
     return f"MARK{code}{index:02d}Zq"
 
 

@@ -1,4 +1,4 @@
-"""`warroom console` as a person at a terminal uses it (issue 14, items 1, 4 and 9), and the pure
+"""`warroom console` as a person at a terminal uses it (issue 14, items 1, 3, 4 and 9), and the pure
 rules under it: reading a typed time, and showing Slack's date tokens.
 
 The session runs `warroom console` in a pseudo-terminal (`pty.fork`, so Ctrl-C is the terminal's
@@ -155,7 +155,8 @@ def _clock() -> float:
 
 @pytest.mark.timeout(300)
 def test_console_session_at_a_terminal(tmp_path):
-    """Declare with the prompt's own time format, mention @bob, mistype, read help, then Ctrl-C."""
+    """Declare with the prompt's own time format, mention @bob, have an approver who is not in the
+    incident channel approve (and see what the click changed), mistype, read help, then Ctrl-C."""
     started = (datetime.now(UTC) - timedelta(hours=2)).replace(second=0, microsecond=0)
     term = Terminal(
         [sys.executable, "-m", "bot.cli.main", "console", "--dir", str(tmp_path)],
@@ -174,7 +175,7 @@ def test_console_session_at_a_terminal(tmp_path):
         term.expect("Severity [1=SEV1")
         term.line("3")
         term.expect("Scenario (optional) [")
-        term.line("")
+        term.line("data-corruption")  # its first AWS step is destructive: two approvers
         term.expect("Affected components (optional) [")
         term.line("")
         term.expect("Impact started (optional) [YYYY-MM-DD HH:MM UTC")
@@ -195,9 +196,24 @@ def test_console_session_at_a_terminal(tmp_path):
         term.line("/incident assign scribe @bob")
         assert "mention the person" not in term.expect(prompt)
         assert "assigned *scribe* to @bob" in term.output
-        term.line("99")
+        term.line(choice_on(term.output, STOP_WRITES, "Request approval"))
+        until_shown(term, "approvals 0 of 2", prompt, channel.group(1))
+        approve = choice_on(term.output, STOP_WRITES, "Approve")
+        term.line("as carol")  # an approver who never joined the incident channel
+        carol = f"carol@{channel.group(1)}> "
+        term.expect(carol)
+        term.line(approve)
+        shown = until_shown(term, "approvals 1 of 2: @carol", carol, channel.group(1))
+        assert "[carol clicks Approve]" in shown
+        # Carol sees what her click changed, on the card she clicked, without joining.
+        assert f"--- #{channel.group(1)} ---" in shown, shown
+        assert "approvals 1 of 2: @carol" in shown, shown
+        assert STOP_WRITES in shown.split("[carol clicks Approve]")[1], shown
+        term.line("as alice")
+        term.expect(prompt)
+        term.line("999")
         shown = term.expect(prompt)
-        assert "there is no choice 99: the choices shown are 1 to " in shown
+        assert "there is no choice 999: the choices shown are 1 to " in shown
         term.line("as zed")
         assert "no one is called 'zed'; the people are alice, bob, carol, dave" in (
             term.expect(prompt)
@@ -220,6 +236,40 @@ def test_console_session_at_a_terminal(tmp_path):
     assert output.count("> /incident declare Checkout errors") == 1
     with Snapshot(tmp_path / "warroom.db") as snap:
         incident = snap.incident(1)
+        runs = snap.step_runs(1)
     assert incident.impact_started_at == started
     assert incident.severity == "SEV3"
     assert incident.roles.get("scribe") == "UBOB"
+    (run,) = [r for r in runs if r["step"] == "stop-write-operations"]
+    assert [(a["user"], a["decision"]) for a in run["approvals"]] == [
+        ("UCAROL", "approve")
+    ]
+    # A destructive step waits for a second approver.
+    assert run["state"] == "awaiting-approval"
+
+
+STOP_WRITES = "Stop write operations (scale the API to zero)"
+
+
+def until_shown(term: Terminal, text: str, prompt: str, channel: str) -> str:
+    """What the console printed up to its next `prompt` once `text` is among it. The bot may still
+    be working when the prompt returns: `go` to the same channel shows what changed since."""
+    shown = term.expect(prompt)
+    for _ in range(30):
+        if text in shown:
+            return shown
+        term.line(f"go #{channel}")
+        shown += term.expect(prompt)
+    raise AssertionError(f"never shown {text!r}; the console printed:\n{shown[-3000:]}")
+
+
+def choice_on(output: str, title: str, label: str) -> str:
+    """The number of the newest choice `label` printed under a message about `title`."""
+    found = None
+    for message in re.split(r"\n  \S[^\n]*:\n", output):  # one printed message each
+        if title in message.split("\n", 1)[0]:
+            found = (
+                re.findall(rf"\[(\d+)\] {re.escape(label)}\n", message)[-1:] or found
+            )
+    assert found, f"no {label!r} on {title!r} in:\n{output[-3000:]}"
+    return found[0]

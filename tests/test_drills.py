@@ -13,14 +13,15 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.config import Settings
 from bot.sandbox.drill.driver import run_drill
-from bot.sandbox.drill.values import score_table
+from bot.sandbox.drill.values import read_targets, score_table
 from bot.sandbox.estate.names import Estate
 from bot.sandbox.slack.workspace import SlackWorkspace
 from bot.scenarios.operations import is_read_only
@@ -38,6 +39,17 @@ SCENARIOS = (
     "security-incident",
 )
 ROOT = Path(__file__).resolve().parents[1]
+# The scenarios whose drill restores the database, and the title of the step that restores it.
+RESTORES = {
+    "database-failure": "If corruption, restore from snapshot",
+    "data-corruption": "Create point-in-time recovery",
+    "regional-aws-failure": "Restore database from cross-region snapshot",
+}
+
+
+def settings_of(directory: Path) -> Settings:
+    """The settings of a sandbox drill that worked in `directory` (its targets and database)."""
+    return Settings(database_path=directory / "warroom.db")
 
 
 @dataclass
@@ -123,9 +135,25 @@ async def test_a_dry_run_drill_sends_no_mutating_aws_call(
     database = next(line for line in table.splitlines() if "(database)" in line)
     assert database.split()[-3:] == ["not", "measured", "—"], database
     assert "data loss is not measured because nothing was restored" in table
+    # ... and the post-mortem, whose figures the score prints, says the same (issue 14, item 7: it
+    # took the restore point from the read-only "Confirm the snapshot" step: "Data loss 1s met").
+    targets = {t.component: t for t in read_targets(settings_of(tmp_path), 1)}
+    assert (targets["database"].data_loss, targets["database"].rpo_met) == (None, None)
+    assert targets["database"].restore_point is None
+    draft = next((tmp_path / "postmortems").glob("INC-1-*.md")).read_text("utf-8")
+    objectives = draft.split("### Recovery objectives", 1)[1].split("\n\n", 2)[1]
+    row = next(line for line in objectives.splitlines() if "(database)" in line)
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[5:] == ["no restore", "—", "—"], row
+    with closing(sqlite3.connect(tmp_path / "warroom.db")) as db:
+        unsent = db.execute(
+            "select state, dry_run from step_runs where step = 'restore-from-snapshot'"
+        ).fetchall()
+    assert unsent == [("skipped", 1)]  # the ledger says it was a dry run
+    assert "(restore-from-snapshot) [dry run]" in draft
 
 
-def test_score_table__a_dry_run_measures_no_data_loss():
+def test_score_table__prints_the_post_mortems_figures_and_words_no_data_loss():
     target = TargetResult(
         component="database",
         name="Database",
@@ -134,11 +162,13 @@ def test_score_table__a_dry_run_measures_no_data_loss():
         rpo=timedelta(minutes=15),
         data_loss=timedelta(seconds=2),
         restore_point=None,
-        restore_step="Confirm the snapshot",
+        restore_step="If corruption, restore from snapshot",
     )
     row = ["Database", "(database)", "30m", "00s", "7s", "met", "15m", "00s"]
     assert score_table([target])[1].split() == [*row, "2s", "met"]
-    assert score_table([target], dry_run=True)[1].split() == [
+    unrestored = replace(target, data_loss=None, restore_step=None)
+    assert score_table([unrestored])[1].split() == [*row, "no", "restore", "—"]
+    assert score_table([unrestored], dry_run=True)[1].split() == [
         *row,
         "not",
         "measured",
@@ -215,6 +245,13 @@ def test_every_scenario_drills_end_to_end(
     ]
     assert len(rows) >= 2
     assert all(" met " in row or " missed " in row for row in rows), rows
+    if scenario in RESTORES:
+        # A real restore ran: its data loss is measured against the RPO, from that step.
+        database = next(line for line in rows if "(database)" in line)
+        assert database.split()[-1] in ("met", "missed"), database
+        assert "not measured" not in database
+        objectives = draft.read_text("utf-8").split("### Recovery objectives")[1]
+        assert f"({RESTORES[scenario]})" in objectives
 
 
 async def test_incident_drill_opens_the_declare_form_marked_as_a_drill(

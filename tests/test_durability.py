@@ -282,3 +282,43 @@ async def test_durability_damage_while_running_turns_readyz_red(
         body = await eventually(red, within=30)
         assert body["database_integrity"] != "ok"
         assert body["ready"] is False
+
+
+async def test_durability_a_note_the_disk_refused_after_its_ack_is_done_at_the_next_start(
+    bot_settings, start_bot, slack_workspace: SlackWorkspace
+):
+    """The command is journaled and acknowledged, then its listener's write finds the disk full:
+    the request stays pending (not ended failed) and the next start does it."""
+    texts = [f"note {n} {PADDING}" for n in range(MESSAGES)]
+    bot_settings = bot_settings.model_copy(update={"commands_per_minute": 0})
+    async with start_bot(bot_settings) as bot:
+        incident = await declare(bot, slack_workspace)
+        assert incident.channel_id
+        storage = bot.services.storage
+        ((pages,),) = await _writer(storage, "PRAGMA page_count")
+        await _writer(storage, f"PRAGMA max_page_count = {pages + 40}")
+        answers = await asyncio.gather(
+            *(
+                bot.sender.command(f"note {t}", channel_id=incident.channel_id)
+                for t in texts
+            )
+        )
+        acknowledged = [
+            t for t, a in zip(texts, answers, strict=True) if a.status == 200
+        ]
+        await _writer(storage, "PRAGMA max_page_count = 4294967294")
+    # room again: the next start replays what is pending
+    async with start_bot(bot_settings) as bot:
+        await eventually(lambda: _nothing_pending(bot.services.storage))
+    with closing(sqlite3.connect(bot_settings.database_path)) as db:
+        notes = [
+            r[0] for r in db.execute("select text from timeline where kind = 'note'")
+        ]
+        failed = db.execute("select count(*) from inbox where status = 'failed'")
+        assert failed.fetchone() == (0,)
+    assert acknowledged, "nothing was acknowledged"
+    assert sorted(notes) == sorted(acknowledged), "each acknowledged note done once"
+
+
+async def _nothing_pending(storage: Storage) -> bool:
+    return not await storage.inbox_pending()

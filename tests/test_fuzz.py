@@ -4,6 +4,8 @@ Slash-command text and declare-modal values go in as signed requests; scenario i
 `validate_input` for every input type and through the runbook inputs modal. Whatever is typed, the
 bot answers 200, no listener fails with an unexpected exception (its inbox row would be `failed`),
 no traceback reaches Slack, nothing is stored when a form is refused and nothing reaches AWS.
+Forms are submitted as the bot opened them, as someone else's, and under forged view ids: the last
+two are refused whatever they hold (issue 12).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import UsageError
@@ -22,14 +24,15 @@ from bot.plan import COMPONENT_IDS
 from bot.sandbox import payloads
 from bot.sandbox.slack.workspace import SlackWorkspace
 from bot.scenarios.schema import Input, InputType, validate_input
+from handlers import views
 from handlers.blocks.runbooks import StepRef
 from handlers.commands import discover
 from handlers.commands._registry import REGISTRY
-from handlers.ids import Callback, Field
+from handlers.ids import Action, Callback, Field
 from tests.aws_fault_proxy import AwsFaultProxy
-from tests.flows import declare
+from tests.flows import declare, open_view
 from tests.plugins.bot import RunningBot, make_settings
-from tests.runbook_support import ref, start_runbook
+from tests.runbook_support import click, ref, start_runbook
 
 NASTY_SAMPLES = [
     "<!channel>",
@@ -80,6 +83,34 @@ async def assert_settled_without_failures(bot: RunningBot) -> None:
         )
     )
     assert failed == []
+
+
+# Whose form is submitted: one the bot opened for the sender (half the time, so the values are
+# fuzzed as often as the view ids), one it opened for someone else, or a view id it never opened.
+WHOSE = st.sampled_from(["opened", "opened", "someone else's", "forged"])
+FORGED_IDS = st.sampled_from(["VFUZZ0001", "", "V00000001"]) | st.text(max_size=40)
+
+
+def refused(response: Any, slack: SlackWorkspace, told_before: int) -> bool:
+    """Whether a form was refused as one the bot did not open for its sender: on the form, or in a
+    private message when the submission named no field to show it on."""
+    if response.text:
+        return set(response.json()["errors"].values()) == {views.REFUSAL}
+    return told(slack) > told_before
+
+
+def told(slack: SlackWorkspace) -> int:
+    return sum(views.REFUSAL in str(c.args.get("text")) for c in slack.calls)
+
+
+async def form_to_submit(
+    bot: RunningBot, slack: SlackWorkspace, whose: str, forged: str, opens: Any
+) -> str:
+    """The view id UALICE submits: opened for her by `opens(user)`, for UBOB, or forged."""
+    if whose == "forged":
+        assume(forged not in slack.views)
+        return forged
+    return str(await opens("UALICE" if whose == "opened" else "UBOB"))
 
 
 @pytest.fixture
@@ -145,6 +176,8 @@ EPOCHS = st.integers(min_value=-(10**14), max_value=10**14)
     impact=st.none() | EPOCHS,
     description=st.none() | NASTY,
     metadata=st.sampled_from(["", '{"drill": true}', "{", "[]", '"x"', "null"]) | NASTY,
+    whose=WHOSE,
+    forged=FORGED_IDS,
 )
 async def test_declare_modal_values_give_field_errors_or_an_incident_never_a_500(
     bot: RunningBot,
@@ -156,6 +189,8 @@ async def test_declare_modal_values_give_field_errors_or_an_incident_never_a_500
     impact: int | None,
     description: str | None,
     metadata: str,
+    whose: str,
+    forged: str,
 ) -> None:
     values: dict[str, dict[str, dict[str, Any]]] = {}
     if title is not None:
@@ -172,15 +207,32 @@ async def test_declare_modal_values_give_field_errors_or_an_incident_never_a_500
         values[Field.IMPACT_STARTED] = {"value": payloads.datetimepicker_value(impact)}
     if description is not None:
         values[Field.DESCRIPTION] = {"value": payloads.plain_text_value(description)}
-    before = len(await bot.services.storage.incidents())
+    view_id = await form_to_submit(
+        bot,
+        slack_workspace,
+        whose,
+        forged,
+        lambda user: open_view(bot, slack_workspace, "declare", user),
+    )
+    before, told_before = (
+        len(await bot.services.storage.incidents()),
+        told(slack_workspace),
+    )
     response = await bot.sender.submit_view(
         callback_id=Callback.DECLARE,
         values=values,
-        view_id="VFUZZ0001",
+        view_id=view_id,
         private_metadata=metadata,
     )
     assert response.status == 200, response.text
     assert "Traceback" not in response.text
+    if whose != "opened":
+        event("refused")
+        await assert_settled_without_failures(bot)
+        assert refused(response, slack_workspace, told_before), response.text
+        assert len(await bot.services.storage.incidents()) == before
+        no_traceback_reached_slack(slack_workspace)
+        return
     event("field errors" if response.text else "declared")
     if response.text:
         answer = response.json()
@@ -229,20 +281,24 @@ def test_scenario_inputs_of_every_type_raise_only_usage_errors(
         assert "Traceback" not in message
 
 
-async def test_declare_modal_empty_severity_is_a_field_error(bot: RunningBot) -> None:
+async def test_declare_modal_empty_severity_is_a_field_error(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+) -> None:
     values = {
         Field.TITLE: {"value": payloads.plain_text_value("Disk full")},
         Field.SEVERITY: {"value": payloads.static_select_value("")},
     }
     response = await bot.sender.submit_view(
-        callback_id=Callback.DECLARE, values=values, view_id="VFUZZ0004"
+        callback_id=Callback.DECLARE,
+        values=values,
+        view_id=await open_view(bot, slack_workspace, "declare"),
     )
     assert response.status == 200
     assert response.json()["errors"][Field.SEVERITY]
 
 
 async def test_declare_modal_impact_time_out_of_range_is_a_field_error(
-    bot: RunningBot,
+    bot: RunningBot, slack_workspace: SlackWorkspace
 ) -> None:
     values = {
         Field.TITLE: {"value": payloads.plain_text_value("Disk full")},
@@ -250,7 +306,9 @@ async def test_declare_modal_impact_time_out_of_range_is_a_field_error(
         Field.IMPACT_STARTED: {"value": payloads.datetimepicker_value(10**13)},
     }
     response = await bot.sender.submit_view(
-        callback_id=Callback.DECLARE, values=values, view_id="VFUZZ0002"
+        callback_id=Callback.DECLARE,
+        values=values,
+        view_id=await open_view(bot, slack_workspace, "declare"),
     )
     assert response.status == 200
     await assert_settled_without_failures(bot)
@@ -277,6 +335,8 @@ async def runbook(
         ["restore-from-snapshot", "restore-from-snapshot", "no-such-step", ""]
     ),
     metadata=st.none() | NASTY,
+    whose=WHOSE,
+    forged=FORGED_IDS,
 )
 async def test_runbook_input_values_give_field_errors_and_never_reach_aws(
     aws_via_proxy: AwsFaultProxy,
@@ -288,8 +348,25 @@ async def test_runbook_input_values_give_field_errors_and_never_reach_aws(
     then: str,
     step: str,
     metadata: str | None,
+    whose: str,
+    forged: str,
 ) -> None:
-    _, rb = runbook
+    incident, rb = runbook
+
+    async def inputs_form(user: str) -> str:
+        """Click the step's Inputs… button as `user`; the id of the modal it opened."""
+        opened = len(slack_workspace.calls_to("views.open"))
+        await click(
+            rbot, incident, rb, "restore-from-snapshot", Action.RUNBOOK_INPUTS, user
+        )
+        call = await slack_workspace.wait_for(
+            "views.open", lambda c: len(slack_workspace.calls_to("views.open")) > opened
+        )
+        assert call.response is not None
+        assert call.response["ok"], call.response
+        return str(call.response["view"]["id"])
+
+    view_id = await form_to_submit(rbot, slack_workspace, whose, forged, inputs_form)
     if metadata is None:
         attempt = (await ref(rbot, rb, "restore-from-snapshot")).attempt
         metadata = StepRef(
@@ -301,14 +378,22 @@ async def test_runbook_input_values_give_field_errors_and_never_reach_aws(
         "restored_instance_id": "bodyscript-production-restored",
     } | ({fuzzed: text} if fuzzed else {})
     values = {name: {"value": payloads.plain_text_value(v)} for name, v in raw.items()}
-    before = len(aws_via_proxy.calls)
+    before, told_before = len(aws_via_proxy.calls), told(slack_workspace)
+    stored = await rbot.services.storage.inputs(rb)
     response = await rbot.sender.submit_view(
         callback_id=Callback.RUNBOOK_INPUTS,
         values=values,
-        view_id="VFUZZ0003",
+        view_id=view_id,
         private_metadata=metadata,
     )
     assert response.status == 200, response.text
+    if whose != "opened":
+        event("refused")
+        await assert_settled_without_failures(rbot)
+        assert refused(response, slack_workspace, told_before), response.text
+        assert await rbot.services.storage.inputs(rb) == stored
+        assert aws_via_proxy.calls[before:] == []
+        return
     event("field errors" if response.text else "accepted")
     if response.text:
         assert response.json()["response_action"] == "errors", response.text

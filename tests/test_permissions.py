@@ -1,6 +1,7 @@
 """Who may act, at the edges an attacker used: a non-responder cannot declare (command or form),
-note, ask for a post-mortem, or post a status update (reminder button or form); a runbook click is
-refused unless its runbook belongs to the incident of the channel it came from."""
+note, ask for a post-mortem, or post a status update (reminder button or form), nor submit a form
+the bot opened for someone else or never opened; a runbook click is refused unless its runbook
+belongs to the incident of the channel it came from."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ from pathlib import Path
 from bot.models.runbooks import StepState
 from bot.sandbox import payloads
 from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
+from handlers import views
 from handlers.blocks.paging import ReminderButton
 from handlers.blocks.runbooks import StepRef
 from handlers.ids import Action, Callback, Field
 from tests.aws_fault_proxy import AwsFaultProxy
-from tests.flows import command_in, declare, declare_values, eventually
+from tests.flows import command_in, declare, declare_values, eventually, open_view
 from tests.plugins.bot import run_bot
 from tests.runbook_support import (
     click,
@@ -57,14 +59,16 @@ async def test_a_non_responder_cannot_declare_note_update_or_ask_for_a_postmorte
             return _refusals(slack_workspace, "UDAVE", "Only responders") == 3
 
         await eventually(all_refused)
-        # The forms refuse too, even when submitted without the command.
+        # The forms refuse too, submitted without the command: a responder's open form, and one
+        # the bot never opened.
+        alices = await open_view(bot, slack_workspace, "declare")
         declared = await bot.sender.submit_view(
             callback_id=Callback.DECLARE,
             values=declare_values(title="Spoofed incident", severity="SEV1"),
-            view_id="V0DAVE1",
+            view_id=alices,
             user_id="UDAVE",
         )
-        assert "Only responders" in declared.text
+        assert declared.json()["errors"] == {Field.TITLE: views.REFUSAL}
         updated = await bot.sender.submit_view(
             callback_id=Callback.UPDATE,
             values={
@@ -77,7 +81,7 @@ async def test_a_non_responder_cannot_declare_note_update_or_ask_for_a_postmorte
             view_id="V0DAVE2",
             user_id="UDAVE",
         )
-        assert "Only responders" in updated.text
+        assert updated.json()["errors"] == {Field.UPDATE_STATUS: views.REFUSAL}
         button = ReminderButton(incident=incident.number, minutes=30)
         opened = len(slack_workspace.calls_to("views.open"))
         await bot.sender.action(

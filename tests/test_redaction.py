@@ -77,3 +77,36 @@ def test_a_hex_digest_is_not_taken_for_a_bare_secret_key():
         "3ee5054e73441c278aa9897f69e0cf1ec8f56aec"  # 40 hex characters, like a git sha
     )
     assert redact_secrets(f"commit {digest}") == f"commit {digest}"
+
+
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0"
+    ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+)
+
+
+def test_a_jwt_goes_whole_and_unsigned_ones_too():
+    assert redact_secrets(f"Authorization: Bearer {JWT}.") == (
+        f"Authorization: Bearer {REDACTED}."
+    )
+    unsigned = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhZG1pbiJ9."
+    assert redact_secrets(f"token {unsigned} end") == f"token {REDACTED} end"
+    # dotted words that are not tokens stay
+    assert redact_secrets("warroom 1.2.3 eyJ.x.y") == "warroom 1.2.3 eyJ.x.y"
+
+
+def test_fields_and_tags_named_after_a_token_or_api_key_go_whatever_their_value():
+    shown = redact(
+        {
+            "Tags": [
+                {"Key": "api_token", "Value": "opaque"},
+                {"Key": "Api-Key", "Value": "opaque"},
+                {"Key": "team", "Value": "payments"},
+            ],
+            "auth_token": "opaque",
+            "TokenName": "deploy-bot",  # an identifier: a name
+        }
+    )
+    assert [t["Value"] for t in shown["Tags"]] == [REDACTED, REDACTED, "payments"]
+    assert shown["auth_token"] == REDACTED
+    assert shown["TokenName"] == "deploy-bot"

@@ -209,7 +209,9 @@ def test_iam_policy_command_prints_exactly_the_operations_used(
 ):
     from bot.cli.main import main
 
-    assert main(["iam-policy"]) == 0
+    assert (
+        main(["iam-policy", "--account", "123456789012", "--region", "us-east-1"]) == 0
+    )
     policy = json.loads(capsys.readouterr().out)
     actions = [a for s in policy["Statement"] for a in s["Action"]]
     assert len(actions) == len(set(actions))

@@ -2,7 +2,9 @@
 
 Each command reads settings for itself (only `run` needs Slack tokens) and reports every problem at
 once. Exit codes: 0 success, 1 problems found, 2 bad usage or configuration, or a database `run`
-refuses (damaged, or written by a newer warroom).
+refuses (damaged, or written by a newer warroom). Invalid settings are reported in one place
+(`config_failed`), so `run` and `check` print the same heading and problems and exit with the same
+code.
 """
 
 from __future__ import annotations
@@ -84,23 +86,32 @@ def _socket_mode(
     return connect
 
 
+# The exit code of settings `run` cannot use, for `run` and `check` alike.
+EXIT_CONFIG = 2
+
+
+def config_failed(exc: ConfigError) -> int:
+    """Report invalid settings, the heading and every problem, on stderr; return EXIT_CONFIG."""
+    print(exc.message, file=sys.stderr, flush=True)
+    return EXIT_CONFIG
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    """Validate settings (for `run`) and every scenario file, offline."""
-    problems: list[str] = []
+    """Validate settings (for `run`) and every scenario file, offline. Invalid settings are
+    reported as `run` reports them, with its exit code; problems in scenario files alone exit 1."""
+    invalid: ConfigError | None = None
     try:
         for warning in fail_open(load_settings("run")):
             print(f"warning: {warning}")
     except ConfigError as exc:
-        problems += exc.problems
-    problems += [str(p) for p in _lint(None)]
+        invalid = exc
+    code = config_failed(invalid) if invalid else 0
+    problems = [str(p) for p in _lint(None)]
     for problem in problems:
         print(problem)
-    print(
-        f"{len(problems)} problem(s)"
-        if problems
-        else "OK: settings and scenarios are valid"
-    )
-    return 1 if problems else 0
+    count = len(problems) + (len(invalid.problems) if invalid else 0)
+    print(f"{count} problem(s)" if count else "OK: settings and scenarios are valid")
+    return code or (1 if problems else 0)
 
 
 def fail_open(settings: Settings) -> list[str]:
@@ -136,13 +147,37 @@ def cmd_scenarios_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_iam_policy(args: argparse.Namespace) -> int:
-    """Print the IAM policy allowing exactly the AWS operations the scenarios use."""
+    """Print the IAM policy allowing exactly the AWS calls the scenarios make, on the resources
+    they name in one account and its regions. Exit 2 on a bad account, region or partition."""
     import json
 
-    from bot.scenarios.iam_policy import policy
+    from bot.errors import ScenarioError, UsageError
+    from bot.scenarios import iam_policy
     from bot.scenarios.schema import load_all
 
-    print(json.dumps(policy(load_all().values()), indent=2))
+    try:
+        scenarios = list(load_all().values())
+        document = iam_policy.policy(
+            scenarios,
+            account=args.account,
+            regions=args.regions,
+            partition=args.partition,
+        )
+    except UsageError as exc:
+        print(f"warroom iam-policy: error: {exc.message}", file=sys.stderr)
+        return 2
+    except ScenarioError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    for warning in iam_policy.uncovered(scenarios, args.regions):
+        print(f"warning: {warning}", file=sys.stderr)
+    if iam_policy.size(document) > iam_policy.MANAGED_POLICY_LIMIT:
+        print(
+            f"warning: the policy has {iam_policy.size(document)} characters, more than the"
+            f" {iam_policy.MANAGED_POLICY_LIMIT} of a managed policy: attach it inline.",
+            file=sys.stderr,
+        )
+    print(json.dumps(document, indent=2))
     return 0
 
 
@@ -157,14 +192,17 @@ def parser() -> argparse.ArgumentParser:
         description="Serve Slack: Socket Mode when SLACK_APP_TOKEN is set, else HTTP on"
         " WARROOM_HTTP_PORT at /slack/events. /healthz, /readyz and /metrics are served on the"
         " same port. Settings come from the environment (README, Settings); on SIGTERM it"
-        " lets in-flight work finish for up to WARROOM_SHUTDOWN_DRAIN_SECONDS, then exits.",
+        " lets in-flight work finish for up to WARROOM_SHUTDOWN_DRAIN_SECONDS, then exits."
+        " Invalid settings: every problem is listed under 'Invalid configuration:' and it exits"
+        " 2, as `warroom check` does.",
     ).set_defaults(fn=cmd_run)
     sub.add_parser(
         "check",
         help="validate settings and every scenario, offline",
         description="Validate the settings `warroom run` would use and every shipped scenario"
         " file, offline; print every problem and warn about settings left open. Exit 0 when"
-        " valid, 1 when there are problems.",
+        " valid; 2 when the settings are invalid, listed under 'Invalid configuration:' exactly"
+        " as `warroom run` lists them; 1 when only scenario files have problems.",
     ).set_defaults(fn=cmd_check)
     scenarios = sub.add_parser(
         "scenarios",
@@ -185,12 +223,33 @@ def parser() -> argparse.ArgumentParser:
         " scenarios/ directory)",
     )
     lint.set_defaults(fn=cmd_scenarios_lint)
-    sub.add_parser(
+    iam = sub.add_parser(
         "iam-policy",
         help="print the least-privilege IAM policy for the scenarios",
-        description="Print the IAM policy that allows exactly the AWS operations the scenarios"
-        " and curated actions use; attach it to the bot's role.",
-    ).set_defaults(fn=cmd_iam_policy)
+        description="Print the IAM policy that allows exactly the AWS calls the scenarios and"
+        " curated actions make, on the resources they name in ACCOUNT_ID and each REGION"
+        " (no mutating action on every resource); attach it to the bot's role.",
+    )
+    iam.add_argument(
+        "--account",
+        required=True,
+        metavar="ACCOUNT_ID",
+        help="the 12-digit AWS account the bot acts in",
+    )
+    iam.add_argument(
+        "--region",
+        required=True,
+        action="append",
+        dest="regions",
+        metavar="REGION",
+        help="a region the scenarios act in; repeat it for each (the regional failover acts"
+        " in its DR region: --region us-east-1 --region us-west-2)",
+    )
+    iam.add_argument(
+        "--partition",
+        help="aws, aws-cn or aws-us-gov (default: the regions' partition)",
+    )
+    iam.set_defaults(fn=cmd_iam_policy)
     from bot.cli.reports import add_parsers as add_report_parsers
 
     add_report_parsers(sub)  # verify, export, stats
@@ -204,7 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return int(args.fn(args))
-    except (ConfigError, DatabaseUnusable) as exc:
+    except ConfigError as exc:
+        return config_failed(exc)
+    except DatabaseUnusable as exc:
         print(exc.message, file=sys.stderr)
         return 2
 

@@ -6,8 +6,11 @@ command, a message event, a button click. Typed text is encoded as a Slack clien
 channels). Modals become prompts, submitted as view submissions, so the bot's own validation
 answers (field errors are shown and asked again); what Slack's own widgets would not let through
 (a choice that is not offered, a time that is not a time) is asked again here, with the reason.
-Messages are rendered from Block Kit as text with numbered choices. Nothing on the Slack path is
-bypassed. Reading the keyboard is not done here (`bot.sandbox.terminal` does it).
+Messages are rendered from Block Kit as text with numbered choices. A person is shown the channels
+they are in and, as Slack previews a public channel without joining it, the one they are looking at:
+where they went, or where they clicked last (an approver outside the incident channel sees what their
+click changed). Nothing on the Slack path is bypassed. Reading the keyboard is not done here
+(`bot.sandbox.terminal` does it).
 """
 
 from __future__ import annotations
@@ -175,6 +178,16 @@ class Console:
                 )
             )
         picked, channel, ts, _ = self.choices[choice - 1]
+        # To click a message in Slack you look at its channel: what the click changes there is
+        # shown to the clicker, a member or not (issue 14, item 3).
+        self.channel = channel
+        if channel in self.workspace.channels and not self._sees(channel):
+            self.out(
+                _indent(
+                    f"({self.name(self.user)} is not in the private channel #{self.channel_name()}:"
+                    " Slack would not show them this message, nor what the click changes there)"
+                )
+            )
         value, label = picked.value, picked.label
         if picked.options:
             options = [{"value": v, "text": {"text": t}} for v, t in picked.options]
@@ -235,10 +248,11 @@ class Console:
             await asyncio.sleep(0.05)
 
     async def show(self) -> None:
-        """Print new and changed messages in the user's channels, their private replies, and new forms."""
+        """Print new and changed messages in the channels the person can see (those they are in,
+        and the public one they are looking at), their private replies, and new forms."""
         for cid, channel in list(self.workspace.channels.items()):
-            if self.user not in channel.members:
-                continue  # what happens there is shown to this person once they join
+            if not self._sees(cid):
+                continue  # what happens there is shown to this person once they join or look
             changed = []
             for message in self.workspace.messages(cid):
                 digest = _digest(message.text, message.blocks)
@@ -274,6 +288,16 @@ class Console:
                 self._views.add(view_id)
                 await self.fill(view_id)
 
+    def _sees(self, channel_id: str) -> bool:
+        """Whether Slack shows the person this channel's messages: a member always; anyone else
+        only the public channel they are looking at (Slack previews it without joining)."""
+        channel = self.workspace.channels[channel_id]
+        if self.user in channel.members:
+            return True
+        return (
+            channel_id == self.channel and not channel.is_private and not channel.is_im
+        )
+
     def _print_message(
         self,
         author: str,
@@ -288,12 +312,13 @@ class Console:
         lines = rendered.splitlines()
         before = set(self._lines.get((channel, ts), []))
         self._lines[(channel, ts)] = lines
-        # An updated message shows only what changed, so a long runbook does not scroll by again.
+        # An updated message shows its title and what changed, so a long runbook does not scroll
+        # by again and the reader knows which message changed.
         self.out(
             "\n".join(
                 [
-                    lines[0],
-                    *(line for line in lines[1:] if not updated or line not in before),
+                    *lines[:2],
+                    *(line for line in lines[2:] if not updated or line not in before),
                 ]
             )
         )

@@ -5,6 +5,7 @@ mixin over `StorageBase`. Methods take and return pydantic models. Nothing here 
 or AWS. A new table is a migration in `bot/migrations.py` plus a section here.
 """
 
+from bot.storage.base import WriteFailed
 from bot.storage.health import HealthStore
 from bot.storage.incidents import IncidentStore
 from bot.storage.inline import InlineStore
@@ -16,6 +17,7 @@ from bot.storage.postmortems import PostmortemStore
 from bot.storage.reminders import ReminderStore
 from bot.storage.runbooks import RunbookStore
 from bot.storage.timeline import GENESIS, TimelineStore, row_hash
+from bot.storage.views import OpenedView, ViewStore
 
 
 class Storage(
@@ -30,8 +32,9 @@ class Storage(
     RunbookStore,
     PostmortemStore,
     HealthStore,
+    ViewStore,
 ):
     """Typed access to the database; every method runs on the one writer thread."""
 
 
-__all__ = ["GENESIS", "Holder", "Storage", "row_hash"]
+__all__ = ["GENESIS", "Holder", "OpenedView", "Storage", "WriteFailed", "row_hash"]

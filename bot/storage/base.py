@@ -28,6 +28,9 @@ from bot.migrations import migrations, unknown
 T = TypeVar("T")
 _Queued = tuple[Callable[..., Any], tuple[Any, ...], "asyncio.Future[Any]"]
 _Outcome = tuple["asyncio.Future[Any]", Any, BaseException | None]
+# A write the file refused (a full disk, an I/O error, a lock held too long): it may succeed later,
+# so a request it interrupts stays pending for the replay instead of being ended failed.
+WriteFailed = sqlite3.OperationalError
 # The message of the fence's triggers (bot/storage/lease.py): this process no longer holds the lease.
 FENCE = "warroom: lease lost"
 

@@ -2,7 +2,9 @@
 of PagerDuty webhook deliveries already handled.
 
 A page row is written before PagerDuty is called, keyed by an idempotency `source`, so a crash or a
-replay never pages twice and unfinished pages resume after a restart. Knows nothing of PagerDuty's API.
+replay never pages twice and unfinished pages resume after a restart. Its text (the message people
+typed, the target's name, the outcome) is stored with its secrets redacted (bot.redaction), so what
+the worker sends PagerDuty is redacted too. Knows nothing of PagerDuty's API.
 """
 
 from __future__ import annotations
@@ -13,9 +15,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from bot.models.incidents import from_iso, to_iso
+from bot.redaction import redact_secrets
 from bot.storage.base import StorageBase
 
 _TIMES = ("created_at", "done_at")
+_TEXT = ("target_name", "message", "result", "error")
+
+
+def _redacted(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: redact_secrets(v) if k in _TEXT and isinstance(v, str) else v
+        for k, v in values.items()
+    }
 
 
 class PageRow(BaseModel):
@@ -66,6 +77,7 @@ class PagingStore(StorageBase):
         requested_by: str | None = None,
     ) -> PageRow:
         """Queue a page; a second call with the same source returns the first row unchanged."""
+        text = _redacted({"target_name": target_name, "message": message})
 
         def add() -> PageRow:
             with self.db.atomic():
@@ -78,8 +90,8 @@ class PagingStore(StorageBase):
                         kind,
                         target_kind,
                         target_id,
-                        target_name,
-                        message,
+                        text["target_name"],
+                        text["message"],
                         requested_by,
                         source,
                         to_iso(now),
@@ -112,7 +124,7 @@ class PagingStore(StorageBase):
 
     async def page_finish(self, page_id: int, *, now: datetime, **changes: Any) -> None:
         """Record the outcome of a page (status, pd_incident_id, result or error)."""
-        changes["done_at"] = to_iso(now)
+        changes = {**_redacted(changes), "done_at": to_iso(now)}
         sql = "update pages set attempts = attempts + 1, " + ", ".join(
             f"{name} = ?" for name in changes
         )

@@ -18,6 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import UsageError
 from bot.models.incidents import Incident
 from bot.services import Services
+from handlers import views
 from handlers.access import Allow
 from handlers.blocks.incidents import escape
 
@@ -43,6 +44,17 @@ class CommandContext:
         if self.incident is None:
             raise UsageError("This command only works in an incident channel.")
         return self.incident
+
+    async def open_view(self, view: dict[str, Any]) -> None:
+        """Open a modal for the person who typed the command (`handlers.views`)."""
+        await views.open_view(
+            self.client,
+            self.services,
+            view=view,
+            trigger_id=self.trigger_id,
+            user_id=self.user_id,
+            source=self.source,
+        )
 
 
 Handler = Callable[[Any, CommandContext], Awaitable[None]]

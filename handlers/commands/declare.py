@@ -29,4 +29,4 @@ async def handle_declare_command(args: DeclareArgs, ctx: CommandContext) -> None
         title=args.title,
         scenarios=scenario_choices(ctx.services),
     )
-    await ctx.client.views_open(trigger_id=ctx.trigger_id, view=view)
+    await ctx.open_view(view)

@@ -49,4 +49,4 @@ async def handle_drill_command(args: DrillArgs, ctx: CommandContext) -> None:
         scenario=scenario,
         drill=True,
     )
-    await ctx.client.views_open(trigger_id=ctx.trigger_id, view=view)
+    await ctx.open_view(view)

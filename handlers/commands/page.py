@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from handlers.access import Allow
+from handlers.blocks.incidents import escape
 from handlers.commands._registry import CommandContext, subcommand
 
 
@@ -38,6 +39,7 @@ async def handle_page_command(args: PageArgs, ctx: CommandContext) -> None:
     )
     kind = queued.target.kind.replace("_", " ")
     await ctx.respond(
-        text=f"Paging {kind} {queued.target.name} for {incident.key}; the result will be posted here.",
+        # The name is PagerDuty's: shown as text, never as a mention or a link.
+        text=f"Paging {kind} {escape(queued.target.name)} for {incident.key}; the result will be posted here.",
         response_type="ephemeral",
     )

@@ -20,6 +20,4 @@ async def handle_resolve_command(args: NoArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()
     if not incident.is_open:
         raise ConflictError(f"{incident.key} is already resolved.")
-    await ctx.client.views_open(
-        trigger_id=ctx.trigger_id, view=blocks.resolve_modal(incident)
-    )
+    await ctx.open_view(blocks.resolve_modal(incident))

@@ -26,9 +26,7 @@ class StatusArgs(BaseModel):
 async def handle_status_command(args: StatusArgs, ctx: CommandContext) -> None:
     incident = ctx.require_incident()
     if args.state is Status.RESOLVED:
-        await ctx.client.views_open(
-            trigger_id=ctx.trigger_id, view=blocks.resolve_modal(incident)
-        )
+        await ctx.open_view(blocks.resolve_modal(incident))
         return
     await ctx.services.incidents.set_status(
         number=incident.number, status=args.state, actor=ctx.user_id, source=ctx.source

@@ -24,4 +24,4 @@ async def handle_update_command(args: NoArgs, ctx: CommandContext) -> None:
     view = paging_blocks.update_modal(
         incident, now=ctx.services.clock(), minutes=minutes
     )
-    await ctx.client.views_open(trigger_id=ctx.trigger_id, view=view)
+    await ctx.open_view(view)

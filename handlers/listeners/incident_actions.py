@@ -17,6 +17,7 @@ from handlers.blocks import incidents as blocks
 from handlers.ids import Action
 from handlers.listeners.scenario_choices import scenario_choices
 from handlers.middleware import journaled
+from handlers.views import open_view
 
 
 async def handle_card_status_action(
@@ -42,12 +43,21 @@ async def handle_card_status_action(
 
 
 async def handle_card_resolve_action(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
+    ack: AsyncAck,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    inbox_key: str,
+    services: Services,
 ) -> None:
     await ack()
     incident = await services.incidents.get(int(body["actions"][0]["value"]))
-    await client.views_open(
-        trigger_id=body["trigger_id"], view=blocks.resolve_modal(incident)
+    await open_view(
+        client,
+        services,
+        view=blocks.resolve_modal(incident),
+        trigger_id=body["trigger_id"],
+        user_id=body["user"]["id"],
+        source=inbox_key,
     )
 
 
@@ -69,11 +79,22 @@ async def handle_card_timeline_action(
 
 
 async def handle_home_declare_action(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
+    ack: AsyncAck,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    inbox_key: str,
+    services: Services,
 ) -> None:
     await ack()
     view = blocks.declare_modal(services.settings, scenarios=scenario_choices(services))
-    await client.views_open(trigger_id=body["trigger_id"], view=view)
+    await open_view(
+        client,
+        services,
+        view=view,
+        trigger_id=body["trigger_id"],
+        user_id=body["user"]["id"],
+        source=inbox_key,
+    )
 
 
 async def handle_link_action(ack: AsyncAck) -> None:

@@ -15,6 +15,7 @@ from handlers.access import Allow
 from handlers.blocks import paging as paging_blocks
 from handlers.ids import Action
 from handlers.middleware import journaled
+from handlers.views import open_view
 
 
 def _button(body: dict[str, Any]) -> paging_blocks.ReminderButton:
@@ -50,7 +51,11 @@ async def handle_reminder_snooze_action(
 
 
 async def handle_reminder_update_action(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
+    ack: AsyncAck,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    inbox_key: str,
+    services: Services,
 ) -> None:
     await ack()
     incident = await services.incidents.get(_button(body).incident)
@@ -58,7 +63,14 @@ async def handle_reminder_update_action(
         raise ConflictError(f"{incident.key} is resolved.")
     minutes = services.comms.reminders.update_minutes(incident)
     view = paging_blocks.update_modal(incident, now=services.clock(), minutes=minutes)
-    await client.views_open(trigger_id=body["trigger_id"], view=view)
+    await open_view(
+        client,
+        services,
+        view=view,
+        trigger_id=body["trigger_id"],
+        user_id=body["user"]["id"],
+        source=inbox_key,
+    )
 
 
 def register(app: AsyncApp) -> None:

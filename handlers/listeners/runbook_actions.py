@@ -3,7 +3,7 @@ cancel, edit inputs, and the runbook message's "mark done" / "skip" menus.
 
 Each listener acks, parses the button's `StepRef`, checks the clicker is a responder where the service
 cannot, and calls one runbook service method; the service decides everything else. The one Slack
-call made here is `views.open` (a trigger id lives 3 seconds).
+call made here is opening a modal (`handlers.views.open_view`: a trigger id lives 3 seconds).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from handlers.blocks import runbooks as runbook_blocks
 from handlers.blocks.runbooks import StepRef
 from handlers.ids import Action
 from handlers.middleware import journaled
+from handlers.views import open_view
 
 
 async def _ref(services: Services, body: dict[str, Any]) -> StepRef:
@@ -73,8 +74,13 @@ async def _needs_inputs(services: Services, ref: StepRef) -> list[str]:
 
 
 async def open_inputs(
-    client: AsyncWebClient, services: Services, ref: StepRef, trigger_id: str
+    client: AsyncWebClient,
+    services: Services,
+    ref: StepRef,
+    body: dict[str, Any],
+    inbox_key: str,
 ) -> None:
+    """Open the inputs modal of a step for the person who clicked (`body`)."""
     view = await services.runbooks.view(ref.rb)
     names = view.step(ref.step).inputs
     values = dict(view.inputs)
@@ -88,9 +94,13 @@ async def open_inputs(
         if spec.default_from and name not in values:
             _, step, key = spec.default_from.split(".", 2)
             values[name] = captures.get(step, {}).get(key)
-    await client.views_open(
-        trigger_id=trigger_id,
+    await open_view(
+        client,
+        services,
         view=runbook_blocks.inputs_modal(view.scenario, names, values, ref),
+        trigger_id=body["trigger_id"],
+        user_id=body["user"]["id"],
+        source=inbox_key,
     )
 
 
@@ -110,7 +120,7 @@ async def handle_runbook_step_action(
         return
     if await _needs_inputs(services, ref):
         await open_inputs(
-            client, services, ref.model_copy(update={"then": then}), body["trigger_id"]
+            client, services, ref.model_copy(update={"then": then}), body, inbox_key
         )
         return
     method = services.runbooks.run if then == "run" else services.runbooks.request
@@ -168,19 +178,27 @@ async def handle_runbook_run_action(
 
 
 async def handle_runbook_modal_action(
-    ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, services: Services
+    ack: AsyncAck,
+    body: dict[str, Any],
+    client: AsyncWebClient,
+    inbox_key: str,
+    services: Services,
 ) -> None:
     """Open the skip-reason modal or the inputs modal."""
     await ack()
     ref = await _ref(services, body)
     if body["actions"][0]["action_id"] == Action.RUNBOOK_INPUTS:
-        await open_inputs(client, services, ref, body["trigger_id"])
+        await open_inputs(client, services, ref, body, inbox_key)
         return
     item = (await services.runbooks.view(ref.rb)).step(ref.step)
     ref = ref.model_copy(update={"attempt": item.next_attempt})
-    await client.views_open(
-        trigger_id=body["trigger_id"],
+    await open_view(
+        client,
+        services,
         view=runbook_blocks.skip_modal(item.step.title, ref),
+        trigger_id=body["trigger_id"],
+        user_id=body["user"]["id"],
+        source=inbox_key,
     )
 
 

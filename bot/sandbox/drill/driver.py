@@ -196,7 +196,7 @@ class Drill(DrillState):
         return answers, changed
 
     async def approve(self, step_id: str, card: str) -> None:
-        # Found as Alice: the others may not be members of the channel, so they are not shown its updates.
+        # Found once, on the card Alice requested it from; each approver in turn clicks it.
         button = await self._choice(card, "Approve")
         for person in APPROVERS:
             await self.console.type(f"as {person}")

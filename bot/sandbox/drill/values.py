@@ -4,8 +4,8 @@ Owns the mapping from a runbook input (by name, then by type) to a value that ex
 seeded estate, the region rule for the sandbox (the estate has compute and the database only in
 us-east-1; the DR region holds backups only), and the text of the recovery score table. The score
 itself is the post-mortem's own computation (`postmortem_facts.collect`, read from a snapshot of the
-database): nothing is recomputed here, but a dry run's data loss is shown as not measured, since
-nothing was restored. It sends nothing.
+database): nothing is recomputed or overridden here (a dry run restores nothing, so the post-mortem
+has no data loss for it, which the table words as not measured). It sends nothing.
 """
 
 from __future__ import annotations
@@ -87,10 +87,9 @@ def read_targets(settings: Settings, number: int) -> list[TargetResult]:
 
 
 def score_table(targets: Sequence[TargetResult], *, dry_run: bool = False) -> list[str]:
-    """The drill's score per affected component: RTO target vs recovery, RPO target vs data loss.
-
-    A dry run restores nothing, so its data loss is "not measured" and its RPO has no verdict,
-    whatever restore point the post-mortem read from the steps that did run (issue 14).
+    """The drill's score per affected component: RTO target vs recovery, RPO target vs data loss,
+    exactly as the post-mortem has them. No data loss is "not measured" in a dry run (nothing was
+    restored) and "no restore" otherwise, as the post-mortem draft says; its RPO has no verdict.
     """
     if not targets:
         return ["  (no affected component with a recovery target)"]
@@ -104,8 +103,12 @@ def score_table(targets: Sequence[TargetResult], *, dry_run: bool = False) -> li
             span(t.recovery),
             verdict(t.rto_met),
             span(t.rpo),
-            "not measured" if dry_run else span(t.data_loss),
-            "—" if dry_run else verdict(t.rpo_met),
+            span(t.data_loss)
+            if t.data_loss is not None
+            else "not measured"
+            if dry_run
+            else "no restore",
+            verdict(t.rpo_met),
         )
         for t in targets
     ]

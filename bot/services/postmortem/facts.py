@@ -209,14 +209,12 @@ def _targets(facts: Facts, settings: Settings) -> list[TargetResult]:
         target = settings.targets.get(component)
         if target is None:
             continue
+        # Only a restore that ran says anything about data loss (`StepFact.restored_to`).
         restores = [
-            s
-            for s in facts.steps
-            # A dry-run restore restored nothing: it says nothing about data loss.
-            if s.restore_point and not s.dry_run and s.component in (component, None)
+            s for s in facts.steps if s.restored_to and s.component in (component, None)
         ]
         chosen = restores[-1] if restores else None
-        point = chosen.restore_point if chosen else None
+        point = chosen.restored_to if chosen else None
         loss = max(start - point, timedelta(0)) if point else None
         results.append(
             TargetResult(

@@ -1,8 +1,10 @@
 """Runbook steps as a post-mortem sees them: who asked, who approved, what ran, how long it took.
 
 Owns turning the step ledger (`step_runs` + `approvals`, when that part is installed) or, failing
-that, the timeline's step entries into `StepFact`s; finding the restore point a restore step chose;
-and the recovery verification checklist with each item's result. Scenario files only give titles
+that, the timeline's step entries into `StepFact`s; finding the restore point a restore step chose,
+and whether it restored anything (only a change that was sent and succeeded did: not a read that
+shows a snapshot's time, nor a dry run); and the recovery verification checklist with each item's
+result. Scenario files only give titles
 and phases. Nothing here runs a step, renders text or talks to Slack.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 
 from bot.errors import BotError
 from bot.models.incidents import from_iso
+from bot.scenarios.operations import is_read_only
 from bot.storage.snapshot import Snapshot
 
 CHECKLIST_SCENARIO = "recovery-verification"
@@ -65,6 +68,19 @@ class StepFact:
     def run_time(self) -> timedelta | None:
         start = self.started_at or self.approved_at or self.requested_at
         return self.finished_at - start if start and self.finished_at else None
+
+    @property
+    def restored_to(self) -> datetime | None:
+        """The restore point this step restored data to, for data loss against the RPO; None unless
+        the step changed AWS (its operation is not read-only), was sent (not a dry run) and
+        succeeded. A read that shows a snapshot's time, and a restore that was planned, failed or
+        skipped, restored nothing."""
+        if self.restore_point is None or self.dry_run or self.outcome != "succeeded":
+            return None
+        service, _, operation = self.operation.partition(":")
+        if not operation or is_read_only(service, operation, self.params):
+            return None
+        return self.restore_point
 
     @property
     def approval_wait(self) -> timedelta | None:

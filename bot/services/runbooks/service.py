@@ -364,6 +364,7 @@ class RunbookService:
                 now=self.clock(),
                 reason="dry run: planned and approved, not sent",
                 summary="Dry run: the call was not sent",
+                dry_run=True,  # the ledger (and the post-mortem) says so
             )
             if done:
                 await self._record(
