@@ -110,7 +110,8 @@ class Terminal:
         while text not in self.output[self.seen :]:
             if _clock() > deadline or (not self.read(1.0) and self.exited()):
                 raise AssertionError(
-                    f"never printed {text!r}; the end of the output:\n{self.output[-3000:]}"
+                    f"never printed {text!r} (exit status {self.status}); the end of the"
+                    f" output:\n{self.output[-3000:]}"
                 )
         start = self.output.index(text, self.seen)
         between, self.seen = self.output[self.seen : start], start + len(text)

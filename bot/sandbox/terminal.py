@@ -16,6 +16,7 @@ import concurrent.futures
 import contextlib
 import os
 import queue
+import signal
 import sys
 import threading
 from collections.abc import Callable, Coroutine
@@ -146,6 +147,10 @@ class Session:
 
     # -- the world's thread -------------------------------------------------------------------
     def _world_thread(self) -> None:
+        # Ctrl-C's SIGINT must reach the main thread: the kernel may hand a process's signal to any
+        # thread that does not block it, and then the main thread's `input()` would go on waiting.
+        # Every thread the world starts (the bot's writer, `to_thread` workers) inherits the block.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         with asyncio.Runner() as runner:
             self._loop.set_result(runner.get_loop())
             try:
