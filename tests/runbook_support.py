@@ -130,7 +130,7 @@ async def state_of(bot: RunningBot, rb: int, step: str) -> StepState:
 
 
 async def until_state(
-    bot: RunningBot, rb: int, step: str, *states: StepState, within: float = 10.0
+    bot: RunningBot, rb: int, step: str, *states: StepState, within: float = 60.0
 ) -> StepState:
     async def check() -> StepState | None:
         state = await state_of(bot, rb, step)
@@ -186,7 +186,7 @@ async def run_step(
         done = (StepState.SUCCEEDED, StepState.FAILED)
         return run.state if fresh and run is not None and run.state in done else None
 
-    result: StepState = await eventually(finished, within=10.0)
+    result: StepState = await eventually(finished)
     return result
 
 

@@ -332,7 +332,7 @@ class Matrix:
             pending = (await storage.outbox_counts()).get("pending")
             return not pending and not await storage.inbox_pending()
 
-        await eventually(idle, within=15.0)
+        await eventually(idle)
 
     def refusals(self, user: str, since: int, response: SentResponse) -> list[str]:
         """The table's refusals `user` was shown: on a form, privately in a channel, or by DM."""
@@ -517,7 +517,7 @@ async def test_matrix_only_an_approver_who_did_not_ask_decides(
             run.state is StepState.AWAITING_APPROVAL and run.required_approvals > 1
         )
 
-    await eventually(over, within=15.0)
+    await eventually(over)
     await matrix.settled()
 
 

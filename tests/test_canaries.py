@@ -164,7 +164,7 @@ async def test_canaries_planted_everywhere_reach_no_sink(
     async def drafted() -> list[Path]:
         return sorted(drafts.glob("*.md")) if drafts.exists() else []
 
-    await eventually(drafted, within=15.0)
+    await eventually(drafted)
     await eventually(lambda: settled(bot))
 
     sinks = {**files(tmp_path), **slack_sinks(slack)}

@@ -149,7 +149,7 @@ async def runbook_of(bot: RunningBot, number: int, scenario: str) -> int:
                 return book.id
         return None
 
-    rb: int = await eventually(posted, within=10)
+    rb: int = await eventually(posted)
     return rb
 
 
@@ -295,7 +295,7 @@ async def _play(
         rows = await bot.services.storage.pages_of(incident.number)
         return next((r.pd_incident_id for r in rows if r.pd_incident_id), None)
 
-    pd_id = await eventually(paged, within=15)
+    pd_id = await eventually(paged)
     pd_incident = pd.state.incidents[pd_id]
     pd_incident["title"] = joined(canaries["pd incident title"], "\n")
     pd_incident["summary"] = f"[#1] {pd_incident['title']}"
@@ -318,7 +318,7 @@ async def _play(
     async def responder_requested() -> bool:
         return any(r.path.endswith("/responder_requests") for r in pd.requests)
 
-    await eventually(responder_requested, within=15)
+    await eventually(responder_requested)
     target = canaries["page target"]["slack bot token"]
     await command_in(bot, incident, f"page {target}")
     await slack.wait_for(
@@ -343,7 +343,7 @@ async def _play(
     async def drafted() -> list[Path]:
         return sorted(drafts.glob("*.md")) if drafts.exists() else []
 
-    await eventually(drafted, within=15.0)
+    await eventually(drafted)
     exports = bot.settings.database_path.parent / "exports"
     exports.mkdir()
     database = str(bot.settings.database_path)
@@ -360,7 +360,7 @@ async def _play(
             out,
         ]
         assert await asyncio.to_thread(main, argv) == 0
-    await eventually(lambda: settled(bot), within=10)
+    await eventually(lambda: settled(bot))
     for handler in logging.getLogger().handlers:
         handler.flush()
     return {**slack_sinks(slack), "pagerduty": pagerduty_sink(pd)}, rotated

@@ -104,7 +104,7 @@ async def test_durability_a_message_gets_200_only_once_its_commit_succeeded__ful
         async def quiet() -> bool:
             return not (await bot.services.storage.outbox_counts()).get("pending")
 
-        await eventually(quiet, within=10)
+        await eventually(quiet)
         storage = bot.services.storage
         if fill == "max_page_count":
             ((pages,),) = await _writer(storage, "PRAGMA page_count")
@@ -279,7 +279,7 @@ async def test_durability_damage_while_running_turns_readyz_red(
                 body: dict[str, Any] = await response.json()
                 return body if response.status == 503 else None
 
-        body = await eventually(red, within=30)
+        body = await eventually(red)
         assert body["database_integrity"] != "ok"
         assert body["ready"] is False
 

@@ -52,7 +52,7 @@ async def test_slack_429_then_503_loses_no_post_honours_retry_after_and_keeps_or
     async def delivered() -> list[str] | None:
         return notes() if len(notes()) >= 6 else None
 
-    texts = await eventually(delivered, within=15)
+    texts = await eventually(delivered)
     assert [t.rsplit(" ", 1)[-1] for t in texts] == ["0", "1", "2", "3", "4", "5"]
     posts = [
         c
@@ -72,4 +72,4 @@ async def test_slack_429_then_503_loses_no_post_honours_retry_after_and_keeps_or
         counts = await bot.services.storage.outbox_counts()
         return None if counts.get("pending") else counts
 
-    assert not (await eventually(drained, within=10)).get("dead")
+    assert not (await eventually(drained)).get("dead")

@@ -84,7 +84,7 @@ async def test_commands_too_fast_are_refused_privately_per_person_and_cannot_del
             texts = channel_texts()
             return texts if any("set status" in t for t in texts) else None
 
-        texts = await eventually(status_posted, within=15)
+        texts = await eventually(status_posted)
         # At most the limit's worth of Bob's notes can be queued ahead of the status post.
         ahead = texts[: next(i for i, t in enumerate(texts) if "set status" in t)]
         assert [t.rsplit(": ", 1)[-1] for t in ahead if "Note from" in t] == [
@@ -109,7 +109,7 @@ async def test_commands_too_fast_are_refused_privately_per_person_and_cannot_del
             found = [e.text for e in entries if e.kind == "note"]
             return found if len(found) == 4 else None
 
-        assert await eventually(notes, within=15) == [
+        assert await eventually(notes) == [
             *(f"spam {n}" for n in range(3)),
             "spam 9",
         ]
@@ -187,7 +187,7 @@ async def test_requests_no_listener_takes_are_marked_ignored_and_never_replayed(
             rows = inbox(bot_settings.database_path)
             return rows if all(s != "pending" for _, s in rows) else None
 
-        assert await eventually(settled, within=15) == [
+        assert await eventually(settled) == [
             ("command", "ignored"),
             ("event_callback", "ignored"),
             ("view_closed", "ignored"),
@@ -270,18 +270,14 @@ async def test_socket_mode_requests_no_listener_takes_are_marked_ignored(
     )
     async with warroom_process(env):
         # Bolt sends no ack frame for a request it did not handle (404), so nothing to wait for.
-        sent = asyncio.create_task(
-            slack_workspace.sockets.send("events_api", event, within=30)
-        )
+        sent = asyncio.create_task(slack_workspace.sockets.send("events_api", event))
 
         async def ignored() -> list[tuple[str, str]] | None:
             rows = inbox(database) if database.exists() else []
             return rows if rows and rows[0][1] != "pending" else None
 
         try:
-            assert await eventually(ignored, within=30) == [
-                ("event_callback", "ignored")
-            ]
+            assert await eventually(ignored) == [("event_callback", "ignored")]
         finally:
             sent.cancel()
             with suppress(asyncio.CancelledError, TimeoutError):

@@ -31,7 +31,7 @@ async def test_rate_limited_posts_wait_for_retry_after_and_keep_channel_order(
     async def delivered():
         return notes() if len(notes()) == 5 else None
 
-    assert [t.rsplit(" ", 1)[-1] for t in await eventually(delivered, within=15)] == [
+    assert [t.rsplit(" ", 1)[-1] for t in await eventually(delivered)] == [
         "0",
         "1",
         "2",
@@ -71,7 +71,7 @@ async def test_posts_queued_during_a_slack_outage_drain_after_a_restart(
             counts = await bot.services.storage.outbox_counts()
             return not counts.get("pending") and counts
 
-        counts = await eventually(drained, within=10)
+        counts = await eventually(drained)
         assert counts.get("dead", 0) == 0
     texts = [m.text for m in slack_workspace.messages(incident.channel_id)]
     assert any("written while Slack was down" in t for t in texts)
@@ -125,7 +125,7 @@ async def test_readyz_reports_slack_degraded_only_while_a_failed_call_waits(
         body = await readyz("ok")
         return body if body and body["outbox_pending"] == 0 else None
 
-    assert (await eventually(recovered, within=15))["outbox_dead"] == 0
+    assert (await eventually(recovered))["outbox_dead"] == 0
     texts = [m.text for m in slack_workspace.messages(incident.channel_id)]
     assert any("written while Slack fails" in t for t in texts)
 

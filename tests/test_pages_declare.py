@@ -33,7 +33,7 @@ async def settled(bot: RunningBot, number: int = 1, count: int = 1) -> list[Any]
         done = [r for r in rows if r.status != "pending"]
         return rows if len(done) >= count else None
 
-    return await eventually(check, within=15)
+    return await eventually(check)
 
 
 async def kinds(bot: RunningBot, number: int = 1) -> list[str]:
@@ -49,7 +49,7 @@ async def channel_text(slack: SlackWorkspace, incident: Incident, needle: str) -
         texts = [m.text for m in slack.messages(incident.channel_id or "")]
         return next((t for t in texts if needle in t), None)
 
-    return await eventually(find, within=10)
+    return await eventually(find)
 
 
 async def test_pages_declare_sev1__exactly_one_pagerduty_incident_with_the_dedup_key(

@@ -79,7 +79,7 @@ async def test_a_private_incident_is_announced_without_details_and_listed_only_i
         mine = [t for t in texts if incident.key in t]
         return mine if len(mine) >= 3 else []
 
-    about = await eventually(announced, within=10.0)
+    about = await eventually(announced)
     assert all("private incident" in t for t in about)
     assert all("<@UALICE>" in t for t in about)
     said = " ".join(m.text for m in slack.messages(INCIDENT_RESPONSE_CHANNEL_ID))

@@ -258,7 +258,7 @@ async def test_runbook_restart_mid_call_leaves_outcome_unknown_with_verify(
         await click(bot, incident, rb, STEP, Action.RUNBOOK_REQUEST)
         await eventually(lambda: _told(slack, "UALICE", "outcome is unknown"))
         assert await state_of(bot, rb, STEP) is StepState.OUTCOME_UNKNOWN
-        await eventually(lambda: _forwarded(proxy), within=5)
+        await eventually(lambda: _forwarded(proxy))
         await click(bot, incident, rb, STEP, Action.RUNBOOK_VERIFY)
         assert (
             await until_state(bot, rb, STEP, StepState.SUCCEEDED) is StepState.SUCCEEDED

@@ -567,7 +567,7 @@ async def test_wait_for__reports_what_was_seen(
         channel=INCIDENT_RESPONSE_CHANNEL_ID, text="first"
     )
     call = await slack_workspace.wait_for(
-        "chat.postMessage", lambda c: c.args["text"] == "first", timeout=0.5
+        "chat.postMessage", lambda c: c.args["text"] == "first"
     )
     assert call.response is not None
     assert call.response["channel"] == INCIDENT_RESPONSE_CHANNEL_ID

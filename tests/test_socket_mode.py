@@ -50,7 +50,7 @@ async def test_socket_mode_acks_frames_and_journals(
                 )
             )
         )
-        ack = await slack_workspace.sockets.send("slash_commands", command, within=20)
+        ack = await slack_workspace.sockets.send("slash_commands", command)
         assert "Unknown subcommand" in ack["payload"]["text"]
         event = {
             "type": "message",

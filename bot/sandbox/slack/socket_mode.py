@@ -29,7 +29,7 @@ class SocketHub:
         payload: dict[str, Any],
         *,
         retry_attempt: int = 0,
-        within: float = 5.0,
+        within: float = 60.0,
     ) -> dict[str, Any]:
         """Push an envelope to the first connection; return the app's ack frame."""
         await asyncio.wait_for(self.connected.wait(), within)

@@ -155,7 +155,7 @@ class SlackWorkspace(WorkspaceState):
         self,
         method: str,
         predicate: Callable[[RecordedCall], bool] | None = None,
-        timeout: float = 5.0,  # noqa: ASYNC109 -- a polling deadline, as the tests' API promises
+        timeout: float = 60.0,  # noqa: ASYNC109 -- a polling deadline, as the tests' API promises
     ) -> RecordedCall:
         """Wait until a call of `method` matching `predicate` is recorded; return the first such call."""
         deadline = time.monotonic() + timeout
