@@ -28,7 +28,7 @@ lint: $(VENV)/.dev
 	$(BIN)/warroom scenarios lint
 
 test: lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist worksteal
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m bench
