@@ -5,7 +5,15 @@ from __future__ import annotations
 import importlib
 import sys
 
-SCRIPTS = ("ack_latency", "ingest", "export_verify", "startup", "kill9", "loop_lag")
+SCRIPTS = (
+    "ack_latency",
+    "ingest",
+    "export_verify",
+    "startup",
+    "kill9",
+    "loop_lag",
+    "detectors",
+)
 
 
 def main(argv: list[str]) -> int:

@@ -415,9 +415,11 @@ async def _fault(
         victim.signal(signal.SIGSTOP)  # frozen mid-load, its lease going stale
         stop.set()
         successor = Victim(victim.slack, victim.database, victim.env)
+        took_over = False
         for _ in range(120):  # refused while the frozen one's heartbeat is fresh
             try:
                 await successor.start()
+                took_over = True
                 break
             except RuntimeError:
                 await asyncio.sleep(0.25)
@@ -426,6 +428,11 @@ async def _fault(
         )  # wakes with requests in flight, its lease taken over
         await sender
         trial.outcome = f"woken process exited {await victim.exit_code()}"
+        # Frozen inside a write, it still held SQLite's write lock: nobody could take over.
+        if not took_over:
+            trial.outcome += "; no takeover while it was frozen"
+            victim.kill()
+            await successor.start()
         victim.kill()
         return successor
     if fault == "sigterm":
