@@ -83,6 +83,9 @@ class Terminal:
         env = {**os.environ, "TERM": "dumb", "PYTHONUNBUFFERED": "1"}
         pid, fd = pty.fork()
         if pid == 0:  # the child: the terminal is its controlling terminal
+            # Started with SIGINT ignored, as from a script's background job (CI may run the
+            # suite so): Ctrl-C must work all the same.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             os.chdir(cwd)
             os.execve(argv[0], argv, env)
         self.pid, self.fd = pid, fd

@@ -80,6 +80,10 @@ class Session:
             f"warroom console: a local Slack workspace, moto with BodyScript's estate and the bot,"
             f" working in {self.directory} (starting…)"
         )
+        # Ctrl-C works even when this was started with SIGINT ignored, as a script's background
+        # job or under nohup is: Python then leaves SIGINT ignored, and the first Ctrl-C did nothing.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         world = threading.Thread(target=self._world_thread, name="warroom-world")
         world.daemon = True  # a second Ctrl-C must not wait for it
         world.start()
