@@ -152,3 +152,51 @@ async def test_resolve_posts_resolution_notification_with_duration(
     assert stored is not None
     assert stored.status is Status.RESOLVED
     assert stored.resolved_at is not None
+
+
+async def test_commander_hand_off_is_announced_in_the_channel_and_the_announcement_thread(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    incident = await declare(bot, slack_workspace)
+    await command_in(bot, incident, "assign commander <@UBOB|bob>")
+    await command_in(bot, incident, "assign scribe <@UCAROL|carol>")  # not news outside
+    await command_in(bot, incident, "assign commander <@UALICE|alice>")
+
+    async def threaded() -> list | None:
+        replies = [
+            m
+            for m in slack_workspace.messages(INCIDENT_RESPONSE_CHANNEL_ID)
+            if m.thread_ts
+        ]
+        return replies if len(replies) == 2 else None
+
+    to_bob, back_to_alice = await eventually(threaded)
+    announcement = next(
+        m
+        for m in slack_workspace.messages(INCIDENT_RESPONSE_CHANNEL_ID)
+        if "INCIDENT ALERT" in m.text
+    )
+    assert to_bob.thread_ts == back_to_alice.thread_ts == announcement.ts
+    assert to_bob.text == (
+        "INC-1: :crown: <@UALICE> handed command of this incident to <@UBOB>"
+    )
+    assert back_to_alice.text == (
+        "INC-1: :crown: <@UALICE> made <@UALICE> the incident commander (was <@UBOB>)"
+    )
+
+    async def in_channel() -> list[str] | None:
+        lines = [
+            m.text
+            for m in slack_workspace.messages(incident.channel_id)
+            if ":crown:" in m.text
+        ]
+        return lines if len(lines) == 2 else None
+
+    assert await eventually(in_channel) == [
+        to_bob.text.removeprefix("INC-1: "),
+        back_to_alice.text.removeprefix("INC-1: "),
+    ]
+    assert "UBOB" in slack_workspace.channels[incident.channel_id].members
+    stored = await bot.services.storage.get_incident(incident.number)
+    assert stored is not None
+    assert stored.commander == "UALICE"

@@ -102,6 +102,15 @@ class JournalStore(StorageBase):
             }
         await self._call(lambda: self.db.table("outbox").update(row_id, changes))
 
+    async def outbox_sent_ts(self, dedup_key: str) -> str | None:
+        """The ts Slack gave the message queued under `dedup_key`, once it was sent (None before,
+        or after the journal's retention pruned the row)."""
+        sql = "select result from outbox where dedup_key = ? and status = 'sent'"
+        rows = await self._call(lambda: list(self.db.query(sql, [dedup_key])))
+        result = json.loads(rows[0]["result"] or "{}") if rows else {}
+        ts = result.get("ts")
+        return str(ts) if ts else None
+
     async def outbox_counts(self) -> dict[str, int]:
         sql = "select status, count(*) n from outbox group by status"
         return {

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import Settings
-from bot.gateways.slack.outbox import Outbox
+from bot.gateways.slack.outbox import ANNOUNCEMENT_KEY, ANNOUNCEMENT_TS, Outbox
 from bot.models.incidents import Incident, OutboxMessage, OutboxRow
 from bot.plan import INITIAL_NOTIFICATION, RESOLUTION_NOTIFICATION, SERVICE_NAME
 from bot.services.incidents.channel_names import channel_name
@@ -74,7 +74,7 @@ class SlackAnnouncer:
                 },
                 "topic",
             ),
-            self._announce(incident, text, "announce-initial"),
+            self._announce(incident, text, ANNOUNCEMENT_KEY),
             mine(incident, "chat.postMessage", {"text": text}, "initial"),
             mine(
                 incident,
@@ -88,12 +88,16 @@ class SlackAnnouncer:
     async def changed(self, incident: Incident, change: Change) -> None:
         key = change.source or uuid.uuid4().hex
         line = self._change_line(change)
-        await self.outbox.enqueue(
+        messages = [
             self._in_channel(
                 incident, "chat.postMessage", {"text": line}, f"{key}:line"
             ),
             self._card_update(incident, key),
-        )
+        ]
+        if change.kind == "role" and change.detail["role"] == "commander":
+            # Who runs an incident is news for the announcement channel, private ones included.
+            messages.append(self._in_thread(incident, line, f"{key}:commander"))
+        await self.outbox.enqueue(*messages)
 
     async def resolved(
         self, incident: Incident, *, head_hash: str, root_cause: str
@@ -173,6 +177,11 @@ class SlackAnnouncer:
             return f":large_blue_circle: {who} set status {d['from']} → *{d['to']}*"
         if change.kind == "severity":
             return f":warning: {who} changed severity {d['from']} → *{d['to']}*"
+        if change.kind == "role" and d["role"] == "commander":
+            new, old = blocks.user(d["user"]), blocks.user(d.get("from"))
+            if change.actor == d.get("from"):
+                return f":crown: {who} handed command of this incident to {new}"
+            return f":crown: {who} made {new} the incident commander (was {old})"
         if change.kind == "role":
             return f":bust_in_silhouette: {who} assigned *{blocks.escape(d['role'])}* to {blocks.user(d['user'])}"
         if change.kind == "note":
@@ -221,6 +230,12 @@ class SlackAnnouncer:
             dedup_key=f"inc-{incident.number}:{key}",
             incident=incident.number,
         )
+
+    def _in_thread(self, incident: Incident, text: str, key: str) -> OutboxMessage:
+        """A reply under the incident's announcement in the announcement channel."""
+        message = self._announce(incident, f"{incident.key}: {text}", key)
+        message.args["thread_ts"] = ANNOUNCEMENT_TS
+        return message
 
     def _service(self) -> IncidentService:
         if self.incidents is None:

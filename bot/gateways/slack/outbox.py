@@ -3,7 +3,8 @@
 Owns ordering (only the oldest pending row of a channel is sent), Retry-After on 429, backoff on
 transient failures (retried until sent: Slack is where failures are shown, so it is never given up
 on quietly), dead letters for permanent errors, placeholders that are filled in at send time
-(`{incident.channel}`, `{incident.card_ts}`, a `CardRef.placeholder`), recording a runbook card's ts
+(`{incident.channel}`, `{incident.card_ts}`, a `CardRef.placeholder`, and `ANNOUNCEMENT_TS`, the
+incident's announcement as a thread to reply in, dropped when that post is gone), recording a runbook card's ts
 when it is sent (its `purpose` is a `CardRef.key`), after-send hooks, and `last_error`: Slack's error for
 a channel whose latest call failed and waits for a retry, which `/readyz` reports as degraded. It speaks
 the Web API through slack_sdk, and posts replies to a `response_url` (method `RESPONSE_URL`, queued by
@@ -30,6 +31,11 @@ from bot.redaction import redact_posted
 from bot.storage import Storage
 
 log = logging.getLogger(__name__)
+
+# The ts of an incident's first post in the announcement channel (queued as `inc-<n>:` and this
+# key), as a `thread_ts`: replies go under it, or to the channel itself when it is unknown.
+ANNOUNCEMENT_TS = "{incident.announcement_ts}"
+ANNOUNCEMENT_KEY = "announce-initial"
 
 # Errors that mean "this already happened": treat as sent.
 _ALREADY = frozenset(
@@ -206,6 +212,11 @@ class Outbox:
             values = await self._placeholder_values(row.incident)
             for key, value in placeholders.items():
                 filled = values.get(value)
+                if not filled and value == ANNOUNCEMENT_TS:
+                    del args[
+                        key
+                    ]  # the announcement failed or was pruned: not in a thread
+                    continue
                 if not filled:  # the channel or the card does not exist yet
                     raise SlackCallFailed("channel_not_found")
                 args[key] = filled
@@ -216,9 +227,11 @@ class Outbox:
         if found is None:
             return {}
         cards = await self._storage.card_timestamps(incident)
+        announcement = f"inc-{incident}:{ANNOUNCEMENT_KEY}"
         return {
             "{incident.channel}": found.channel_id,
             "{incident.card_ts}": found.card_ts,
+            ANNOUNCEMENT_TS: await self._storage.outbox_sent_ts(announcement),
             **{"{" + key + "}": ts for key, ts in cards.items()},
         }
 

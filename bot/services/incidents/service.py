@@ -227,9 +227,10 @@ class IncidentService:
             {"role": role, "user": user},
         )
         await self.announcer.invite(updated, [user])
-        await self.announcer.changed(
-            updated, Change("role", actor, {"role": role, "user": user}, source)
-        )
+        detail = {"role": role, "user": user}
+        if role == "commander":
+            detail["from"] = incident.commander or ""
+        await self.announcer.changed(updated, Change("role", actor, detail, source))
         return updated
 
     async def note(
