@@ -145,6 +145,8 @@ def build_services(
         authoriser=authoriser,
         announcer=SlackRunbookAnnouncer(outbox=outbox),
         escalations=reminders,
+        pager=pages,
+        notices=announcer,
     )
     postmortems = PostmortemService(
         storage=storage, settings=settings, clock=clock, publisher=publisher

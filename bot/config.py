@@ -115,6 +115,7 @@ class Settings(BaseSettings):
         "targets",
         "fallback_contacts",
         "pagerduty_routes",
+        "page_targets",
         mode="before",
     )
     @classmethod
@@ -268,6 +269,10 @@ class Settings(BaseSettings):
     pagerduty_routes: dict[str, PagerRoute] = Field(
         default_factory=dict,
         description="JSON object: `<scenario>/<SEV>`, `<scenario>`, `<SEV>` or `default` -> {service_id, escalation_policy_id}; the most specific key wins.",
+    )
+    page_targets: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON object: a runbook page step's target (`Security Lead`, `DevOps Lead`) -> whom to page: `<@U…>`, an escalation policy or a service (id or name). A target not listed is not paged: its step shows the plan's contact to call.",
     )
     pagerduty_approvers_policy: str | None = Field(
         default=None,

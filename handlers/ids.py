@@ -24,6 +24,7 @@ class Action(StrEnum):
     RUNBOOK_CANCEL = "runbook-cancel"
     RUNBOOK_INPUTS = "runbook-inputs"
     RUNBOOK_MANUAL_DONE = "runbook-manual-done"
+    RUNBOOK_ACT = "runbook-act"
     RUNBOOK_MANUAL_SKIP = "runbook-manual-skip"
 
 

@@ -3,10 +3,12 @@ proxy, and clicks on step cards sent as signed Slack requests."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 
@@ -14,6 +16,7 @@ from bot.config import Settings
 from bot.models.incidents import Incident, utcnow
 from bot.models.runbooks import StepState
 from bot.sandbox import payloads
+from bot.sandbox.signing import FORM
 from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
 from handlers.blocks.runbooks import StepRef
 from handlers.ids import Action, Callback
@@ -250,3 +253,31 @@ async def approve_and_wait(
         StepState.OUTCOME_UNKNOWN,
         StepState.SKIPPED,
     )
+
+
+async def select_step(
+    bot: RunningBot,
+    slack: RunningWorkspace,
+    incident: Incident,
+    rb: int,
+    action: str,
+    step: str,
+) -> None:
+    """Pick `step` from the runbook message's menu `action` as Alice."""
+    raw = payloads.block_actions(
+        user_id="UALICE",
+        action_id=action,
+        block_id=f"runbook-{rb}",
+        action_type="static_select",
+        channel_id=incident.channel_id,
+        workspace=slack.workspace,
+    )
+    payload = json.loads(parse_qs(raw)["payload"][0])
+    payload["actions"][0]["selected_option"] = {
+        "text": {"type": "plain_text", "text": step},
+        "value": step,
+    }
+    response = await bot.sender.send(
+        urlencode({"payload": json.dumps(payload)}), content_type=FORM
+    )
+    assert response.status == 200

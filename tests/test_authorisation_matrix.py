@@ -132,7 +132,11 @@ def _action(world: World, action: str, user: str) -> tuple[str, str]:
     if action.startswith("runbook-"):
         value = StepRef(rb=world.rb, step=MANUAL_STEP, attempt=1).model_dump_json()
         block = f"step-{world.rb}-{MANUAL_STEP}"
-        if action in (Action.RUNBOOK_MANUAL_DONE, Action.RUNBOOK_MANUAL_SKIP):
+        if action in (
+            Action.RUNBOOK_MANUAL_DONE,
+            Action.RUNBOOK_MANUAL_SKIP,
+            Action.RUNBOOK_ACT,
+        ):
             kind, value, block = "static_select", MANUAL_STEP, f"runbook-{world.rb}"
     elif action.startswith("card-"):
         value, block = str(world.incident), f"card-{world.incident}"

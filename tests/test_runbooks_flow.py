@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from urllib.parse import parse_qs, urlencode
 
 import pytest
 
 from bot.models.incidents import Incident
 from bot.models.runbooks import Runbook, StepState
 from bot.sandbox import payloads
-from bot.sandbox.signing import FORM
 from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
 from bot.scenarios.schema import Kind, load_all
 from bot.services.runbooks.views import build_view
@@ -26,39 +24,13 @@ from tests.runbook_support import (
     click,
     ephemeral_texts,
     request_restore,
+    select_step,
     start_runbook,
     state_of,
     until_state,
 )
 
 STEP = "restore-from-snapshot"
-
-
-async def _select(
-    bot: RunningBot,
-    slack: RunningWorkspace,
-    incident: Incident,
-    rb: int,
-    action: str,
-    step: str,
-) -> None:
-    raw = payloads.block_actions(
-        user_id="UALICE",
-        action_id=action,
-        block_id=f"runbook-{rb}",
-        action_type="static_select",
-        channel_id=incident.channel_id,
-        workspace=slack.workspace,
-    )
-    payload = json.loads(parse_qs(raw)["payload"][0])
-    payload["actions"][0]["selected_option"] = {
-        "text": {"type": "plain_text", "text": step},
-        "value": step,
-    }
-    response = await bot.sender.send(
-        urlencode({"payload": json.dumps(payload)}), content_type=FORM
-    )
-    assert response.status == 200
 
 
 async def test_runbook_manual_steps_done_and_skipped_update_progress(
@@ -70,7 +42,7 @@ async def test_runbook_manual_steps_done_and_skipped_update_progress(
     bot, slack = rbot, slack_workspace
     incident, rb = await start_runbook(bot, slack, "database-failure")
     total = len((await bot.services.runbooks.view(rb)).steps)
-    await _select(
+    await select_step(
         bot,
         slack_server,
         incident,
@@ -83,7 +55,7 @@ async def test_runbook_manual_steps_done_and_skipped_update_progress(
         is StepState.DONE
     )
     opened = len(slack.calls_to("views.open"))
-    await _select(
+    await select_step(
         bot, slack_server, incident, rb, Action.RUNBOOK_MANUAL_SKIP, "verify-gallery"
     )
     await slack.wait_for(

@@ -144,6 +144,24 @@ class RunbookAnnouncer(Protocol):
     ) -> None: ...
 
 
+class StepPager(Protocol):
+    """Pages for a runbook's page steps; implemented by bot/services/paging/pages.py."""
+
+    async def page_step(
+        self, incident: Incident, *, target: str, message: str, actor: str, source: str
+    ) -> str:
+        """Queue the page once per `source`; say whom it pages. UsageError: nobody to page."""
+        ...
+
+
+class Notices(Protocol):
+    """Posts for a runbook's notify steps; implemented by handlers/outbound/announcer.py."""
+
+    async def notify(self, incident: Incident, template: str) -> str:
+        """Post the plan's `template` where the plan says, once per incident; say where."""
+        ...
+
+
 class Authoriser(Protocol):
     """Answers who may act: responders, and approvers of AWS steps (re-asked at execution)."""
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from bot.models.runbooks import Risk, StepState
 from bot.redaction import redact
-from bot.scenarios.schema import AwsStep, Scenario
+from bot.scenarios.schema import AwsStep, NotifyStep, PageStep, Scenario
 from bot.scenarios.templating import variables
 from bot.services.runbooks.views import RunbookView, StepView
 from handlers.blocks.incidents import cut, escape, user
@@ -77,7 +77,8 @@ def _button(
 
 
 def runbook_message(view: RunbookView) -> tuple[str, list[dict[str, Any]]]:
-    """The runbook overview: phases, each step's state, n of m done, and manual-step menus."""
+    """The runbook overview: phases, each step's state (with what a page or notify step did), n of
+    m done, and the menus: page or post, mark done, skip."""
     done, total = view.progress()
     flags = [f"*{done} of {total}* steps done"]
     if view.dry_run:
@@ -93,9 +94,15 @@ def runbook_message(view: RunbookView) -> tuple[str, list[dict[str, Any]]]:
         lines = [f"*{escape(phase.title)}*"]
         for item in view.steps:
             if item.phase.id == phase.id:
+                outcome = item.run.summary or item.run.reason if item.run else ""
                 lines.append(
                     f"{ICONS[item.state]} {escape(item.step.title)}"
                     + (f" _({item.risk.value})_" if item.actionable else "")
+                    + (
+                        f": {escape(cut(outcome, 300))}"
+                        if outcome and isinstance(item.step, PageStep | NotifyStep)
+                        else ""
+                    )
                 )
         text = "\n".join(lines)
         while text and len(blocks) < 45:
@@ -112,7 +119,12 @@ def runbook_message(view: RunbookView) -> tuple[str, list[dict[str, Any]]]:
         for s in view.steps
         if s.state in (StepState.PENDING, StepState.FAILED, StepState.OUTCOME_UNKNOWN)
     ]
+    open_outreach = [
+        s for s in open_manual if isinstance(s.step, PageStep | NotifyStep)
+    ]
     elements = []
+    if open_outreach:
+        elements.append(_select("Page or post…", Action.RUNBOOK_ACT, open_outreach))
     if open_manual:
         elements.append(
             _select("Mark a step done…", Action.RUNBOOK_MANUAL_DONE, open_manual)

@@ -1,5 +1,5 @@
 """Runbook buttons: run, request approval, approve, reject, skip (opens a modal), mark done, verify,
-cancel, edit inputs, and the runbook message's "mark done" / "skip" menus.
+cancel, edit inputs, and the runbook message's "page or post" / "mark done" / "skip" menus.
 
 Each listener acks, parses the button's `StepRef`, checks the clicker is a responder where the service
 cannot, and calls one runbook service method; the service decides everything else. The one Slack
@@ -154,7 +154,8 @@ async def handle_runbook_run_action(
     inbox_key: str,
     services: Services,
 ) -> None:
-    """Verify, cancel or mark done on an existing run, or mark a manual step done from the menu."""
+    """Verify, cancel or mark done on an existing run; from the menus, page or post (a page or
+    notify step) or mark a manual step done."""
     await ack()
     ref, user, source = await _ref(services, body), body["user"]["id"], inbox_key
     action = body["actions"][0]["action_id"]
@@ -162,6 +163,10 @@ async def handle_runbook_run_action(
         await services.runbooks.verify(run_id=ref.run, user=user, source=source)
     elif action == Action.RUNBOOK_CANCEL:
         await services.runbooks.cancel(run_id=ref.run, user=user, source=source)
+    elif action == Action.RUNBOOK_ACT:
+        await services.runbooks.act(
+            runbook=ref.rb, step=ref.step, user=user, source=source
+        )
     else:
         attempt = (
             ref.attempt
@@ -224,6 +229,7 @@ def register(app: AsyncApp) -> None:
         Action.RUNBOOK_CANCEL,
         Action.RUNBOOK_DONE,
         Action.RUNBOOK_MANUAL_DONE,
+        Action.RUNBOOK_ACT,
     ):
         app.action(action)(
             journaled(

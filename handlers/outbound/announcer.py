@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import Settings
+from bot.errors import UsageError
 from bot.gateways.slack.outbox import ANNOUNCEMENT_KEY, ANNOUNCEMENT_TS, Outbox
 from bot.models.incidents import Incident, OutboxMessage, OutboxRow
 from bot.plan import INITIAL_NOTIFICATION, RESOLUTION_NOTIFICATION, SERVICE_NAME
@@ -117,6 +118,28 @@ class SlackAnnouncer:
             ),
             self._announce(incident, text, "announce-resolution"),
             self._card_update(incident, "resolved"),
+        )
+
+    async def notify(self, incident: Incident, template: str) -> str:
+        """A runbook notify step: the plan's notification under the keys the bot's own post of it
+        uses, so what was posted at declaration or resolution is never posted again."""
+        if template == "initial":
+            text = self.initial_notification(incident)
+            await self.outbox.enqueue(
+                self._announce(incident, text, ANNOUNCEMENT_KEY),
+                self._in_channel(
+                    incident, "chat.postMessage", {"text": text}, "initial"
+                ),
+            )
+            return "Initial Notification posted in the announcement channel and the incident channel"
+        if template == "resolution" and incident.resolved_at is not None:
+            return "Resolution Notification posted when the incident was resolved"
+        if template == "resolution":
+            raise UsageError(
+                "The Resolution Notification is posted when the incident is resolved: `/incident resolve`."
+            )
+        raise UsageError(
+            "Status updates are posted with `/incident update`: its form asks what the template needs."
         )
 
     async def invite(self, incident: Incident, users: list[str]) -> None:

@@ -14,7 +14,7 @@ import asyncio
 from dataclasses import dataclass
 
 from bot.config import PagerRoute, Settings
-from bot.errors import BotError
+from bot.errors import BotError, UsageError
 from bot.gateways.pagerduty.pager import LogOnlyPager, OnCall, Pager, PdObject
 from bot.models.incidents import Clock, Incident
 from bot.services.paging.targets import PageTargets, route_for
@@ -130,6 +130,34 @@ class PageService:
         )
         self.worker.wake.set()
         return PageObjectRow(row=row, target=found)
+
+    async def page_step(
+        self, incident: Incident, *, target: str, message: str, actor: str, source: str
+    ) -> str:
+        """A runbook page step: page whom `WARROOM_PAGE_TARGETS` names for `target`, once per
+        `source` (a second call finds the first page); without a mapping, name the plan's contact."""
+        mapped = self.settings.page_targets.get(target)
+        if mapped is None:
+            contact = next(
+                (
+                    c
+                    for c in self.settings.fallback_contacts
+                    if c.startswith(f"{target}:")
+                ),
+                None,
+            )
+            raise UsageError(
+                f"Nobody to page for {target}: WARROOM_PAGE_TARGETS does not name them."
+                + (f" Call {contact}." if contact else "")
+            )
+        paged = await self.request_page(
+            incident=incident,
+            target=mapped,
+            message=message,
+            actor=actor,
+            source=source,
+        )
+        return f"Paged {target}: {paged.target.name} ({paged.target.kind.replace('_', ' ')})"
 
     async def page_commander(
         self, incident: Incident, *, source: str, message: str

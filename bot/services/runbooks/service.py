@@ -6,8 +6,10 @@ approval, a destructive one after two (`approvals`); each attempt is one ledger 
 Slack retries and restarts never send a second call. The kill switch and dry run (global, or per
 incident for drills) stop execution here. Every outcome goes to storage and the timeline before the
 `RunbookAnnouncer` is told, and a request waiting for approval keeps an escalation scheduled until it
-is answered. A run found `executing` at start-up becomes `outcome-unknown` and is never re-sent. It
-knows nothing of Slack and never calls boto3 itself: the `Executor` sends through the AWS gateway.
+is answered. A run found `executing` at start-up becomes `outcome-unknown` and is never re-sent. A page
+step pages through the `StepPager` and a notify step posts through `Notices`, each once per runbook
+step. It knows nothing of Slack and never calls boto3 itself: the `Executor` sends through the AWS
+gateway.
 """
 
 from __future__ import annotations
@@ -28,11 +30,19 @@ from bot.scenarios.schema import (
     AnyStep,
     AwsStep,
     ManualStep,
+    NotifyStep,
+    PageStep,
     Scenario,
     validate_input,
 )
 from bot.scenarios.templating import capture, render
-from bot.services.ports import ApprovalEscalations, Authoriser, RunbookAnnouncer
+from bot.services.ports import (
+    ApprovalEscalations,
+    Authoriser,
+    Notices,
+    RunbookAnnouncer,
+    StepPager,
+)
 from bot.services.runbooks.action_runs import ActionRunner
 from bot.services.runbooks.approvals import (
     ApprovalPolicy,
@@ -89,10 +99,13 @@ class RunbookService:
         authoriser: Authoriser,
         announcer: RunbookAnnouncer,
         escalations: ApprovalEscalations,
+        pager: StepPager,
+        notices: Notices,
     ) -> None:
         self.storage, self.settings, self.clock = storage, settings, clock
         self.scenarios, self.gateway = scenarios, gateway
         self.announcer, self.escalations = announcer, escalations
+        self.pager, self.notices = pager, notices
         self.policy = ApprovalPolicy(
             authoriser=authoriser, ttl=timedelta(minutes=settings.approval_ttl_minutes)
         )
@@ -411,6 +424,60 @@ class RunbookService:
             if str(redact(current)) != str(run.preview_current):
                 return f"the current value changed since approval ({run.preview_current} → {current})"
         return ""
+
+    # -- page and notify steps --------------------------------------------------------------------
+    async def act(
+        self, *, runbook: int, step: str, user: str, source: str
+    ) -> StepRun | None:
+        """Page (a page step) or post (a notify step), then mark the step done. The page is queued
+        under the runbook step, not the click or the attempt, so double clicks, replays and a
+        restart between the page and the ledger row never page twice. None: done already."""
+        view = await self.view(runbook)
+        item = self._step(view, step)
+        if not isinstance(item.step, PageStep | NotifyStep):
+            raise UsageError(f"{item.step.title} is not a page or notify step.")
+        if item.state in (StepState.DONE, StepState.SKIPPED):
+            return None
+        incident = view.incident
+        state, outcome = StepState.DONE, {}
+        try:
+            if isinstance(item.step, PageStep):
+                text = await self.pager.page_step(
+                    incident,
+                    target=item.step.target,
+                    message=item.step.message,
+                    actor=user,
+                    source=f"runbook-{runbook}:{step}",
+                )
+            else:
+                text = await self.notices.notify(incident, item.step.template)
+            outcome = {"summary": text}
+        except UsageError as exc:
+            state, text = StepState.FAILED, exc.message
+            outcome = {"reason": text}
+        ran = await self.storage.insert_step_run(
+            runbook=runbook,
+            incident=incident.number,
+            step=step,
+            attempt=item.next_attempt,
+            state=state,
+            now=self.clock(),
+            source=source,
+            requested_by=user,
+            **outcome,
+        )
+        if ran is None:
+            return None
+        verb = "Done" if state is StepState.DONE else "Failed"
+        await self._record(
+            incident.number,
+            user,
+            f"{verb}: {item.step.title}: {text}",
+            {"step": step},
+            f"{source}:act",
+        )
+        await self._tell(runbook, step, key=f"{source}:act")
+        return ran
 
     # -- manual outcomes, cancel, verify ---------------------------------------------------------
     async def mark(
