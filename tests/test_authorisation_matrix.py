@@ -262,6 +262,7 @@ OPEN_TO_ANYONE = {
     "command:oncall",
     "command:stats",
     "command:timeline",
+    "command:catchup",
     "action:card-timeline",
     "action:card-war-room",
     *(f"event:{event}" for event in EVENTS),

@@ -32,6 +32,7 @@ from slack_sdk.models.views import View
 from bot.config import Settings
 from bot.models.incidents import Incident, Status, TimelineEntry
 from bot.plan import COMPONENTS
+from bot.services.incidents.catchup import CatchUp
 from handlers.ids import VALUE, Action, Callback, Field
 
 SECTION_LIMIT = 3000
@@ -320,6 +321,53 @@ def timeline_text(entries: Sequence[TimelineEntry]) -> str:
         for e in entries
     ]
     return "\n".join(lines) or "_The timeline is empty._"
+
+
+def catchup_text(c: CatchUp, *, now: datetime) -> str:
+    """`/incident catchup`: the incident as it stands, for someone joining late."""
+    i = c.incident
+    roles = ", ".join(
+        f"{escape(role)} {user(who)}"
+        for role, who in i.roles.items()
+        if role != "commander"
+    )
+    scenario = f" · scenario `{escape(i.scenario)}`" if i.scenario else ""
+    lines = [
+        f"*Catch-up on {i.key}: {escape(cut(i.title, 150))}*",
+        f"*{i.status.value}* · {i.severity}{scenario} · open {_elapsed(now - i.declared_at)}"
+        f" (declared {when(i.declared_at)}"
+        + (f", impact since {when(i.impact_started_at)}" if i.impact_started_at else "")
+        + ")",
+        f"Commander {user(i.commander)}" + (f" · {roles}" if roles else ""),
+    ]
+    if i.description:
+        lines.append(f"What is broken: {escape(cut(i.description, 500))}")
+    if c.last_update:
+        lines.append(
+            f"Last status update {when(c.last_update.occurred_at)}:"
+            f" {escape(cut(c.last_update.text, 300))}"
+        )
+    else:
+        lines.append("No status update posted yet.")
+    if c.next_update_due:
+        lines.append(f"Next update due {when(c.next_update_due, '{time}')}.")
+    if c.waiting:
+        lines.append("*Waiting for approval*")
+        lines += [
+            f"• {escape(s.title)} (by {user(s.requested_by)}, approvals"
+            f" {len(s.approvals)} of {s.required})"
+            for s in c.waiting
+        ]
+    if c.done or c.to_do:
+        lines.append(f"*Runbook*: {len(c.done)} steps done, {len(c.to_do)} to do")
+        lines += [f"• :white_check_mark: {escape(s.title)}" for s in c.done[-5:]]
+        lines += [
+            f"• :black_square_button: {escape(s.title)} _({s.state.value})_"
+            for s in c.to_do[:5]
+        ]
+    lines.append(f"*Key events* (last {len(c.key_events)})")
+    lines.append(timeline_text(c.key_events))
+    return "\n".join(lines)
 
 
 def incident_list_text(incidents: Sequence[Incident], *, now: datetime) -> str:
