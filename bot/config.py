@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
+import string
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -88,6 +90,8 @@ DEFAULT_SEVERITIES: list[SeverityLevel] = [
 ]
 
 DEFAULT_ROLES = ["commander", "communications", "operations", "scribe"]
+# What a `WARROOM_BRIDGE_URL` template may name.
+BRIDGE_FIELDS = ("incident", "slug", "token")
 
 
 def _default_targets() -> dict[str, Target]:
@@ -129,6 +133,33 @@ class Settings(BaseSettings):
             raise ValueError(
                 "is not valid JSON (README, Settings, shows each setting's shape)"
             ) from None
+
+    @field_validator("bridge_url")
+    @classmethod
+    def _bridge(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.startswith("https://"):
+            raise ValueError("must be an https:// link")
+        try:
+            names = {
+                n for _, n, _, _ in string.Formatter().parse(value) if n is not None
+            }
+        except ValueError:
+            raise ValueError("has an unmatched { or }") from None
+        unknown = sorted(names - set(BRIDGE_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"knows only {{incident}}, {{slug}} and {{token}}, not {{{unknown[0]}}}"
+            )
+        return value
+
+    def bridge_for(self, incident: str, slug: str) -> str | None:
+        """A new call link for an incident (a fresh token each time), or None without a template."""
+        if self.bridge_url is None:
+            return None
+        token = secrets.token_urlsafe(9)
+        return self.bridge_url.format(incident=incident, slug=slug, token=token)
 
     slack_bot_token: SecretStr | None = Field(
         default=None,
@@ -191,6 +222,10 @@ class Settings(BaseSettings):
     war_room: str = Field(
         default=WAR_ROOM,
         description="The war-room call (a URL or a room id) shown on the card.",
+    )
+    bridge_url: str | None = Field(
+        default=None,
+        description="A call link made per incident, shown on the card instead of the war room: `https://…` with `{incident}` (INC-7), `{slug}` (the channel name) and `{token}` (random, per incident), e.g. `https://meet.jit.si/warroom-{slug}-{token}`.",
     )
     fallback_contacts: list[str] = Field(
         default_factory=lambda: list(FALLBACK_CONTACTS),

@@ -357,3 +357,9 @@ def m007_opened_views(db: Database) -> None:
         "create trigger opened_views_pruned_with_the_journal after delete on inbox"
         " begin delete from opened_views where source = old.key; end"
     )
+
+
+@migrations()
+def m008_incident_bridge(db: Database) -> None:
+    """Each incident's own call link, made from `WARROOM_BRIDGE_URL` when it is declared."""
+    db.table("incidents").add_column("bridge_url", str)

@@ -66,6 +66,7 @@ class Incident(BaseModel):
     summary: str = ""
     private: bool = False
     drill: bool = False
+    bridge_url: str | None = None
 
     @property
     def key(self) -> str:

@@ -92,7 +92,7 @@ def incident_card(incident: Incident, settings: Settings) -> list[dict[str, Any]
         )
         or "—"
     )
-    war_room = settings.war_room
+    war_room = incident.bridge_url or settings.war_room
     fields = [
         MarkdownTextObject(text=f"*Status*\n{incident.status.value.capitalize()}"),
         MarkdownTextObject(text=f"*Severity*\n{incident.severity}"),

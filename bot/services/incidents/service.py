@@ -82,7 +82,13 @@ class IncidentService:
         if not incident.channel_name:
             name = channel_name(incident.number, incident.title, drill=drill)
             incident = await self.storage.update_incident(
-                incident.number, channel_name=name
+                incident.number,
+                channel_name=name,
+                # A private incident's call link does not carry its title.
+                bridge_url=self.settings.bridge_for(
+                    incident.key,
+                    f"inc-{incident.number}" if incident.private else name,
+                ),
             )
         await self.storage.append(
             incident.number,
