@@ -13,6 +13,7 @@ SCRIPTS = (
     "kill9",
     "loop_lag",
     "detectors",
+    "backup",
 )
 
 

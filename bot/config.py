@@ -336,6 +336,16 @@ class Settings(BaseSettings):
         le=1440,
         description="Minutes an approval request may wait unanswered before the approvers' on-call is paged.",
     )
+    backup_url: str | None = Field(
+        default=None,
+        pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file:///.+|/.+)$",
+        description="Where `warroom backup` ships backups and `warroom restore` finds them: `s3://bucket/prefix` (server-side encrypted) or an absolute directory path.",
+    )
+    backup_region: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+        description="AWS region of the backup bucket: a third region, neither the one a runbook repairs nor the bot's own.",
+    )
     backup_check_time: str | None = Field(
         default=None,
         pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",

@@ -253,6 +253,9 @@ def parser() -> argparse.ArgumentParser:
     from bot.cli.reports import add_parsers as add_report_parsers
 
     add_report_parsers(sub)  # verify, export, stats
+    from bot.cli.backups import add_parsers as add_backup_parsers
+
+    add_backup_parsers(sub)  # backup, restore
     from bot.cli.sandbox import add_parsers as add_sandbox_parsers
 
     add_sandbox_parsers(sub)  # demo, console, drill

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 from uuid import uuid4
 
 from bot.models.incidents import from_iso, to_iso
@@ -159,3 +162,25 @@ class LeaseStore(StorageBase):
             "delete from leases where name = 'run' and owner = ?",
             [str(self.holder)],
         )
+
+
+def live_holder(database: Path, *, stale_after_s: float) -> str | None:
+    """Who holds `database`'s run lease and is alive (heartbeat younger than `stale_after_s`, and
+    not a process known dead); None when nobody does or there is no database. Reads only."""
+    if not database.exists():
+        return None
+    uri = f"file:{quote(str(database.resolve()))}?mode=ro"
+    with closing(sqlite3.connect(uri, uri=True)) as db:
+        try:
+            row = db.execute(
+                "select owner, heartbeat_at from leases where name = 'run'"
+            ).fetchone()
+        except (
+            sqlite3.DatabaseError
+        ):  # no lease table, or not a database: nobody runs it
+            return None
+    if row is None:
+        return None
+    age = (datetime.now(UTC) - from_iso(row[1])).total_seconds()
+    holder = Holder.parse(row[0])
+    return None if age >= stale_after_s or (holder and holder.dead()) else str(row[0])

@@ -1,0 +1,170 @@
+"""`warroom backup` and `warroom restore` through the command line, against a database a running
+bot is writing: checked online copies to a directory and to S3 (moto), the newest good one restored,
+a damaged one skipped, `--at`, and a live database never overwritten."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import boto3
+import pytest
+
+from bot.cli.main import main as warroom
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
+from bot.storage.backup import Manifest
+from bot.storage.chain import verify_incident
+from tests.flows import command_in, declare, eventually
+from tests.plugins.bot import RunningBot, make_settings, run_bot
+
+
+async def incidents_with_notes(
+    bot: RunningBot, slack: SlackWorkspace, notes: int
+) -> list[int]:
+    numbers = []
+    for title in ("Checkout errors", "Disk full"):
+        incident = await declare(bot, slack, title=title)
+        for n in range(notes):
+            await command_in(bot, incident, f"note {title} {n}")
+        numbers.append(incident.number)
+
+    async def recorded() -> bool:
+        return note_count(bot.settings.database_path) == 2 * notes
+
+    await eventually(recorded)
+    return numbers
+
+
+def manifests(directory: Path) -> list[Manifest]:
+    found = [Manifest.from_json(p.read_text()) for p in directory.glob("*.json")]
+    return sorted(found, key=lambda m: m.name)
+
+
+def note_count(database: Path) -> int:
+    with closing(sqlite3.connect(database)) as db:
+        row = db.execute("select count(*) from timeline where kind = 'note'").fetchone()
+        return int(row[0])
+
+
+async def test_backups_while_the_bot_writes_restore_the_newest_good_one(
+    tmp_path: Path,
+    slack_server: RunningWorkspace,
+    slack_workspace: SlackWorkspace,
+    capsys: pytest.CaptureFixture[str],
+):
+    database, kept = tmp_path / "live" / "warroom.db", tmp_path / "backups"
+    database.parent.mkdir()
+    async with run_bot(make_settings(database, slack_server), slack_server) as bot:
+        numbers = await incidents_with_notes(bot, slack_workspace, 3)
+        assert warroom(["backup", "--database", str(database), "--to", str(kept)]) == 0
+        first = await bot.services.incidents.get(numbers[0])
+        await command_in(bot, first, "note said after the first backup")
+
+        async def seven() -> bool:
+            return note_count(database) == 7
+
+        await eventually(seven)
+        assert warroom(["backup", "--database", str(database), "--to", str(kept)]) == 0
+        # The bot is running: its database is not overwritten.
+        assert warroom(["restore", "--to", str(database), "--from", str(kept)]) == 2
+        assert "in use by a running warroom" in capsys.readouterr().err
+    older, newer = manifests(kept)
+    assert set(newer.heads) == {str(n) for n in numbers}
+    grown = int(str(newer.heads[str(numbers[0])]["rows"]))
+    assert grown == int(str(older.heads[str(numbers[0])]["rows"])) + 1
+
+    restored = tmp_path / "new-host" / "warroom.db"
+    assert warroom(["restore", "--to", str(restored), "--from", str(kept)]) == 0
+    assert f"Restored {newer.name}" in capsys.readouterr().out
+    assert note_count(restored) == 7
+    for number in numbers:
+        report = verify_incident(restored, number)
+        assert report.ok
+        assert report.head_hash == newer.heads[str(number)]["hash"]
+    # A bot starts on it at once: the backed-up process's lease did not come with it.
+    async with run_bot(make_settings(restored, slack_server), slack_server) as again:
+        assert await again.services.incidents.get(numbers[1])
+
+    # The newest is damaged (its bytes no longer match the manifest): the older one is restored.
+    damaged = kept / newer.file
+    damaged.write_bytes(damaged.read_bytes()[:-100] + b"\0" * 100)
+    assert warroom(["restore", "--to", str(restored), "--from", str(kept)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        f"skipped {newer.name}: its SHA-256 is not the one its manifest records" in out
+    )
+    assert f"Restored {older.name}" in out
+    assert note_count(restored) == 6
+
+    # --at before the first backup: nothing to restore, nothing changed.
+    before = restored.read_bytes()
+    at = ["--at", "2020-01-01 00:00"]
+    assert warroom(["restore", "--to", str(restored), "--from", str(kept), *at]) == 1
+    assert "nothing was restored" in capsys.readouterr().out
+    assert restored.read_bytes() == before
+
+
+async def test_a_copy_whose_chain_was_edited_is_never_shipped(
+    tmp_path: Path,
+    slack_server: RunningWorkspace,
+    slack_workspace: SlackWorkspace,
+    capsys: pytest.CaptureFixture[str],
+):
+    database, kept = tmp_path / "warroom.db", tmp_path / "backups"
+    async with run_bot(make_settings(database, slack_server), slack_server) as bot:
+        await incidents_with_notes(bot, slack_workspace, 1)
+    with closing(sqlite3.connect(database)) as db, db:
+        db.execute("update timeline set text = 'rewritten' where kind = 'note'")
+    assert warroom(["backup", "--database", str(database), "--to", str(kept)]) == 2
+    assert "No backup was made: BROKEN INC-1" in capsys.readouterr().err
+    assert not kept.exists()
+
+
+async def test_backups_to_s3_are_encrypted_and_restored(
+    tmp_path: Path,
+    aws_env: str,
+    slack_server: RunningWorkspace,
+    slack_workspace: SlackWorkspace,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    s3 = boto3.client("s3", region_name="us-west-2")
+    s3.create_bucket(
+        Bucket="warroom-backups",
+        CreateBucketConfiguration={"LocationConstraint": "us-west-2"},
+    )
+    monkeypatch.setenv("WARROOM_BACKUP_URL", "s3://warroom-backups/prod")
+    monkeypatch.setenv("WARROOM_BACKUP_REGION", "us-west-2")
+    database = tmp_path / "warroom.db"
+    async with run_bot(make_settings(database, slack_server), slack_server) as bot:
+        await incidents_with_notes(bot, slack_workspace, 2)
+        assert warroom(["backup", "--database", str(database)]) == 0
+    listed = s3.list_objects_v2(Bucket="warroom-backups")["Contents"]
+    keys = sorted(o["Key"] for o in listed)
+    assert [k.rsplit(".", 1)[-1] for k in keys] == ["gz", "json"]
+    assert all(k.startswith("prod/warroom-") for k in keys)
+    for key in keys:
+        head = s3.head_object(Bucket="warroom-backups", Key=key)
+        assert head["ServerSideEncryption"] == "AES256"
+    body = s3.get_object(Bucket="warroom-backups", Key=keys[0])["Body"].read()
+    assert gzip.decompress(body)[:16] == b"SQLite format 3\0"
+    manifest = json.loads(
+        s3.get_object(Bucket="warroom-backups", Key=keys[1])["Body"].read()
+    )
+    restored = tmp_path / "elsewhere" / "warroom.db"
+    assert warroom(["restore", "--to", str(restored)]) == 0
+    assert note_count(restored) == 4
+    assert verify_incident(restored, 2).head_hash == manifest["heads"]["2"]["hash"]
+
+
+def test_bad_backup_settings_are_listed(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.setenv("WARROOM_BACKUP_URL", "ftp://somewhere")
+    monkeypatch.setenv("WARROOM_BACKUP_REGION", "moon-1")
+    assert warroom(["backup"]) == 2
+    err = capsys.readouterr().err
+    assert "WARROOM_BACKUP_URL" in err
+    assert "WARROOM_BACKUP_REGION" in err
