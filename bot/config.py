@@ -346,6 +346,18 @@ class Settings(BaseSettings):
         pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
         description="AWS region of the backup bucket: a third region, neither the one a runbook repairs nor the bot's own.",
     )
+    backup_open_seconds: float = Field(
+        default=60,
+        ge=5,
+        le=60,
+        description="With `WARROOM_BACKUP_URL`, `warroom run` backs up this often while any incident is open.",
+    )
+    backup_idle_seconds: float = Field(
+        default=3600,
+        ge=60,
+        le=86400,
+        description="With `WARROOM_BACKUP_URL`, how often `warroom run` backs up while no incident is open.",
+    )
     backup_check_time: str | None = Field(
         default=None,
         pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",

@@ -93,6 +93,23 @@ EVENT_LOOP_LAG = Gauge(
     registry=REGISTRY,
 )
 
+BACKUP_AGE = Gauge(
+    "warroom_backup_age_seconds",
+    "Seconds since the last backup that was checked and shipped (since start, before the first).",
+    registry=REGISTRY,
+)
+BACKUP_INTERVAL = Gauge(
+    "warroom_backup_interval_seconds",
+    "How often backups are due now (0: backups are off).",
+    registry=REGISTRY,
+)
+BACKUPS = Counter(
+    "warroom_backups_total",
+    "Scheduled backups by outcome.",
+    ["outcome"],
+    registry=REGISTRY,
+)
+
 Refresh = Callable[[], Awaitable[None]]
 
 

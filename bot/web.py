@@ -17,10 +17,12 @@ import hmac
 import logging
 import os
 import signal
+import tempfile
 import time
 import weakref
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -120,6 +122,7 @@ async def handle_readyz(request: web.Request) -> web.Response:
         "outbox_dead": counts.get("dead", 0),
     }
     body["pagerduty"] = services.comms.pager_state()
+    body["backup_age_s"] = _backup_age(state)
     return web.json_response(body, status=200 if ready else 503)
 
 
@@ -140,6 +143,9 @@ async def handle_metrics(request: web.Request) -> web.Response:
         metrics.set_labelled(
             metrics.STEP_RUNS, await services.storage.step_run_states()
         )
+        age = _backup_age(state)
+        metrics.BACKUP_AGE.set(age if age is not None else 0)
+        metrics.BACKUP_INTERVAL.set(state.get("backup_every", 0))
 
     body, content_type = await metrics.render(refresh)
     return web.Response(body=body, headers={"Content-Type": content_type})
@@ -175,6 +181,11 @@ async def lifecycle(web_app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(_integrity(services, state, stop), name="integrity"),
         asyncio.create_task(_exit_when_lease_lost(services, state), name="fence"),
     ]
+    if settings.backup_url:
+        state["backup_since"] = time.monotonic()
+        tasks.append(
+            asyncio.create_task(_backups(services, state, stop), name="backups")
+        )
     tasks += await services.comms.start(stop)
     await services.runbooks.recover()
     await services.postmortems.recover()  # automatic drafts a restart interrupted
@@ -191,7 +202,7 @@ async def lifecycle(web_app: web.Application) -> AsyncIterator[None]:
         await drain(web_app)
         stop.set()
         for task in tasks:
-            if task.get_name() in ("identity", "fence", "integrity"):
+            if task.get_name() in ("identity", "fence", "integrity", "backups"):
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await services.comms.aclose()
@@ -334,3 +345,52 @@ async def _integrity(
                 problems[0],
             )
         state["integrity"] = problems
+
+
+async def _backups(
+    services: Services, state: dict[str, Any], stop: asyncio.Event
+) -> None:
+    """Back the database up to WARROOM_BACKUP_URL every WARROOM_BACKUP_OPEN_SECONDS while an
+    incident is open, else every WARROOM_BACKUP_IDLE_SECONDS; a failure is logged and counted, and
+    the next one is tried on time. The copy, its checks and shipping run off the event loop."""
+    from bot.gateways.backups import store_for
+    from bot.storage.backup import take
+
+    settings = services.settings
+    store = store_for(str(settings.backup_url), region=settings.backup_region)
+
+    def backup() -> None:
+        with tempfile.TemporaryDirectory(prefix="warroom-backup-") as work:
+            packed, manifest = take(
+                settings.database_path, Path(work), now=services.clock()
+            )
+            store.put(packed, manifest)
+
+    last = time.monotonic()
+    while (
+        True
+    ):  # looks every open-incident interval, so a new incident shortens the wait
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=settings.backup_open_seconds)
+            return
+        busy = await services.storage.incidents(open_only=True, limit=1)
+        every = settings.backup_open_seconds if busy else settings.backup_idle_seconds
+        state["backup_every"] = every
+        if time.monotonic() - last < every:
+            continue
+        last = time.monotonic()
+        try:
+            await asyncio.to_thread(backup)
+        # Whatever failed (S3, the disk, a check), the next one is due on time; the age grows.
+        except Exception as exc:
+            metrics.BACKUPS.labels("failed").inc()
+            log.error("backup to %s failed: %s", store.where, exc)
+            continue
+        metrics.BACKUPS.labels("ok").inc()
+        state["backup_since"] = time.monotonic()
+
+
+def _backup_age(state: dict[str, Any]) -> float | None:
+    """Seconds since the last good backup (since start before the first); None: backups are off."""
+    since = state.get("backup_since")
+    return None if since is None else round(time.monotonic() - since, 1)

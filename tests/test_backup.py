@@ -10,6 +10,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+import aiohttp
 import boto3
 import pytest
 
@@ -168,3 +169,58 @@ def test_bad_backup_settings_are_listed(
     err = capsys.readouterr().err
     assert "WARROOM_BACKUP_URL" in err
     assert "WARROOM_BACKUP_REGION" in err
+
+
+async def test_the_running_bot_backs_up_on_schedule_and_reports_the_age(
+    tmp_path: Path, slack_server: RunningWorkspace, slack_workspace: SlackWorkspace
+):
+    kept, broken = tmp_path / "backups", tmp_path / "a-file"
+    broken.write_text("not a directory")
+    settings = make_settings(
+        tmp_path / "warroom.db",
+        slack_server,
+        backup_url=str(kept),
+        backup_open_seconds=5,
+    )
+    async with run_bot(settings, slack_server) as bot, aiohttp.ClientSession() as http:
+        await declare(bot, slack_workspace)  # an open incident: every 5 s
+
+        async def shipped() -> list[Manifest]:
+            return manifests(kept) if kept.exists() else []
+
+        [first, *_] = await eventually(shipped)
+        assert first.heads["1"]["rows"]
+        async with http.get(f"{bot.base_url}/metrics") as response:
+            text = await response.text()
+        assert "warroom_backup_interval_seconds 5.0" in text
+        assert 'warroom_backups_total{outcome="ok"}' in text
+        async with http.get(f"{bot.base_url}/readyz") as response:
+            body = await response.json()
+        assert response.status == 200
+        assert 0 <= body["backup_age_s"] < 60
+
+
+async def test_a_failing_scheduled_backup_is_counted_and_the_bot_stays_ready(
+    tmp_path: Path, slack_server: RunningWorkspace, slack_workspace: SlackWorkspace
+):
+    broken = tmp_path / "a-file"
+    broken.write_text("a file where the backups' directory should be")
+    settings = make_settings(
+        tmp_path / "warroom.db",
+        slack_server,
+        backup_url=str(broken),
+        backup_open_seconds=5,
+    )
+    async with run_bot(settings, slack_server) as bot, aiohttp.ClientSession() as http:
+        await declare(bot, slack_workspace)
+
+        async def failed() -> str | None:
+            async with http.get(f"{bot.base_url}/metrics") as response:
+                text = await response.text()
+            return text if 'warroom_backups_total{outcome="failed"}' in text else None
+
+        await eventually(failed)
+        async with http.get(f"{bot.base_url}/readyz") as response:
+            body = await response.json()
+        assert response.status == 200
+        assert body["backup_age_s"] >= 5
