@@ -195,6 +195,7 @@ async def lifecycle(web_app: web.Application) -> AsyncIterator[None]:
             asyncio.create_task(identity.learn(services.outbox.client), name="identity")
         )
     await replay_inbox(services, bolt)
+    tasks.append(asyncio.create_task(_backfill(services), name="backfill"))
     log.info("warroom ready (database %s)", settings.database_path)
     try:
         yield
@@ -202,7 +203,13 @@ async def lifecycle(web_app: web.Application) -> AsyncIterator[None]:
         await drain(web_app)
         stop.set()
         for task in tasks:
-            if task.get_name() in ("identity", "fence", "integrity", "backups"):
+            if task.get_name() in (
+                "identity",
+                "fence",
+                "integrity",
+                "backups",
+                "backfill",
+            ):
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await services.comms.aclose()
@@ -394,3 +401,19 @@ def _backup_age(state: dict[str, Any]) -> float | None:
     """Seconds since the last good backup (since start before the first); None: backups are off."""
     since = state.get("backup_since")
     return None if since is None else round(time.monotonic() - since, 1)
+
+
+async def _backfill(services: Services) -> None:
+    """At start: what the open incidents' channels said while this database did not listen (the
+    bot was down, or the database was restored from a backup) goes on their timelines."""
+    from handlers.outbound.history import SlackHistory
+
+    try:
+        added = await services.incidents.backfill(SlackHistory(services.outbox))
+    except Exception as exc:  # Slack unreachable: the live events still come in
+        log.warning("could not read the incident channels' history: %s", exc)
+        return
+    for number, count in added.items():
+        log.warning(
+            "INC-%s: %s message(s) recovered from Slack's history", number, count
+        )

@@ -224,3 +224,51 @@ async def test_a_failing_scheduled_backup_is_counted_and_the_bot_stays_ready(
             body = await response.json()
         assert response.status == 200
         assert body["backup_age_s"] >= 5
+
+
+async def test_after_a_host_loss_the_restored_bot_recovers_the_channel_from_slack(
+    tmp_path: Path, slack_server: RunningWorkspace, slack_workspace: SlackWorkspace
+):
+    """Backup, more said, the host and its database lost, something said while no bot ran:
+    restored on a new host, the bot reads the channel back and misses none of it."""
+    lost, kept = tmp_path / "lost" / "warroom.db", tmp_path / "backups"
+    lost.parent.mkdir()
+    async with run_bot(make_settings(lost, slack_server), slack_server) as bot:
+        incident = await declare(bot, slack_workspace)
+        channel = incident.channel_id
+        assert channel
+
+        async def say(text: str) -> None:
+            body = slack_workspace.user_message(channel, "UBOB", text)
+            assert (await bot.sender.event(body)).status == 200
+
+        await say("before the backup")
+        await command_in(bot, incident, "note a note before the backup")
+        await eventually(lambda: _said(bot, incident.number, 1))
+        assert warroom(["backup", "--database", str(lost), "--to", str(kept)]) == 0
+        await say("after the backup, one")
+        await say("after the backup, two")
+        await eventually(lambda: _said(bot, incident.number, 3))
+    for path in lost.parent.iterdir():  # the host is gone
+        path.unlink()
+    slack_workspace.user_message(channel, "UCAROL", "while no bot listened")
+
+    restored = tmp_path / "new-host" / "warroom.db"
+    assert warroom(["restore", "--to", str(restored), "--from", str(kept)]) == 0
+    async with run_bot(make_settings(restored, slack_server), slack_server) as again:
+        entries = await eventually(lambda: _said(again, incident.number, 4))
+        await command_in(again, incident, "status identified")  # the bot works on
+    texts = [(e.text, bool(e.data.get("recovered"))) for e in entries]
+    assert texts == [
+        ("before the backup", False),
+        ("after the backup, one", True),
+        ("after the backup, two", True),
+        ("while no bot listened", True),
+    ]
+    assert verify_incident(restored, incident.number).ok
+
+
+async def _said(bot: RunningBot, number: int, count: int) -> list | None:
+    entries = await bot.services.storage.timeline(number)
+    said = [e for e in entries if e.kind == "message"]
+    return said if len(said) >= count else None

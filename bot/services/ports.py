@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.gateways.pagerduty.pager import OnCall
-from bot.models.incidents import Incident, Status
+from bot.models.incidents import Incident, NewEntry, Status
 from bot.services.runbooks.views import RunbookView
 from bot.storage.postmortems import PostmortemRecord
 
@@ -159,6 +159,14 @@ class Notices(Protocol):
 
     async def notify(self, incident: Incident, template: str) -> str:
         """Post the plan's `template` where the plan says, once per incident; say where."""
+        ...
+
+
+class ChannelHistory(Protocol):
+    """What an incident channel said; implemented by handlers/outbound/history.py."""
+
+    async def entries_since(self, channel_id: str, after: str) -> list[NewEntry]:
+        """The channel's messages posted after the Slack ts `after`, as timeline entries."""
         ...
 
 

@@ -25,7 +25,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.errors import ExternalServiceError
-from bot.gateways.slack.history import EarlierAttempts, marked
+from bot.gateways.slack.history import MARK, EarlierAttempts, marked
 from bot.models.incidents import CardRef, Clock, OutboxMessage, OutboxRow
 from bot.redaction import redact_posted
 from bot.storage import Storage
@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 # key), as a `thread_ts`: replies go under it, or to the channel itself when it is unknown.
 ANNOUNCEMENT_TS = "{incident.announcement_ts}"
 ANNOUNCEMENT_KEY = "announce-initial"
+HISTORY_PAGES = (
+    100  # 20,000 messages: more than an incident channel says while the bot is down
+)
 
 # Errors that mean "this already happened": treat as sent.
 _ALREADY = frozenset(
@@ -114,6 +117,34 @@ class Outbox:
     def on_error(self, purpose: str, hook: ErrorHook) -> None:
         """Register a hook that may return new args to retry with (e.g. another channel name)."""
         self._error_hooks[purpose] = hook
+
+    async def history(self, channel: str, *, after: str) -> list[dict[str, Any]]:
+        """A channel's top-level messages posted after the ts `after`, oldest first, a page of
+        200 at a time, without the bot's own posts (they carry their outbox key); a 429 waits for
+        its Retry-After (reads, not posts: not queued)."""
+        found: list[dict[str, Any]] = []
+        cursor = ""
+        for _ in range(HISTORY_PAGES):
+            args = {
+                "channel": channel,
+                "oldest": after,
+                "limit": 200,
+                "cursor": cursor,
+                "include_all_metadata": True,
+            }
+            try:
+                page = await self._call("conversations.history", args, form=True)
+            except SlackCallFailed as exc:
+                if exc.retry_after is None:
+                    raise
+                await asyncio.sleep(exc.retry_after)
+                continue
+            found += page.get("messages") or []
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or ""
+            if not cursor:
+                break
+        said = [m for m in found if (m.get("metadata") or {}).get("event_type") != MARK]
+        return sorted(said, key=lambda m: float(m.get("ts") or 0))
 
     async def enqueue(self, *messages: OutboxMessage) -> None:
         """Journal Slack calls to send, their secrets redacted (every post, update, topic, reply)."""

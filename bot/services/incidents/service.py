@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.errors import ConflictError, NotFound, UsageError
 from bot.models.incidents import Clock, Incident, NewEntry, Status, TimelineEntry
 from bot.services.incidents.channel_names import channel_name
-from bot.services.ports import Announcer, Change, Follower
+from bot.services.ports import Announcer, Change, ChannelHistory, Follower
 from bot.storage import Storage
 
 
@@ -288,6 +288,32 @@ class IncidentService:
         for follower in self.followers:
             await follower.after_resolve(updated, source=source)
         return updated
+
+    async def backfill(self, history: ChannelHistory) -> dict[int, int]:
+        """Put on the timeline, marked `recovered`, every message an open incident's channel has
+        that the timeline lacks (said while the bot was down, or after the backup it was restored
+        from): those posted after the last message it has. Incident number -> messages added."""
+        added: dict[int, int] = {}
+        for incident in await self.storage.incidents(open_only=True):
+            if not incident.channel_id:
+                continue
+            entries = await self.storage.timeline(incident.number)
+            known = {e.slack_ts for e in entries if e.kind == "message" and e.slack_ts}
+            after = max(
+                (float(ts) for ts in known), default=incident.declared_at.timestamp()
+            )
+            found = await history.entries_since(incident.channel_id, f"{after:.6f}")
+            missing = [
+                e.model_copy(update={"data": {**e.data, "recovered": True}})
+                for e in found
+                if e.slack_ts not in known
+            ]
+            if missing:
+                stored = await self.storage.append(
+                    incident.number, missing, now=self.clock()
+                )
+                added[incident.number] = len(stored)
+        return added
 
     async def open_incidents(self) -> list[Incident]:
         return await self.storage.incidents(open_only=True)
