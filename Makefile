@@ -25,6 +25,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
+	$(BIN)/cfn-lint deploy/*.yaml
 	$(BIN)/warroom scenarios lint
 
 test: lint
