@@ -14,6 +14,7 @@ SCRIPTS = (
     "loop_lag",
     "detectors",
     "backup",
+    "host_loss",
 )
 
 

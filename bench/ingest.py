@@ -5,13 +5,16 @@ follows the commit of its timeline row, so events/s is both acknowledged and rec
 counted once every answer is in. `--synchronous NORMAL FULL` runs warroom once per mode (its writer's
 `PRAGMA synchronous`, through `bench.warroom_synchronous`), `--runs` times in turn, each with a fresh
 database and Slack workspace, and prints every run, the medians and FULL's cost against NORMAL.
-`--redaction patterns detect-secrets` does the same for redaction: warroom as built (its patterns,
+`--backups off on` does the same without and with `warroom run`'s scheduled backups (every 5 s, to a
+directory: the copy, its checks and gzip, not a network upload). `--redaction patterns detect-secrets`
+does the same for redaction: warroom as built (its patterns,
 `bot.redaction`), and warroom whose `redact_secrets` also runs detect-secrets' plugins (AWS, Slack,
 private keys, JWTs, high-entropy strings) over every line it redacts, served by this module itself
 (`python -m bench.ingest --serve-with-detect-secrets`; detect-secrets must be installed for that).
 
     python -m bench ingest [--events 20000] [--concurrency 50] [--runs 3]
-                           [--synchronous NORMAL FULL | --redaction patterns detect-secrets]
+                           [--synchronous NORMAL FULL | --redaction patterns detect-secrets |
+                            --backups off on]
 """
 
 from __future__ import annotations
@@ -241,7 +244,15 @@ async def measure(
     async with serve(workspace) as slack:
         with tempfile.TemporaryDirectory() as tmp:
             database, port = Path(tmp) / "bench.db", free_port()
-            warroom = start_warroom(port, slack, database, command)
+            env = (
+                {
+                    "WARROOM_BACKUP_URL": f"{tmp}/backups",
+                    "WARROOM_BACKUP_OPEN_SECONDS": "5",
+                }
+                if label == "warroom backups=on"
+                else {}
+            )
+            warroom = start_warroom(port, slack, database, command, env=env)
             url = f"http://127.0.0.1:{port}/slack/events"
             try:
                 await wait_ready(f"http://127.0.0.1:{port}/readyz", warroom)
@@ -271,6 +282,10 @@ async def run(args: argparse.Namespace) -> int:
         commands = [
             (f"warroom redaction={mode}", REDACTION_COMMANDS[mode])
             for mode in args.redaction
+        ]
+    if args.backups:
+        commands = [
+            (f"warroom backups={mode}", ("-m", "bot", "run")) for mode in args.backups
         ]
     measured = [
         await measure(args, label, command)
@@ -315,6 +330,9 @@ async def run(args: argparse.Namespace) -> int:
             f"raw sqlite3, one row per transaction, synchronous=FULL: {args.events / raw_full:,.0f} rows/s"
             f" ({(raw_full - baseline) / args.events * 1e3:.3f} ms more per commit)"
         )
+    if args.backups and {"off", "on"} <= set(args.backups):
+        on, off = (medians[f"warroom backups={m}"] for m in ("on", "off"))
+        print(f"events/s with backups every 5 s / without: {on / off:.3f}")
     if args.redaction and set(REDACTION_COMMANDS) <= set(args.redaction):
         ours, theirs = (medians[f"warroom redaction={m}"] for m in REDACTION_COMMANDS)
         print(
@@ -345,11 +363,19 @@ def main(argv: list[str]) -> int:
         help="run warroom once per redaction: its patterns, and with detect-secrets' plugins too",
     )
     parser.add_argument(
+        "--backups",
+        nargs="+",
+        choices=("off", "on"),
+        help="run warroom without and with scheduled backups (every 5 s, to a directory)",
+    )
+    parser.add_argument(
         "--runs", type=int, default=1, help="measurements per warroom, taken in turn"
     )
     args = parser.parse_args(argv)
-    if args.synchronous and args.redaction:
-        parser.error("--synchronous and --redaction measure one thing each: pick one")
+    if sum(bool(x) for x in (args.synchronous, args.redaction, args.backups)) > 1:
+        parser.error(
+            "--synchronous, --redaction and --backups measure one thing each: pick one"
+        )
     return asyncio.run(run(args))
 
 

@@ -266,6 +266,18 @@ async def test_after_a_host_loss_the_restored_bot_recovers_the_channel_from_slac
         ("while no bot listened", True),
     ]
     assert verify_incident(restored, incident.number).ok
+    # The post-mortem says what was recovered and what could not be.
+    out = tmp_path / "draft.md"
+    key = f"INC-{incident.number}"
+    assert warroom(["export", key, "--database", str(restored), "--out", str(out)]) == 0
+    draft = out.read_text()
+    assert "## Recovered from Slack\n\n3 channel message(s) from " in draft
+    assert "approvals, AWS calls" in draft
+    assert "aws cloudtrail lookup-events --start-time" in draft
+    as_json = tmp_path / "draft.json"
+    export = ["export", key, "--format", "json", "--database", str(restored)]
+    assert warroom([*export, "--out", str(as_json)]) == 0
+    assert json.loads(as_json.read_text())["recovered"]["messages"] == 3
 
 
 async def _said(bot: RunningBot, number: int, count: int) -> list | None:

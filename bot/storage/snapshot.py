@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.errors import NotFound
-from bot.models.incidents import Incident, TimelineEntry, to_iso
+from bot.models.incidents import Incident, TimelineEntry, from_iso, to_iso
 from bot.storage.incidents import _incident
 from bot.storage.timeline import _entry
 
@@ -166,6 +166,18 @@ class Snapshot:
             [number, number],
         )
         return (int(row["n"]), row["head"]) if row else (0, None)
+
+    def recovered(self, number: int) -> tuple[int, datetime | None]:
+        """How many channel messages were put on the timeline read back from Slack (marked
+        `recovered`), and when the first of them was said."""
+        row = self._one(
+            "select count(*) n, min(occurred_at) first from timeline where incident = ?"
+            " and kind = 'message' and json_extract(data, '$.recovered')",
+            [number],
+        )
+        if not row or not row["n"]:
+            return 0, None
+        return int(row["n"]), from_iso(row["first"])
 
     def actors(self, number: int) -> list[dict[str, Any]]:
         """Everyone who appears on the timeline: entries, first and last time (SQL aggregates)."""

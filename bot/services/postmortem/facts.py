@@ -95,6 +95,10 @@ class Facts:
     targets: list[TargetResult] = field(default_factory=list)
     root_cause: str = ""
     people: dict[str, str] = field(default_factory=dict)  # Slack user id -> handle
+    recovered: int = (
+        0  # channel messages read back from Slack after a restart or restore
+    )
+    recovered_since: datetime | None = None
 
     def who(self, user: str | None) -> str:
         """`@handle` for a Slack user id the bot has seen with a handle; anything else as it is."""
@@ -124,6 +128,7 @@ def collect(snap: Snapshot, number: int, *, settings: Settings, now: datetime) -
             step_rows.append({**row, "data": data})
     facts.participants = snap.actors(number)
     facts.people = snap.people()
+    facts.recovered, facts.recovered_since = snap.recovered(number)
     facts.steps = step_facts(snap, number, step_rows, scenario=incident.scenario)
     facts.checklist = checklist_of(facts.steps)
     _times(facts)

@@ -19,6 +19,7 @@ from bot.services.postmortem.text import (
     LESSONS_PROMPTS,
     LONG_TERM,
     MEASURES,
+    NOT_RECOVERED,
     ROOT_CAUSE_PROMPT,
     SHORT_TERM,
     mermaid,
@@ -59,6 +60,17 @@ def _dump(value: Any) -> str:
 def head(facts: Facts) -> dict[str, Any]:
     """Every bounded section of the draft, keyed as in the JSON document."""
     inc = facts.incident
+    recovered = (
+        {
+            "recovered": {
+                "messages": facts.recovered,
+                "since": facts.recovered_since,
+                "not_recovered": NOT_RECOVERED,
+            }
+        }
+        if facts.recovered
+        else {}
+    )
     return {
         "format": FORMAT,
         "generated_at": facts.generated_at,
@@ -100,6 +112,7 @@ def head(facts: Facts) -> dict[str, Any]:
         "root_cause": {"given": facts.root_cause, "prompt": ROOT_CAUSE_PROMPT},
         "lessons_learned": {"prompts": list(LESSONS_PROMPTS)},
         "action_items": {"short_term": list(SHORT_TERM), "long_term": list(LONG_TERM)},
+        **recovered,
     }
 
 

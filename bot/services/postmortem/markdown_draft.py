@@ -17,6 +17,7 @@ from bot.services.postmortem.text import (
     LONG_TERM,
     MD_TABLE,
     MEASURES,
+    NOT_RECOVERED,
     ROOT_CAUSE_PROMPT,
     SHORT_TERM,
     md,
@@ -58,6 +59,16 @@ def write_markdown(out: TextIO, facts: Facts, snap: Snapshot) -> ChainReport:
     _times(out, facts)
     _people(out, facts)
     _steps(out, facts)
+    if facts.recovered:
+        since = when(facts.recovered_since)
+        out.write(
+            f"## Recovered from Slack\n\n{facts.recovered} channel message(s) from {since} UTC on"
+            " were said while this record was not being kept (the bot was down, or its database"
+            " was restored from a backup) and were read back from Slack's history; they are marked"
+            f" `recovered` in the timeline. {NOT_RECOVERED} For those, run `aws cloudtrail"
+            f" lookup-events --start-time '{since}'` in every region the runbooks act in, and press"
+            " Verify on any step whose outcome is not known.\n\n"
+        )
     out.write("## Key events\n\n")
     count = 0
     for entry in snap.entries(inc.number, key_events=True):

@@ -11,6 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 from bot.services.postmortem.facts import Facts
 
+# What Slack's history cannot give back after a restart or a restore.
+NOT_RECOVERED = (
+    "Not recovered: edits and deletions made meanwhile, replies in threads, and what the bot itself"
+    " did after its last backup (approvals, AWS calls)."
+)
 ROOT_CAUSE_PROMPT = (
     "What made this happen, and why did our safeguards not stop it? Ask 'why?' until you reach a"
     " cause you can change. Link the evidence (timeline rows, AWS request ids, graphs)."
