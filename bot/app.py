@@ -24,6 +24,7 @@ from bot.scenarios.schema import Kind, load_all
 from bot.services import Communications, Services
 from bot.services.incidents.service import IncidentService
 from bot.services.incidents.status_updates import StatusUpdateService
+from bot.services.incidents.subscriptions import SubscriptionService
 from bot.services.paging.pages import PageService
 from bot.services.paging.sync import PagerDutySync
 from bot.services.postmortem.service import PostmortemService
@@ -159,6 +160,9 @@ def build_services(
         clock=clock,
         outbox=outbox,
         incidents=incidents,
+        subscriptions=SubscriptionService(
+            storage=storage, clock=clock, incidents=incidents
+        ),
         comms=Communications(pager, pages, pd_sync, reminders, updates, checks, aws),
         runbooks=runbooks,
         postmortems=postmortems,

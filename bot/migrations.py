@@ -363,3 +363,13 @@ def m007_opened_views(db: Database) -> None:
 def m008_incident_bridge(db: Database) -> None:
     """Each incident's own call link, made from `WARROOM_BRIDGE_URL` when it is declared."""
     db.table("incidents").add_column("bridge_url", str)
+
+
+@migrations()
+def m009_subscriptions(db: Database) -> None:
+    """Who gets an incident's status updates and resolution by direct message."""
+    db.table("subscriptions").create(
+        {"incident": int, "user_id": str, "added_by": str, "created_at": str},
+        pk=("incident", "user_id"),
+        not_null={"added_by", "created_at"},
+    )

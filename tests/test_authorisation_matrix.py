@@ -263,6 +263,8 @@ OPEN_TO_ANYONE = {
     "command:stats",
     "command:timeline",
     "command:catchup",
+    "command:subscribe",  # oneself: others only by the commander (the service)
+    "command:unsubscribe",
     "action:card-timeline",
     "action:card-war-room",
     *(f"event:{event}" for event in EVENTS),

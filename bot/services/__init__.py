@@ -16,6 +16,7 @@ from bot.gateways.slack.outbox import Outbox
 from bot.models.incidents import Clock
 from bot.services.incidents.service import IncidentService
 from bot.services.incidents.status_updates import StatusUpdateService
+from bot.services.incidents.subscriptions import SubscriptionService
 from bot.services.paging.pages import PageService
 from bot.services.paging.sync import PagerDutySync
 from bot.services.ports import Authoriser
@@ -69,6 +70,7 @@ class Services:
     clock: Clock
     outbox: Outbox
     incidents: IncidentService
+    subscriptions: SubscriptionService
     comms: Communications
     runbooks: RunbookService
     postmortems: PostmortemService

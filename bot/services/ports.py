@@ -45,7 +45,12 @@ class Announcer(Protocol):
     async def declared(self, incident: Incident) -> None: ...
     async def changed(self, incident: Incident, change: Change) -> None: ...
     async def resolved(
-        self, incident: Incident, *, head_hash: str, root_cause: str
+        self,
+        incident: Incident,
+        *,
+        head_hash: str,
+        root_cause: str,
+        subscribers: Sequence[str] = (),
     ) -> None: ...
     async def invite(self, incident: Incident, users: list[str]) -> None: ...
 
@@ -121,8 +126,10 @@ class CommsPort(Protocol):
         head_hash: str,
         actor: str,
         key: str,
+        subscribers: Sequence[str] = (),
     ) -> None:
-        """Post a status update to the announcement channel and the incident channel (with the head hash)."""
+        """Post a status update to the announcement channel and the incident channel (with the
+        head hash), and send it to each subscriber by direct message."""
         ...
 
     async def email_of(self, user_id: str) -> str | None:

@@ -16,6 +16,7 @@ from bot.storage.people import PeopleStore
 from bot.storage.postmortems import PostmortemStore
 from bot.storage.reminders import ReminderStore
 from bot.storage.runbooks import RunbookStore
+from bot.storage.subscriptions import SubscriptionStore
 from bot.storage.timeline import GENESIS, TimelineStore, row_hash
 from bot.storage.views import OpenedView, ViewStore
 
@@ -33,6 +34,7 @@ class Storage(
     PostmortemStore,
     HealthStore,
     ViewStore,
+    SubscriptionStore,
 ):
     """Typed access to the database; every method runs on the one writer thread."""
 

@@ -8,6 +8,7 @@ calls Slack directly: everything goes through the outbox, so order, retries and 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -29,6 +30,23 @@ def duration_text(delta: timedelta) -> str:
     minutes = max(0, int(delta.total_seconds() // 60))
     hours, minutes = divmod(minutes, 60)
     return f"{hours} hours {minutes} minutes" if hours else f"{minutes} minutes"
+
+
+def direct_messages(
+    incident: Incident, users: Sequence[str], text: str, key: str
+) -> list[OutboxMessage]:
+    """`text` to each of `users` by direct message (`chat.postMessage` to a user id), once per
+    `key` and user; each user's messages keep their order."""
+    return [
+        OutboxMessage(
+            method="chat.postMessage",
+            args={"channel": user, "text": text},
+            channel_key=f"dm:{user}",
+            dedup_key=f"inc-{incident.number}:{key}:dm:{user}",
+            incident=incident.number,
+        )
+        for user in users
+    ]
 
 
 class SlackAnnouncer:
@@ -101,7 +119,12 @@ class SlackAnnouncer:
         await self.outbox.enqueue(*messages)
 
     async def resolved(
-        self, incident: Incident, *, head_hash: str, root_cause: str
+        self,
+        incident: Incident,
+        *,
+        head_hash: str,
+        root_cause: str,
+        subscribers: Sequence[str] = (),
     ) -> None:
         text = self.resolution_notification(incident, root_cause=root_cause)
         chain = f"Timeline head hash for {incident.key}: `{head_hash}`"
@@ -118,6 +141,7 @@ class SlackAnnouncer:
             ),
             self._announce(incident, text, "announce-resolution"),
             self._card_update(incident, "resolved"),
+            *direct_messages(incident, subscribers, text, "resolution"),
         )
 
     async def notify(self, incident: Incident, template: str) -> str:

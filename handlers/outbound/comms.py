@@ -24,6 +24,7 @@ from bot.models.incidents import Incident, OutboxMessage, Status
 from bot.services.ports import Link
 from handlers.blocks import paging as pb
 from handlers.blocks.incidents import announced, cut, escape
+from handlers.outbound.announcer import direct_messages
 
 log = logging.getLogger(__name__)
 CHANNEL = "{incident.channel}"
@@ -129,6 +130,7 @@ class SlackCommsPort:
         head_hash: str,
         actor: str,
         key: str,
+        subscribers: Sequence[str] = (),
     ) -> None:
         text = pb.status_update_text(
             incident,
@@ -145,6 +147,7 @@ class SlackCommsPort:
                 {"text": pb.head_hash_text(incident, head_hash)},
                 f"{key}:hash",
             ),
+            *direct_messages(incident, subscribers, text, f"{key}:update"),
         )
 
     async def email_of(self, user_id: str) -> str | None:

@@ -182,9 +182,12 @@ class WorkspaceState:
         )
 
     def channel(self, ref: str) -> Channel:
-        """Return a channel by id or name, or fail with channel_not_found."""
+        """Return a channel by id or name (a user id: the app's direct messages with that user,
+        as `chat.postMessage` takes it), or fail with channel_not_found."""
         if ref in self.channels:
             return self.channels[ref]
+        if ref in self.users:
+            return self.dm_channel(ref)
         try:
             return self.channel_by_name(ref)
         except KeyError:

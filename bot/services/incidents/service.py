@@ -283,7 +283,10 @@ class IncidentService:
             else (await self.storage.timeline(number, last=1))[-1].hash
         )
         await self.announcer.resolved(
-            updated, head_hash=head, root_cause=root_cause.strip()
+            updated,
+            head_hash=head,
+            root_cause=root_cause.strip(),
+            subscribers=await self.storage.subscribers(number),
         )
         for follower in self.followers:
             await follower.after_resolve(updated, source=source)

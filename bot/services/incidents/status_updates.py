@@ -73,5 +73,6 @@ class StatusUpdateService:
             head_hash=head,
             actor=actor,
             key=source,
+            subscribers=await self.storage.subscribers(number),
         )
         return next_update
