@@ -6,6 +6,7 @@ acks must not notice. The load is signed slash commands (`/incident note` in an 
 button clicks and message events, open-loop at a fixed rate with a cap on requests in flight.
 
     python -m bench ack_latency [--seconds 60] [--rate 200] [--concurrency 50] [--slack-delay 10]
+                                [--backups SECONDS]
 """
 
 from __future__ import annotations
@@ -217,7 +218,17 @@ async def run(args: argparse.Namespace) -> int:
     async with serve(workspace) as slack:
         with tempfile.TemporaryDirectory() as tmp:
             ports = free_port(), free_port()
-            warroom = start_warroom(ports[0], slack, Path(tmp) / "bench.db")
+            backups = (
+                {
+                    "WARROOM_BACKUP_URL": f"{tmp}/backups",
+                    "WARROOM_BACKUP_OPEN_SECONDS": f"{args.backups:g}",
+                }
+                if args.backups
+                else {}
+            )
+            warroom = start_warroom(
+                ports[0], slack, Path(tmp) / "bench.db", env=backups
+            )
             bare = start_bare(ports[1], slack)
             try:
                 await wait_ready(f"http://127.0.0.1:{ports[0]}/readyz", warroom)
@@ -251,6 +262,7 @@ async def run(args: argparse.Namespace) -> int:
     print(
         f"ack latency: {args.seconds:.0f} s at {args.rate:.0f} req/s, {args.concurrency} in flight, "
         f"Slack stand-in answering after {args.slack_delay:.0f} s; {os.cpu_count()} cores"
+        + (f"; warroom backing up every {args.backups:g} s" if args.backups else "")
     )
     print(
         f"{'server':24} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
@@ -272,6 +284,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--slack-delay", type=float, default=10)
+    parser.add_argument(
+        "--backups",
+        type=float,
+        metavar="SECONDS",
+        help="warroom backs up every SECONDS (to a directory) while it is measured",
+    )
     return asyncio.run(run(parser.parse_args(argv)))
 
 
