@@ -10,6 +10,7 @@ class Action(StrEnum):
     CARD_STATUS = "card-status"
     CARD_RESOLVE = "card-resolve"
     CARD_TIMELINE = "card-timeline"
+    ANNOUNCEMENT_SUBSCRIBE = "announcement-subscribe"
     CARD_WAR_ROOM = "card-war-room"
     HOME_DECLARE = "home-declare"
     REMINDER_SNOOZE = "reminder-snooze"

@@ -138,7 +138,7 @@ def _action(world: World, action: str, user: str) -> tuple[str, str]:
             Action.RUNBOOK_ACT,
         ):
             kind, value, block = "static_select", MANUAL_STEP, f"runbook-{world.rb}"
-    elif action.startswith("card-"):
+    elif action.startswith(("card-", "announcement-")):
         value, block = str(world.incident), f"card-{world.incident}"
         if action == Action.CARD_STATUS:
             kind, value = "static_select", "identified"
@@ -266,6 +266,7 @@ OPEN_TO_ANYONE = {
     "command:subscribe",  # oneself: others only by the commander (the service)
     "command:unsubscribe",
     "action:card-timeline",
+    "action:announcement-subscribe",  # oneself, to a public incident
     "action:card-war-room",
     *(f"event:{event}" for event in EVENTS),
 }

@@ -9,6 +9,7 @@ import json
 from bot.models.incidents import Incident
 from bot.sandbox import payloads
 from bot.sandbox.signing import FORM
+from bot.sandbox.slack.state import INCIDENT_RESPONSE_CHANNEL_ID
 from bot.sandbox.slack.workspace import SlackWorkspace
 from handlers.ids import Callback, Field
 from tests.flows import command_in, declare, eventually, open_view
@@ -129,3 +130,41 @@ async def test_a_replayed_update_sends_no_second_direct_message(
         assert response.status == 200
     await eventually(lambda: settled(bot))
     assert len(direct_messages(slack, "UBOB")) == 1
+
+
+async def test_the_announcements_subscribe_button_subscribes_whoever_clicks(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    slack = slack_workspace
+    incident = await declare(bot, slack)
+    private = await declare(
+        bot,
+        slack,
+        title="Leaked key",
+        **{Field.PRIVATE: payloads.checkboxes_value(["private"])},
+    )
+    await eventually(lambda: settled(bot))
+    announcements = slack.messages(INCIDENT_RESPONSE_CHANNEL_ID)
+    public = next(m for m in announcements if "INCIDENT ALERT" in m.text)
+    [button] = [
+        e for b in public.blocks if b["type"] == "actions" for e in b["elements"]
+    ]
+    assert button["value"] == str(incident.number)
+    # Of the private incident: no button, nothing but that it exists.
+    hidden = next(m for m in announcements if private.key in m.text)
+    assert not hidden.blocks
+    body = payloads.block_actions(
+        user_id="UDAVE",  # not in the incident's channel
+        action_id=button["action_id"],
+        value=button["value"],
+        block_id=public.blocks[-1]["block_id"],
+        channel_id=INCIDENT_RESPONSE_CHANNEL_ID,
+        workspace=slack,
+    )
+    assert (await bot.sender.send(body, content_type=FORM)).status == 200
+    await eventually(lambda: settled(bot))
+    assert await bot.services.storage.subscribers(incident.number) == ["UDAVE"]
+    await post_update(bot, slack, incident, "Replica promoted")
+    await eventually(lambda: settled(bot))
+    [dm] = direct_messages(slack, "UDAVE")
+    assert "Replica promoted" in dm

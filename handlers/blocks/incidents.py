@@ -55,6 +55,23 @@ def announced(incident: Incident, text: str) -> str:
     )
 
 
+def announcement_blocks(incident: Incident, text: str) -> list[dict[str, Any]]:
+    """The announcement's text (already escaped) with a Subscribe button under it."""
+    return [
+        *text_section(text),
+        ActionsBlock(
+            block_id=f"announcement-{incident.number}",
+            elements=[
+                ButtonElement(
+                    text="Subscribe to updates",
+                    action_id=Action.ANNOUNCEMENT_SUBSCRIBE,
+                    value=str(incident.number),
+                )
+            ],
+        ).to_dict(),
+    ]
+
+
 def escape(text: str) -> str:
     """Escape Slack's three control characters so user text is shown, never interpreted."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

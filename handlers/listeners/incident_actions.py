@@ -1,4 +1,5 @@
-"""Incident-card buttons: set status, resolve (opens the form), show the timeline, and App Home's Declare."""
+"""Incident-card buttons: set status, resolve (opens the form), show the timeline; the
+announcement's Subscribe; and App Home's Declare."""
 
 from __future__ import annotations
 
@@ -78,6 +79,34 @@ async def handle_card_timeline_action(
     )
 
 
+async def handle_announcement_subscribe_action(
+    ack: AsyncAck,
+    body: dict[str, Any],
+    respond: AsyncRespond,
+    inbox_key: str,
+    services: Services,
+) -> None:
+    """The announcement's Subscribe button: the clicker gets the updates by direct message."""
+    await ack()
+    number, user = int(body["actions"][0]["value"]), body["user"]["id"]
+    incident = await services.incidents.get(number)
+    if incident.private:  # its announcement has no button: a forged click
+        raise UsageError(f"{incident.key} is private: subscribe from its channel.")
+    added = await services.subscriptions.subscribe(
+        number=number, actor=user, people=[], source=inbox_key
+    )
+    await respond(
+        text=(
+            f"Subscribed: you will get {incident.key}'s status updates and resolution by"
+            " direct message (`/incident unsubscribe` in its channel stops them)."
+            if added
+            else f"You are subscribed to {incident.key} already."
+        ),
+        response_type="ephemeral",
+        replace_original=False,
+    )
+
+
 async def handle_home_declare_action(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -114,6 +143,9 @@ def register(app: AsyncApp) -> None:
     )
     app.action(Action.CARD_TIMELINE)(
         journaled(handle_card_timeline_action, allow=Allow.ANYONE)
+    )
+    app.action(Action.ANNOUNCEMENT_SUBSCRIBE)(
+        journaled(handle_announcement_subscribe_action, allow=Allow.ANYONE)
     )
     app.action(Action.HOME_DECLARE)(
         journaled(

@@ -93,7 +93,12 @@ class SlackAnnouncer:
                 },
                 "topic",
             ),
-            self._announce(incident, text, ANNOUNCEMENT_KEY),
+            self._announce(
+                incident,
+                text,
+                ANNOUNCEMENT_KEY,
+                layout=blocks.announcement_blocks(incident, text),
+            ),
             mine(incident, "chat.postMessage", {"text": text}, "initial"),
             mine(
                 incident,
@@ -267,12 +272,26 @@ class SlackAnnouncer:
             purpose=purpose,
         )
 
-    def _announce(self, incident: Incident, text: str, key: str) -> OutboxMessage:
-        """A post in the announcement channel; of a private incident, only that it exists."""
+    def _announce(
+        self,
+        incident: Incident,
+        text: str,
+        key: str,
+        *,
+        layout: list[dict[str, Any]] | None = None,
+    ) -> OutboxMessage:
+        """A post in the announcement channel; of a private incident, only that it exists (and
+        never `layout`, the blocks that would show more)."""
         channel = self.settings.announcement_channel
+        args: dict[str, Any] = {
+            "channel": channel,
+            "text": blocks.announced(incident, text),
+        }
+        if layout and not incident.private:
+            args["blocks"] = layout
         return OutboxMessage(
             method="chat.postMessage",
-            args={"channel": channel, "text": blocks.announced(incident, text)},
+            args=args,
             channel_key=channel,
             dedup_key=f"inc-{incident.number}:{key}",
             incident=incident.number,
