@@ -223,6 +223,12 @@ class Settings(BaseSettings):
         default=WAR_ROOM,
         description="The war-room call (a URL or a room id) shown on the card.",
     )
+    archive_after_days: float | None = Field(
+        default=None,
+        ge=0,
+        le=365,
+        description="Days after an incident is resolved before its channel is archived (after saying where the post-mortem is); unset: never.",
+    )
     bridge_url: str | None = Field(
         default=None,
         description="A call link made per incident, shown on the card instead of the war room: `https://…` with `{incident}` (INC-7), `{slug}` (the channel name) and `{token}` (random, per incident), e.g. `https://meet.jit.si/warroom-{slug}-{token}`.",

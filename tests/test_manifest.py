@@ -19,6 +19,7 @@ METHOD_SCOPES = {
     "conversations.create": {"channels:manage", "groups:write"},
     "conversations.invite": {"channels:manage", "groups:write"},
     "conversations.setTopic": {"channels:manage", "groups:write"},
+    "conversations.archive": {"channels:manage", "groups:write"},
     "pins.add": {"pins:write"},
     "files.getUploadURLExternal": {"files:write"},
     "files.completeUploadExternal": {"files:write"},

@@ -8,14 +8,15 @@ nothing is due within a test.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.sandbox import payloads
 from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
-from handlers.ids import Action
-from tests.flows import declare, eventually
-from tests.plugins.bot import RunningBot, make_settings
+from handlers.ids import Action, Callback, Field
+from tests.flows import declare, eventually, open_view
+from tests.plugins.bot import RunningBot, make_settings, run_bot
 from tests.test_pages_declare import settled
 
 
@@ -161,3 +162,55 @@ async def test_reminders_unanswered_approval_pages_the_approvers_on_call(
     assert await reminders.tick(now + timedelta(hours=2)) == 1
     kinds = [e.kind for e in await pd_bot.services.storage.timeline(incident.number)]
     assert kinds.count("approval_escalated") == 1
+
+
+async def test_a_resolved_incidents_channel_is_archived_after_the_set_days(
+    tmp_path: Path, slack_server: RunningWorkspace, slack_workspace: SlackWorkspace
+):
+    settings = make_settings(tmp_path / "w.db", slack_server, archive_after_days=7)
+    async with run_bot(settings, slack_server) as bot:
+        incident = await declare(bot, slack_workspace)
+        other = await declare(bot, slack_workspace, title="Still open")
+        view_id = await open_view(
+            bot, slack_workspace, "resolve", channel_id=incident.channel_id
+        )
+        response = await bot.sender.submit_view(
+            callback_id=Callback.RESOLVE,
+            view_id=view_id,
+            private_metadata=slack_workspace.views[view_id].payload["private_metadata"],
+            values={
+                Field.SUMMARY: {"value": payloads.plain_text_value("Failed over")},
+                Field.ROOT_CAUSE: {"value": payloads.plain_text_value("Disk full")},
+            },
+        )
+        assert response.status == 200
+        resolved = await eventually(lambda: _resolved_at(bot, incident.number))
+        reminders = bot.services.comms.reminders
+        assert incident.channel_id
+        channel = slack_workspace.channels[incident.channel_id]
+        await reminders.tick(resolved + timedelta(days=6, hours=23))
+        await eventually(lambda: _drained(bot))
+        assert not channel.archived
+        await reminders.tick(resolved + timedelta(days=7))
+        await reminders.tick(resolved + timedelta(days=8))  # fired once only
+
+        async def archived() -> bool:
+            return channel.archived
+
+        await eventually(archived)
+        said = [m.text for m in slack_workspace.messages(incident.channel_id or "")]
+        notices = [t for t in said if "this channel is archived now" in t]
+        assert len(notices) == 1
+        assert "warroom export INC-1" in notices[0]
+        assert not slack_workspace.channels[other.channel_id or ""].archived
+        kinds = [e.kind for e in await bot.services.storage.timeline(incident.number)]
+        assert kinds[-1] == "archived"
+
+
+async def _drained(bot: RunningBot) -> bool:
+    return not await bot.services.storage.outbox_heads()
+
+
+async def _resolved_at(bot: RunningBot, number: int) -> datetime | None:
+    found = await bot.services.storage.get_incident(number)
+    return found.resolved_at if found else None

@@ -116,6 +116,10 @@ class CommsPort(Protocol):
         """Ask the commander for a status update, with Snooze and Post-update buttons."""
         ...
 
+    async def archive(self, incident: Incident, text: str, *, key: str) -> None:
+        """Post `text` in the incident channel, then archive the channel."""
+        ...
+
     async def status_update(
         self,
         incident: Incident,

@@ -120,6 +120,19 @@ class SlackCommsPort:
         }
         await self.outbox.enqueue(self._post(incident, args, key))
 
+    async def archive(self, incident: Incident, text: str, *, key: str) -> None:
+        n = incident.number
+        await self.outbox.enqueue(
+            self._post(incident, {"text": escape(text)}, f"{key}:said"),
+            OutboxMessage(
+                method="conversations.archive",
+                args={"channel": CHANNEL},
+                channel_key=f"incident:{n}",
+                dedup_key=f"inc-{n}:{key}:archive",
+                incident=n,
+            ),
+        )
+
     async def status_update(
         self,
         incident: Incident,

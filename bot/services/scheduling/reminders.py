@@ -53,6 +53,7 @@ class ReminderService:
         self._handlers: dict[str, Handler] = {
             "update": self._fire_update,
             "approval": self._fire_approval,
+            "archive": self._fire_archive,
         }
 
     def register(self, kind: str, handler: Handler) -> None:
@@ -98,6 +99,15 @@ class ReminderService:
 
     async def after_resolve(self, incident: Incident, *, source: str) -> None:
         await self.storage.reminders_cancel(incident=incident.number)
+        days = self.settings.archive_after_days
+        if days is not None:
+            await self.storage.reminder_set(
+                key=f"archive:{incident.number}",
+                kind="archive",
+                incident=incident.number,
+                due_at=(incident.resolved_at or self.clock()) + timedelta(days=days),
+                now=self.clock(),
+            )
 
     # -- what people do --------------------------------------------------------------------------
     async def update_posted(self, incident: Incident, *, at: datetime) -> datetime:
@@ -258,6 +268,20 @@ class ReminderService:
             await self._note(
                 incident, "approval_escalated", text, f"reminder:{reminder.id}"
             )
+        return None, reminder.stage + 1
+
+    async def _fire_archive(self, reminder: Reminder, now: datetime) -> Fired:
+        """Say where the post-mortem is, then archive the resolved incident's channel."""
+        incident = await self.storage.get_incident(reminder.incident or 0)
+        if incident is not None and not incident.is_open:
+            key = f"reminder:{reminder.id}"
+            text = (
+                f"{incident.key} was resolved; this channel is archived now. Its post-mortem"
+                " draft is the Markdown file warroom uploaded here (search the channel's files),"
+                f" and `warroom export {incident.key}` writes it again from the database."
+            )
+            await self.port.archive(incident, text, key=key)
+            await self._note(incident, "archived", "Channel archived", key)
         return None, reminder.stage + 1
 
     async def _note(
