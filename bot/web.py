@@ -3,7 +3,8 @@
 Owns the app keys (`SERVICES`, `BOLT`, `STATE`), the route handlers that `bot.app.create_web_app`
 mounts (`/slack/events` in HTTP mode, `/healthz`, `/readyz`, `/metrics`), and `lifecycle`, the
 cleanup context that opens the database, takes the run lease, replays unfinished inbox rows,
-drains the outbox, and on SIGTERM stops taking work and drains before exiting. `/slack/events` is
+reads the open incidents' channels back from Slack, drains the outbox, backs the database up on
+schedule (with WARROOM_BACKUP_URL), and on SIGTERM stops taking work and drains before exiting. `/slack/events` is
 where raw bytes from the network become a Bolt request: a signed body that is not what Slack sends
 (not UTF-8, not JSON where JSON is expected) is answered 400 with a short reason and recorded nowhere.
 """
