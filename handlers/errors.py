@@ -24,6 +24,8 @@ log = logging.getLogger("warroom.errors")
 # A form can only be opened within 3 s of the click or command that asked for it: a request
 # replayed after a restart, or answered late, finds its trigger expired.
 _EXPIRED_TRIGGER = frozenset({"expired_trigger_id", "invalid_trigger_id"})
+# A private message in a channel reaches only its members: anyone else is told by direct message.
+_NOT_THERE = frozenset({"user_not_in_channel", "channel_not_found", "not_in_channel"})
 
 
 def user_message(error: Exception) -> str:
@@ -48,7 +50,8 @@ def user_message(error: Exception) -> str:
 async def report_error(
     error: Exception, body: dict[str, Any], client: AsyncWebClient
 ) -> None:
-    """Tell the user privately what went wrong (known errors) or give a reference (unknown ones)."""
+    """Tell the user privately what went wrong (known errors) or give a reference (unknown ones):
+    in the channel they acted in, or by direct message where Slack cannot show them one there."""
     text = user_message(error)
     user_id = body.get("user_id") or (body.get("user") or {}).get("id")
     channel = body.get("channel_id") or (body.get("channel") or {}).get("id")
@@ -56,9 +59,15 @@ async def report_error(
         return
     try:
         if channel:
-            await client.chat_postEphemeral(channel=channel, user=user_id, text=text)
-        else:
-            await client.chat_postMessage(channel=user_id, text=text)
+            try:
+                await client.chat_postEphemeral(
+                    channel=channel, user=user_id, text=text
+                )
+                return
+            except SlackApiError as exc:
+                if exc.response.get("error") not in _NOT_THERE:
+                    raise
+        await client.chat_postMessage(channel=user_id, text=text)
     # Slack itself is failing: the log line is all that is left
     except SlackApiError as exc:
         log.warning(

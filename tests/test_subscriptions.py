@@ -168,3 +168,22 @@ async def test_the_announcements_subscribe_button_subscribes_whoever_clicks(
     await eventually(lambda: settled(bot))
     [dm] = direct_messages(slack, "UDAVE")
     assert "Replica promoted" in dm
+
+
+async def test_someone_outside_the_channel_is_told_a_refusal_by_direct_message(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    """Slack shows a private message in a channel only to its members: a refusal for anyone else
+    comes by direct message."""
+    incident = await declare(bot, slack_workspace)
+    await command_in(bot, incident, "subscribe <@UBOB|bob>", user="UDAVE")
+
+    async def told() -> list[str]:
+        return [
+            t
+            for t in direct_messages(slack_workspace, "UDAVE")
+            if "Only the commander of INC-1 subscribes other people" in t
+        ]
+
+    assert await eventually(told)
+    assert await bot.services.storage.subscribers(incident.number) == []
