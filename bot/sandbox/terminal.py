@@ -2,8 +2,8 @@
 
 Owns the session around `bot.sandbox.console.Console`: the world (the Slack stand-in, moto and the
 bot) runs on an event loop in a thread of its own, and only the main thread reads the keyboard, the
-commands and every form prompt alike. That keeps `input()`'s line editing, and a Ctrl-C reaches
-the main thread at once: it cancels what the console was doing, stops the world cleanly and says
+commands and every form prompt alike, a line at a time as the terminal edits it (`read_line`), and
+a Ctrl-C reaches the main thread at once: it cancels what the console was doing, stops the world cleanly and says
 where the database and the post-mortem drafts are, as `quit` and Ctrl-D do. A second Ctrl-C while
 the world stops exits at once (the bot is built to survive that: what was in flight resumes at its
 next start). It sends nothing itself; every request goes through the console.
@@ -16,6 +16,7 @@ import concurrent.futures
 import contextlib
 import os
 import queue
+import select
 import signal
 import sys
 import threading
@@ -61,9 +62,10 @@ class Session:
         *,
         user: str = "alice",
         out: Callable[[str], None] = print,
-        read: Callable[[str], str] = input,
+        read: Callable[[str], str] | None = None,
     ) -> None:
-        self.directory, self.user, self.out, self.read = directory, user, out, read
+        self.directory, self.user, self.out = directory, user, out
+        self.read = read or (read_line if sys.stdin.isatty() else input)
         self._inbox: queue.Queue[_Question | _Finished] = queue.Queue()
         self._loop: concurrent.futures.Future[asyncio.AbstractEventLoop] = (
             concurrent.futures.Future()
@@ -84,6 +86,8 @@ class Session:
         # job or under nohup is: Python then leaves SIGINT ignored, and the first Ctrl-C did nothing.
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGINT, signal.default_int_handler)
+            if self.read is read_line:
+                _watch_signals()
         world = threading.Thread(target=self._world_thread, name="warroom-world")
         world.daemon = True  # a second Ctrl-C must not wait for it
         world.start()
@@ -204,3 +208,38 @@ async def where(world: World) -> list[str]:
             "Post-mortem drafts: none yet (resolving an incident, or /incident postmortem, writes one)"
         )
     return lines
+
+
+# The read end of the pipe Python's signal handler writes to (`signal.set_wakeup_fd`).
+_WAKE: list[int] = []
+
+
+def _watch_signals() -> None:
+    """Have every signal's arrival written to a pipe `read_line` waits on, with the keyboard."""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    _WAKE[:] = [wake_r]
+
+
+def read_line(prompt: str) -> str:
+    """`input()` for a terminal that a Ctrl-C always interrupts. `input()` blocks in `read()`, and
+    a Ctrl-C that lands between the prompt and that `read()` is noted by Python but only acted on
+    once a line comes: the first Ctrl-C then seemed to do nothing. Here the wait is a `select` on
+    the keyboard and on the signal pipe, so a Ctrl-C that came before it still ends it. The
+    terminal edits the line itself (canonical mode): a `read` returns one line; none is Ctrl-D."""
+    sys.stdout.write(prompt)
+    sys.stdout.flush()
+    stdin = sys.stdin.fileno()
+    while True:
+        ready, _, _ = select.select([stdin, *_WAKE], [], [])
+        for fd in ready:
+            if fd != stdin:
+                os.read(
+                    fd, 512
+                )  # a signal came; its Python handler runs on return from here
+        if stdin in ready:
+            data = os.read(stdin, 65536)
+            if not data:
+                raise EOFError
+            return data.decode("utf-8", "replace").rstrip("\n")
