@@ -123,3 +123,26 @@ def parsed_by_slack(slack: SlackWorkspace) -> list[str]:
         walk(call.args.get("blocks"))
         walk(call.args.get("view"))
     return found
+
+
+async def resolve(
+    bot: RunningBot,
+    slack: SlackWorkspace,
+    incident: Incident,
+    *,
+    summary: str = "Failed over",
+    root_cause: str = "Disk full",
+) -> None:
+    """Resolve through the form `/incident resolve` opens, as the commander would."""
+    view_id = await open_view(bot, slack, "resolve", channel_id=incident.channel_id)
+    response = await bot.sender.submit_view(
+        callback_id=Callback.RESOLVE,
+        view_id=view_id,
+        private_metadata=slack.views[view_id].payload["private_metadata"],
+        values={
+            Field.SUMMARY: {"value": payloads.plain_text_value(summary)},
+            Field.ROOT_CAUSE: {"value": payloads.plain_text_value(root_cause)},
+        },
+    )
+    assert response.status == 200
+    assert response.text == "", response.text

@@ -12,10 +12,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bot.sandbox import payloads
 from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
-from handlers.ids import Action, Callback, Field
-from tests.flows import declare, eventually, open_view
+from handlers.ids import Action
+from tests.flows import declare, eventually, resolve
 from tests.plugins.bot import RunningBot, make_settings, run_bot
 from tests.test_pages_declare import settled
 
@@ -171,19 +170,7 @@ async def test_a_resolved_incidents_channel_is_archived_after_the_set_days(
     async with run_bot(settings, slack_server) as bot:
         incident = await declare(bot, slack_workspace)
         other = await declare(bot, slack_workspace, title="Still open")
-        view_id = await open_view(
-            bot, slack_workspace, "resolve", channel_id=incident.channel_id
-        )
-        response = await bot.sender.submit_view(
-            callback_id=Callback.RESOLVE,
-            view_id=view_id,
-            private_metadata=slack_workspace.views[view_id].payload["private_metadata"],
-            values={
-                Field.SUMMARY: {"value": payloads.plain_text_value("Failed over")},
-                Field.ROOT_CAUSE: {"value": payloads.plain_text_value("Disk full")},
-            },
-        )
-        assert response.status == 200
+        await resolve(bot, slack_workspace, incident)
         resolved = await eventually(lambda: _resolved_at(bot, incident.number))
         reminders = bot.services.comms.reminders
         assert incident.channel_id

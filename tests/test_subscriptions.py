@@ -12,7 +12,7 @@ from bot.sandbox.signing import FORM
 from bot.sandbox.slack.state import INCIDENT_RESPONSE_CHANNEL_ID
 from bot.sandbox.slack.workspace import SlackWorkspace
 from handlers.ids import Callback, Field
-from tests.flows import command_in, declare, eventually, open_view
+from tests.flows import command_in, declare, eventually, open_view, resolve
 from tests.plugins.bot import RunningBot
 from tests.runbook_support import ephemeral_texts
 
@@ -90,17 +90,7 @@ async def test_subscribers_get_each_update_and_the_resolution_once_by_direct_mes
         {"change": "unsubscribed", "users": ["UCAROL"]},
     ]
 
-    view_id = await open_view(bot, slack, "resolve", channel_id=incident.channel_id)
-    response = await bot.sender.submit_view(
-        callback_id=Callback.RESOLVE,
-        view_id=view_id,
-        private_metadata=slack.views[view_id].payload["private_metadata"],
-        values={
-            Field.SUMMARY: {"value": payloads.plain_text_value("Failed over")},
-            Field.ROOT_CAUSE: {"value": payloads.plain_text_value("Disk full")},
-        },
-    )
-    assert response.status == 200
+    await resolve(bot, slack, incident)
     await eventually(lambda: settled(bot))
     last = direct_messages(slack, "UBOB")[-1]
     assert "Disk full" in last
