@@ -14,6 +14,7 @@ import string
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AliasChoices,
@@ -134,6 +135,21 @@ class Settings(BaseSettings):
                 "is not valid JSON (README, Settings, shows each setting's shape)"
             ) from None
 
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone name like Europe/Berlin or UTC"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
     @field_validator("bridge_url")
     @classmethod
     def _bridge(cls, value: str | None) -> str | None:
@@ -222,6 +238,10 @@ class Settings(BaseSettings):
     war_room: str = Field(
         default=WAR_ROOM,
         description="The war-room call (a URL or a room id) shown on the card.",
+    )
+    timezone: str = Field(
+        default="UTC",
+        description="The time zone the plan's notifications write times in (an IANA name such as `Europe/Berlin`); cards and lists use Slack's date tokens, which show each reader's own time.",
     )
     archive_after_days: float | None = Field(
         default=None,

@@ -8,7 +8,12 @@ from __future__ import annotations
 import re
 import sqlite3
 from contextlib import closing
+from zoneinfo import ZoneInfo
 
+import pytest
+
+from bot.config import load_settings
+from bot.errors import ConfigError
 from bot.models.incidents import Status
 from bot.sandbox import payloads
 from bot.sandbox.slack.state import INCIDENT_RESPONSE_CHANNEL_ID
@@ -16,7 +21,7 @@ from bot.sandbox.slack.workspace import SlackWorkspace
 from bot.storage import GENESIS, row_hash
 from handlers.ids import Callback, Field
 from tests.flows import command_in, declare, eventually, open_view, parsed_by_slack
-from tests.plugins.bot import RunningBot
+from tests.plugins.bot import RunningBot, make_settings, run_bot
 
 
 async def test_declare_creates_channel_announces_and_pins_card(
@@ -200,3 +205,36 @@ async def test_commander_hand_off_is_announced_in_the_channel_and_the_announceme
     stored = await bot.services.storage.get_incident(incident.number)
     assert stored is not None
     assert stored.commander == "UALICE"
+
+
+async def test_notifications_write_times_in_the_configured_time_zone(
+    tmp_path, slack_server, slack_workspace: SlackWorkspace
+):
+    settings = make_settings(
+        tmp_path / "w.db", slack_server, timezone="America/New_York"
+    )
+    async with run_bot(settings, slack_server) as bot:
+        incident = await declare(bot, slack_workspace)
+    alert = next(
+        m.text
+        for m in slack_workspace.messages(INCIDENT_RESPONSE_CHANNEL_ID)
+        if "INCIDENT ALERT" in m.text
+    )
+    local = incident.declared_at.astimezone(ZoneInfo("America/New_York"))
+    zone = local.tzname()
+    assert zone in ("EST", "EDT")
+    assert f"Start Time: {local:%Y-%m-%d %H:%M} {zone}" in alert
+    assert " UTC" not in alert
+
+
+def test_a_time_zone_that_does_not_exist_is_a_listed_problem(monkeypatch):
+    monkeypatch.setenv("WARROOM_TIMEZONE", "Mars/Olympus_Mons")
+    monkeypatch.setenv("WARROOM_RESPONDERS", "U123")  # not JSON: listed too
+    with pytest.raises(ConfigError) as raised:
+        load_settings("check")
+    problems = raised.value.problems
+    assert any(
+        p.startswith("WARROOM_TIMEZONE:") and "is not a time zone name" in p
+        for p in problems
+    ), problems
+    assert any(p.startswith("WARROOM_RESPONDERS:") for p in problems)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -83,6 +83,12 @@ def cut(text: str, limit: int) -> str:
 
 def user(user_id: str | None) -> str:
     return f"<@{user_id}>" if user_id else "_unassigned_"
+
+
+def stamp(moment: datetime, zone: tzinfo = UTC) -> str:
+    """A time as the plan's notifications write it, in WARROOM_TIMEZONE: `2026-12-02 16:34 UTC`."""
+    local = moment.astimezone(zone)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
 def when(moment: datetime | None, token: str = "{date_short_pretty} {time}") -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -30,7 +30,7 @@ from bot.config import Settings
 from bot.gateways.pagerduty.pager import OnCall
 from bot.models.incidents import Incident, Status
 from bot.plan import SERVICE_NAME
-from handlers.blocks.incidents import SECTION_LIMIT, cut, escape, user
+from handlers.blocks.incidents import SECTION_LIMIT, cut, escape, stamp, user
 from handlers.ids import VALUE, Action, Callback
 from handlers.ids import Field as F
 
@@ -59,12 +59,12 @@ class ReminderButton(BaseModel):
     minutes: int = Field(default=SNOOZE_MINUTES, ge=1, le=240)
 
 
-def stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
 def oncall_text(
-    incident_key: str, oncall: Sequence[OnCall], slack_ids: dict[str, str]
+    incident_key: str,
+    oncall: Sequence[OnCall],
+    slack_ids: dict[str, str],
+    *,
+    zone: tzinfo = UTC,
 ) -> str:
     """Who is on call now, level by level; people matched to Slack users are mentioned."""
     if not oncall:
@@ -76,7 +76,7 @@ def oncall_text(
             if entry.email in slack_ids
             else escape(entry.name)
         )
-        until = f" until {stamp(entry.end)}" if entry.end else ""
+        until = f" until {stamp(entry.end, zone)}" if entry.end else ""
         schedule = f" ({escape(entry.schedule_name)})" if entry.schedule_name else ""
         lines.append(
             f"• {escape(entry.policy_name)} level {entry.escalation_level}: {who}{schedule}{until}"
@@ -154,10 +154,12 @@ def status_update_text(
         service=SERVICE_NAME,
         status=status.value.capitalize(),
         impact=level.impact if level else "High",
-        start_time=stamp(incident.impact_started_at or incident.declared_at),
+        start_time=stamp(
+            incident.impact_started_at or incident.declared_at, settings.zone
+        ),
         message=escape(cut(message, 2000)),
         update_minutes=minutes,
-        next_update=stamp(next_update),
+        next_update=stamp(next_update, settings.zone),
         commander=user(incident.commander),
     )
 
@@ -166,7 +168,9 @@ def head_hash_text(incident: Incident, head_hash: str) -> str:
     return f"Timeline head hash for {incident.key}: `{head_hash}`"
 
 
-def update_modal(incident: Incident, *, now: datetime, minutes: int) -> dict[str, Any]:
+def update_modal(
+    incident: Incident, *, now: datetime, minutes: int, zone: tzinfo = UTC
+) -> dict[str, Any]:
     """The `/incident update` form: the state and what changed; the rest comes from the template."""
     options = [
         Option(value=s.value, label=s.value.capitalize())
@@ -179,7 +183,7 @@ def update_modal(incident: Incident, *, now: datetime, minutes: int) -> dict[str
             text=MarkdownTextObject(
                 text=cut(
                     f"Status update for *{incident.key}*: {escape(incident.title)}\n"
-                    f"Posted to the announcement channel and here. Next update due {stamp(now + timedelta(minutes=minutes))}.",
+                    f"Posted to the announcement channel and here. Next update due {stamp(now + timedelta(minutes=minutes), zone)}.",
                     SECTION_LIMIT,
                 )
             )

@@ -26,7 +26,9 @@ async def handle_oncall_command(args: NoArgs, ctx: CommandContext) -> None:
         return
     oncall, slack_ids = await pages.oncall_people(ctx.incident)
     key = ctx.incident.key if ctx.incident else "the configured policies"
-    text = paging_blocks.oncall_text(key, oncall, slack_ids)
+    text = paging_blocks.oncall_text(
+        key, oncall, slack_ids, zone=ctx.services.settings.zone
+    )
     await ctx.respond(
         text=blocks.cut(text, 3000),
         blocks=blocks.text_section(text),

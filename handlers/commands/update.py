@@ -22,6 +22,9 @@ async def handle_update_command(args: NoArgs, ctx: CommandContext) -> None:
         raise ConflictError(f"{incident.key} is resolved.")
     minutes = ctx.services.comms.reminders.update_minutes(incident)
     view = paging_blocks.update_modal(
-        incident, now=ctx.services.clock(), minutes=minutes
+        incident,
+        now=ctx.services.clock(),
+        minutes=minutes,
+        zone=ctx.services.settings.zone,
     )
     await ctx.open_view(view)

@@ -12,6 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import ConflictError, UsageError
 from bot.services import Services
 from handlers.access import Allow
+from handlers.blocks import incidents as blocks
 from handlers.blocks import paging as paging_blocks
 from handlers.ids import Action
 from handlers.middleware import journaled
@@ -46,7 +47,7 @@ async def handle_reminder_snooze_action(
     await client.chat_postEphemeral(
         channel=channel,
         user=body["user"]["id"],
-        text=f"Snoozed until {paging_blocks.stamp(due)}.",
+        text=f"Snoozed until {blocks.stamp(due, services.settings.zone)}.",
     )
 
 
@@ -62,7 +63,9 @@ async def handle_reminder_update_action(
     if not incident.is_open:
         raise ConflictError(f"{incident.key} is resolved.")
     minutes = services.comms.reminders.update_minutes(incident)
-    view = paging_blocks.update_modal(incident, now=services.clock(), minutes=minutes)
+    view = paging_blocks.update_modal(
+        incident, now=services.clock(), minutes=minutes, zone=services.settings.zone
+    )
     await open_view(
         client,
         services,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from bot.config import Settings
@@ -193,11 +193,14 @@ class SlackAnnouncer:
                 service=SERVICE_NAME,
                 status="Investigating",
                 impact=level.impact if level else "High",
-                start_time=_stamp(start),
+                start_time=blocks.stamp(start, self.settings.zone),
                 description=blocks.escape(incident.description or incident.title),
                 issue=blocks.escape(incident.title),
                 update_minutes=minutes,
-                next_update=_stamp(incident.declared_at + timedelta(minutes=minutes)),
+                next_update=blocks.stamp(
+                    incident.declared_at + timedelta(minutes=minutes),
+                    self.settings.zone,
+                ),
                 commander=blocks.user(incident.commander),
             )
             + f"\nChannel: <#{CHANNEL}>".replace(
@@ -345,7 +348,3 @@ def _number(row: OutboxRow) -> int:
     if row.incident is None:
         raise ValueError(f"outbox row {row.id} ({row.purpose}) names no incident")
     return row.incident
-
-
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M UTC")

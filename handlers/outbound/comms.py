@@ -91,9 +91,8 @@ class SlackCommsPort:
         *,
         key: str,
     ) -> None:
-        text = pb.oncall_text(
-            incident.key, oncall, slack_ids
-        )  # Block Kit: escaped already
+        # Block Kit: escaped already
+        text = pb.oncall_text(incident.key, oncall, slack_ids, zone=self.settings.zone)
         await self.outbox.enqueue(self._post(incident, {"text": cut(text, 3000)}, key))
 
     async def invite(self, incident: Incident, users: list[str], *, key: str) -> None:
