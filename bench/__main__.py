@@ -15,6 +15,7 @@ SCRIPTS = (
     "detectors",
     "backup",
     "host_loss",
+    "latency",
 )
 
 

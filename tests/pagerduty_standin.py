@@ -8,10 +8,12 @@ Must not: be imported by `bot/` (tests and fixtures only), or talk to anything b
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
 import json
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,6 +64,7 @@ class Recorded:
     query: dict[str, list[str]]
     headers: dict[str, str]
     json: Any
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 @dataclass
@@ -142,6 +145,9 @@ class PagerDutyStandIn:
         )
         self._faults: list[Fault] = []
         self._drops = 0
+        self.delay = (
+            0.0  # seconds every answer takes (the latency bench: PagerDuty's own)
+        )
         self._ids = itertools.count(1)
         self._seed()
         self.app = web.Application(middlewares=[self._middleware])
@@ -340,6 +346,8 @@ class PagerDutyStandIn:
         self.requests.append(
             Recorded(request.method, request.path, query, dict(request.headers), body)
         )
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self._drops:
             self._drops -= 1
             assert request.transport is not None
