@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import time
 from pathlib import Path
 
 import pytest
 
 from bench.kill9 import run_trials
-from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
-from tests.flows import command_in, declare, eventually
+from bot.models.incidents import Incident
+from bot.sandbox.slack.limits import RateLimits
+from bot.sandbox.slack.workspace import (
+    INCIDENT_RESPONSE_CHANNEL_ID,
+    RunningWorkspace,
+    SlackWorkspace,
+)
+from handlers.ids import Callback
+from tests.flows import command_in, declare, declare_values, eventually, open_view
 from tests.plugins.bot import RunningBot
 
 
@@ -73,3 +81,88 @@ async def test_slack_429_then_503_loses_no_post_honours_retry_after_and_keeps_or
         return None if counts.get("pending") else counts
 
     assert not (await eventually(drained)).get("dead")
+
+
+class FrozenClock:
+    """The workspace's clock for its rate limits: stands still until `thaw()`, then runs."""
+
+    def __init__(self) -> None:
+        self.at, self.frozen = time.monotonic(), True
+
+    def __call__(self) -> float:
+        return self.at if self.frozen else time.monotonic()
+
+    def thaw(self) -> None:
+        self.frozen = False
+
+
+async def test_slack_published_rate_limits_lose_no_card_or_announcement_and_keep_order(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    clock = (
+        FrozenClock()
+    )  # until thawed, a channel takes one post: every further one is a 429
+    limits = slack_workspace.rate_limits = RateLimits(clock)
+    for n in range(3):  # a regional outage: three declared together
+        view_id = await open_view(bot, slack_workspace, f"declare Region outage {n}")
+        response = await bot.sender.submit_view(
+            callback_id=Callback.DECLARE,
+            values=declare_values(f"Region outage {n}"),
+            view_id=view_id,
+        )
+        assert response.status == 200, response.text
+
+    async def refused() -> bool:  # the second and third announcements at least
+        return limits.refused >= 2
+
+    await eventually(refused)
+    clock.thaw()
+
+    async def ready() -> list[Incident] | None:
+        found = await bot.services.storage.incidents()
+        done = [i for i in found if i.channel_id and i.card_ts]
+        return sorted(done, key=lambda i: i.number) if len(done) == 3 else None
+
+    incidents = await eventually(ready)
+
+    def announced() -> list[str]:
+        return [
+            m.text
+            for m in slack_workspace.messages(INCIDENT_RESPONSE_CHANNEL_ID)
+            if not m.thread_ts and "Region outage" in m.text
+        ]
+
+    async def all_announced() -> bool:
+        return len(announced()) >= 3
+
+    await eventually(all_announced)
+
+    async def drained() -> dict[str, int] | None:
+        counts = await bot.services.storage.outbox_counts()
+        return None if counts.get("pending") else counts
+
+    assert not (await eventually(drained)).get("dead")
+    assert [
+        [n for n in range(3) if f"Region outage {n}" in text] for text in announced()
+    ] == [[0], [1], [2]]
+    # Each channel shows the bot's posts once each, in the order they were queued.
+    queued = {r.dedup_key: r.id for r in await bot.services.storage.outbox_rows()}
+    for channel in [
+        INCIDENT_RESPONSE_CHANNEL_ID,
+        *(i.channel_id or "" for i in incidents),
+    ]:
+        keys = [
+            m.metadata["event_payload"]["key"]
+            for m in slack_workspace.messages(channel)
+            if m.metadata
+        ]
+        assert len(keys) == len(set(keys)), keys
+        assert [queued[k] for k in keys] == sorted(queued[k] for k in keys), keys
+    for incident in incidents:
+        said = [m.ts for m in slack_workspace.messages(incident.channel_id or "")]
+        assert said.count(incident.card_ts or "") == 1
+    limited = [
+        c for c in slack_workspace.calls_to("chat.postMessage") if c.status == 429
+    ]
+    assert limited
+    assert all(c.error == "ratelimited" for c in limited)

@@ -28,6 +28,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.sandbox import payloads
 from bot.sandbox.signing import SlackSender, sign
+from bot.sandbox.slack.limits import RateLimits
 from bot.sandbox.slack.state import run_tag
 from bot.sandbox.slack.workspace import (
     BOT_USER_ID,
@@ -965,3 +966,39 @@ async def test_users_conversations__the_bots_channels_by_type_a_page_at_a_time(
         await error_of(slack_client.users_conversations(types="rooms"))
         == "invalid_types"
     )
+
+
+async def test_published_rate_limits__one_post_a_second_per_channel_and_tiers(
+    slack_client: AsyncWebClient, slack_workspace: SlackWorkspace
+) -> None:
+    now = [1000.0]
+    slack_workspace.rate_limits = RateLimits(lambda: now[0])
+    await slack_client.chat_postMessage(channel=INCIDENT_RESPONSE_CHANNEL_ID, text="a")
+    with pytest.raises(SlackApiError) as caught:  # by name: the same channel
+        await slack_client.chat_postMessage(channel="incident-response", text="b")
+    assert caught.value.response.status_code == 429
+    assert caught.value.response["error"] == "ratelimited"
+    assert caught.value.response.headers["Retry-After"] == "1"
+    other = (await slack_client.conversations_create(name="inc-1"))["channel"]["id"]
+    await slack_client.chat_postMessage(channel=other, text="another channel")
+    now[0] += 1.0
+    await slack_client.chat_postMessage(channel=INCIDENT_RESPONSE_CHANNEL_ID, text="c")
+    assert [m.text for m in slack_workspace.messages(INCIDENT_RESPONSE_CHANNEL_ID)] == [
+        "a",
+        "c",
+    ]
+    # conversations.create is Tier 2: twenty a minute.
+    for n in range(2, 21):
+        await slack_client.conversations_create(name=f"inc-{n}")
+        now[0] += 1.0
+    with pytest.raises(SlackApiError) as caught:
+        await slack_client.conversations_create(name="inc-21")
+    assert caught.value.response.headers["Retry-After"] == "40"
+    assert "inc-21" not in [c.name for c in slack_workspace.channels.values()]
+    now[0] += 40.0
+    await slack_client.conversations_create(name="inc-21")
+    # Methods of Tier 4 and the unlisted ones are not held to Tier 2's limit.
+    for _ in range(25):
+        await slack_client.chat_postEphemeral(
+            channel=INCIDENT_RESPONSE_CHANNEL_ID, user="UALICE", text="x"
+        )

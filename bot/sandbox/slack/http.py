@@ -1,7 +1,8 @@
 """HTTP face of the local Slack workspace: the Web API, upload URLs and response_url hooks.
 
 Owns the aiohttp routes, reading arguments from query string, form or JSON body, the token check,
-fault injection and delays at the HTTP level (429 + Retry-After, 5xx with an HTML body), recording
+fault injection, delays and Slack's rate limits (`limits.py`) at the HTTP level (429 + Retry-After,
+5xx with an HTML body), recording
 every call, and `serve()` on an ephemeral 127.0.0.1 port. Must not hold state of its own or decide
 what a method does (the `slack_api_*` modules do).
 """
@@ -12,7 +13,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -153,12 +154,27 @@ def _answer(
         body = {"ok": False, "error": "invalid_auth"}
     elif (fault := ws.take_fault(method)) is not None:
         return fault.response()
+    elif (wait := _over_limit(ws, method, args)) is not None:
+        return Fault("ratelimited", 1, retry_after=wait).response()
     else:
         try:
             body = {"ok": True, **handler(ws, args)}
         except SlackError as error:
             body = error.body()
     return web.json_response(body), body
+
+
+def _over_limit(ws: SlackWorkspace, method: str, args: Args) -> int | None:
+    """Retry-After when the workspace enforces Slack's rate limits and this call is over them."""
+    if ws.rate_limits is None:
+        return None
+    channel = args.values.get("channel")
+    if isinstance(channel, str):
+        with suppress(SlackError):
+            channel = ws.channel(channel).id
+    return ws.rate_limits.retry_after(
+        method, channel if isinstance(channel, str) else None
+    )
 
 
 async def _api(request: web.Request) -> web.Response:

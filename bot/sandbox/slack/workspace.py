@@ -28,6 +28,7 @@ from bot.sandbox.slack.http import (
     make_app,
     serve,
 )
+from bot.sandbox.slack.limits import RateLimits
 from bot.sandbox.slack.records import (
     APP_ID,
     BOT_ID,
@@ -93,6 +94,12 @@ class SlackWorkspace(WorkspaceState):
         self._delays: dict[str, float] = {}
         self._late: dict[str, float] = {}
         self.sockets = SocketHub()  # Socket Mode connections of the app
+        self.rate_limits: RateLimits | None = None  # off: answer every call
+
+    def enforce_rate_limits(self) -> RateLimits:
+        """From now on refuse calls over Slack's published limits with 429 and Retry-After."""
+        self.rate_limits = RateLimits(self.clock)
+        return self.rate_limits
 
     # -- fault injection ------------------------------------------------------------------------
 
