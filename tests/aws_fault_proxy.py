@@ -87,7 +87,7 @@ class _Rule:
     def matches(self, service: str, operation: str) -> bool:
         if self.service not in (None, service):
             return False
-        if self.operation != normalise(operation):
+        if self.operation not in ("*", normalise(operation)):  # "*": every operation
             return False
         if self.times is None:
             return True

@@ -160,6 +160,7 @@ async def test_slack_published_rate_limits_lose_no_card_or_announcement_and_keep
         assert [queued[k] for k in keys] == sorted(queued[k] for k in keys), keys
     for incident in incidents:
         said = [m.ts for m in slack_workspace.messages(incident.channel_id or "")]
+        assert said[0] == incident.card_ts  # the card (and its pin) before the rest
         assert said.count(incident.card_ts or "") == 1
     limited = [
         c for c in slack_workspace.calls_to("chat.postMessage") if c.status == 429

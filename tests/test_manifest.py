@@ -59,7 +59,9 @@ def methods_used() -> set[str]:
     methods = set(re.findall(r'method="([a-z]+\.[A-Za-z.]+)"', text))
     methods |= set(re.findall(r'self\._call\(\s*"([a-z]+\.[A-Za-z.]+)"', text))
     methods |= set(
-        re.findall(r'self\._in_channel\([^,]+, "([a-z]+\.[A-Za-z.]+)"', text)
+        re.findall(
+            r'(?:self\._in_channel|mine)\(\s*[^,]+,\s*"([a-z]+\.[A-Za-z.]+)"', text
+        )
     )
     # slack_sdk names methods after the Web API with "_" for "." (client.chat_postEphemeral).
     calls = set(re.findall(r"client\.([a-z]+_[A-Za-z_]+)\(", text)) - {"api_call"}

@@ -243,3 +243,36 @@ async def test_pages_raising_the_severity_to_a_paging_level_pages_once_and_speed
     await eventually(all_worked)
     assert [p.kind for p in await pd_bot.services.storage.pages_of(1)] == ["trigger"]
     assert len(pagerduty_standin.requests_to("POST", "/incidents")) == 1
+
+
+async def test_pages_declare__the_on_call_are_invited_while_the_channels_posts_wait(
+    pd_bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    # Slack refuses every post (as its one-a-second limit does to a busy channel): invitations
+    # must not queue behind them.
+    slack_workspace.fail("chat.postMessage", "ratelimited", times=10**6, retry_after=1)
+    view_id = await open_view(pd_bot, slack_workspace, "declare Database down")
+    response = await pd_bot.sender.submit_view(
+        callback_id=Callback.DECLARE,
+        values={
+            Field.TITLE: {"value": payloads.plain_text_value("Database down")},
+            Field.SEVERITY: {"value": payloads.static_select_value("SEV1")},
+        },
+        view_id=view_id,
+    )
+    assert response.status == 200, response.text
+    invited = await slack_workspace.wait_for(
+        "conversations.invite", lambda c: c.ok and c.args.get("users") == "UBOB"
+    )
+    channel = invited.args["channel"]
+    assert not [
+        c
+        for c in slack_workspace.calls_to("chat.postMessage")
+        if c.ok and c.args.get("channel") == channel
+    ]
+    slack_workspace.clear_faults()
+
+    async def oncall_posted() -> bool:
+        return any("On call now" in m.text for m in slack_workspace.messages(channel))
+
+    await eventually(oncall_posted)  # the posts follow, in their order

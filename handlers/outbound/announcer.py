@@ -14,7 +14,13 @@ from typing import Any
 
 from bot.config import Settings
 from bot.errors import UsageError
-from bot.gateways.slack.outbox import ANNOUNCEMENT_KEY, ANNOUNCEMENT_TS, Outbox
+from bot.gateways.slack.outbox import (
+    ANNOUNCEMENT_KEY,
+    ANNOUNCEMENT_TS,
+    CHANNEL,
+    Outbox,
+    lane,
+)
 from bot.models.incidents import Incident, OutboxMessage, OutboxRow
 from bot.plan import INITIAL_NOTIFICATION, RESOLUTION_NOTIFICATION, SERVICE_NAME
 from bot.services.incidents.channel_names import channel_name
@@ -22,7 +28,6 @@ from bot.services.incidents.service import IncidentService
 from bot.services.ports import Change
 from handlers.blocks import incidents as blocks
 
-CHANNEL = "{incident.channel}"
 CARD_TS = "{incident.card_ts}"
 
 
@@ -71,7 +76,7 @@ class SlackAnnouncer:
             OutboxMessage(
                 method="conversations.create",
                 args={"name": incident.channel_name, "is_private": incident.private},
-                channel_key=f"incident:{n}",
+                channel_key=lane(n),
                 dedup_key=f"inc-{n}:create",
                 incident=n,
                 purpose="channel-create",
@@ -99,7 +104,7 @@ class SlackAnnouncer:
                 ANNOUNCEMENT_KEY,
                 layout=blocks.announcement_blocks(incident, text),
             ),
-            mine(incident, "chat.postMessage", {"text": text}, "initial"),
+            # The card and its pin first: Slack takes one post a second in a channel.
             mine(
                 incident,
                 "chat.postMessage",
@@ -107,6 +112,8 @@ class SlackAnnouncer:
                 "card",
                 purpose="card",
             ),
+            mine(incident, "pins.add", {"timestamp": CARD_TS}, "card-pin"),
+            mine(incident, "chat.postMessage", {"text": text}, "initial"),
         )
 
     async def changed(self, incident: Incident, change: Change) -> None:
@@ -269,7 +276,7 @@ class SlackAnnouncer:
         return OutboxMessage(
             method=method,
             args={"channel": CHANNEL, **args},
-            channel_key=f"incident:{n}",
+            channel_key=lane(n),
             dedup_key=f"inc-{n}:{key}",
             incident=n,
             purpose=purpose,
@@ -338,10 +345,6 @@ class SlackAnnouncer:
 
     async def _card_posted(self, row: OutboxRow, result: dict[str, Any]) -> None:
         await self._service().card_posted(number=_number(row), ts=str(result["ts"]))
-        incident = await self._service().get(_number(row))
-        await self.outbox.enqueue(
-            self._in_channel(incident, "pins.add", {"timestamp": CARD_TS}, "card-pin")
-        )
 
 
 def _number(row: OutboxRow) -> int:

@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.gateways.pagerduty.pager import OnCall
-from bot.gateways.slack.outbox import Outbox
+from bot.gateways.slack.outbox import CHANNEL, Outbox, lane, members_lane
 from bot.models.incidents import Incident, OutboxMessage, Status
 from bot.services.ports import Link
 from handlers.blocks import paging as pb
@@ -27,7 +27,6 @@ from handlers.blocks.incidents import announced, cut, escape
 from handlers.outbound.announcer import direct_messages
 
 log = logging.getLogger(__name__)
-CHANNEL = "{incident.channel}"
 
 
 class SlackCommsPort:
@@ -45,7 +44,7 @@ class SlackCommsPort:
         return OutboxMessage(
             method="chat.postMessage",
             args={"channel": CHANNEL, **args},
-            channel_key=f"incident:{n}",
+            channel_key=lane(n),
             dedup_key=f"inc-{n}:{key}",
             incident=n,
         )
@@ -102,7 +101,7 @@ class SlackCommsPort:
                 OutboxMessage(
                     method="conversations.invite",
                     args={"channel": CHANNEL, "users": u},
-                    channel_key=f"incident:{n}",
+                    channel_key=members_lane(n),
                     dedup_key=f"inc-{n}:invite:{u}",
                     incident=n,
                 )
@@ -126,7 +125,7 @@ class SlackCommsPort:
             OutboxMessage(
                 method="conversations.archive",
                 args={"channel": CHANNEL},
-                channel_key=f"incident:{n}",
+                channel_key=lane(n),
                 dedup_key=f"inc-{n}:{key}:archive",
                 incident=n,
             ),

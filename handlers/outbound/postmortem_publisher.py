@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ExternalServiceError
-from bot.gateways.slack.outbox import Outbox, SlackCallFailed
+from bot.gateways.slack.outbox import Outbox, SlackCallFailed, lane
 from bot.models.incidents import Incident, OutboxMessage, OutboxRow
 from bot.services.postmortem.service import PostmortemService, auto_source
 from bot.storage.postmortems import PostmortemRecord
@@ -105,7 +105,7 @@ class SlackPostmortemPublisher:
             OutboxMessage(
                 method="chat.postMessage",
                 args={"channel": "{incident.channel}", "text": text},
-                channel_key=f"incident:{incident.number}",
+                channel_key=lane(incident.number),
                 dedup_key=f"inc-{incident.number}:postmortem-failed:{draft.id}",
                 incident=incident.number,
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.gateways.slack.outbox import Outbox
+from bot.gateways.slack.outbox import Outbox, lane
 from bot.models.incidents import CardRef, OutboxMessage
 from bot.services.runbooks.views import RunbookView
 from handlers.blocks import runbooks as runbook_blocks
@@ -34,7 +34,7 @@ class SlackRunbookAnnouncer:
         return OutboxMessage(
             method=method,
             args={"channel": "{incident.channel}", **args},
-            channel_key=f"incident:{n}",
+            channel_key=lane(n),
             dedup_key=f"inc-{n}:rb-{view.runbook.id}:{key}",
             incident=n,
             purpose=purpose,

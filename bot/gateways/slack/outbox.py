@@ -36,6 +36,20 @@ log = logging.getLogger(__name__)
 # key), as a `thread_ts`: replies go under it, or to the channel itself when it is unknown.
 ANNOUNCEMENT_TS = "{incident.announcement_ts}"
 ANNOUNCEMENT_KEY = "announce-initial"
+CHANNEL = "{incident.channel}"
+
+
+def lane(incident: int) -> str:
+    """The channel key of an incident channel's calls: sent one at a time, in order."""
+    return f"incident:{incident}"
+
+
+def members_lane(incident: int) -> str:
+    """Invitations to an incident channel: in order among themselves, not behind its posts
+    (Slack takes one post a second in a channel; people should not wait for that)."""
+    return f"incident:{incident}:members"
+
+
 HISTORY_PAGES = (
     100  # 20,000 messages: more than an incident channel says while the bot is down
 )
@@ -55,6 +69,8 @@ _TRANSIENT = frozenset(
     {"fatal_error", "internal_error", "service_unavailable", "request_timeout"}
 )
 _SETTLING = frozenset({"channel_not_found", "user_not_in_channel", "not_in_channel"})
+# Not Slack's: a row of a side lane whose incident channel is not created yet (retried like a 5xx).
+CHANNEL_PENDING = "channel_pending"
 _SETTLING_ATTEMPTS = 4
 
 # The method of a queued reply: `args` holds the `url` and the JSON `body` to post to it.
@@ -248,6 +264,13 @@ class Outbox:
                         key
                     ]  # the announcement failed or was pruned: not in a thread
                     continue
+                if (
+                    not filled
+                    and value == CHANNEL
+                    and row.channel_key != lane(row.incident)
+                ):
+                    # A side lane (invitations) runs beside the channel's own: wait for the create.
+                    raise SlackCallFailed(CHANNEL_PENDING)
                 if not filled:  # the channel or the card does not exist yet
                     raise SlackCallFailed("channel_not_found")
                 args[key] = filled
@@ -348,7 +371,10 @@ class Outbox:
         if failure.status == 429 or failure.error == "ratelimited":
             delay = failure.retry_after if failure.retry_after is not None else 1.0
         elif (
-            failure.status >= 500 or failure.status == 0 or failure.error in _TRANSIENT
+            failure.status >= 500
+            or failure.status == 0
+            or failure.error in _TRANSIENT
+            or failure.error == CHANNEL_PENDING
         ):
             delay = min(self._backoff_cap, self._backoff_base * 2 ** min(attempts, 10))
         elif failure.error in _SETTLING and attempts < _SETTLING_ATTEMPTS:
