@@ -1,17 +1,24 @@
-"""Benchmark: what a responder waits for after submitting the declare form, with stand-ins slowed
-to realistic figures (Slack 150 ms a Web API call, PagerDuty 300 ms a request).
+"""Benchmark: what a responder waits for, with the stand-ins slowed to realistic figures (Slack
+150 ms a Web API call and its published rate limits, PagerDuty 300 ms, AWS 100 ms a request).
 
-`warroom run` pages through the PagerDuty stand-in (REST, over HTTPS) and talks to the local Slack
-workspace. Incidents are declared one after another (`--incidents`), then `--burst` at once, as in a
-regional outage. For each: declare form submitted → PagerDuty received the trigger (`page`), and →
-the channel is ready (created, the commander invited, the card posted and pinned, the announcement
-posted: the last of those calls to arrive). The stand-ins answer after their delay, so a request
-is received as soon as it is sent: the trigger, the first request the page makes, has no round
-trip before it, and the page time is the bot's own (it must not wait behind Slack or other
-incidents' pages). The channel's figure is set against its critical path: four Slack calls in
-order (create, invite, post the card, pin it; the announcement goes to another channel at once).
+`warroom run` pages through the PagerDuty stand-in (REST, over HTTPS), runs AWS steps through the
+fault proxy in front of moto, and talks to the local Slack workspace, which refuses calls over
+Slack's limits (one post a second per channel, method tiers: `bot/sandbox/slack/limits.py`) with
+429 and Retry-After. Measured, each against its critical path (the sum of the round trips that
+must happen one after another) as `figure / critical path`:
+- declare form submitted → PagerDuty answered the trigger (one PagerDuty request);
+- → the channel is ready: created, the commander invited, the card posted and pinned, the
+  announcement posted (four Slack calls in order; the announcement goes at once elsewhere);
+- → the on-call invited (PagerDuty's on-call list, Slack's lookup by email, the invitation);
+- a read-only step's Run click → AWS answered the call (one AWS request) → the card shows the
+  result (+ one Slack update);
+- an approved mutating step's Approve click → AWS answered the change (the approved value read
+  again, then the change) → the card shows the result (+ waiter, verify, one Slack update);
+- the same declare figures with `--burst` incidents declared together, and whether any card or
+  announcement was lost, repeated or out of order once the queue to Slack is empty.
 
-    python -m bench latency [--incidents 10] [--burst 20] [--slack-delay 0.15] [--pagerduty-delay 0.3]
+    python -m bench latency [--incidents 10] [--steps 5] [--burst 20] [--slack-delay 0.15]
+        [--pagerduty-delay 0.3] [--aws-delay 0.1] [--no-rate-limits]
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from bench.ack_latency import SECRET, free_port, start_warroom, wait_ready
 from bot.sandbox import payloads
 from bot.sandbox.estate.moto_server import MotoSandbox, seed_estate
 from bot.sandbox.signing import SlackSender
+from bot.sandbox.slack.limits import POST_INTERVAL
 from bot.sandbox.slack.state import INCIDENT_RESPONSE_CHANNEL_ID
 from bot.sandbox.slack.workspace import Message, RunningWorkspace, SlackWorkspace, serve
 from handlers.ids import Action
@@ -358,6 +366,9 @@ async def _measure_all(
                 title = f"Latency one {number}"
                 submitted = await declare(sender, workspace, title)
                 one.append(await measure(standin, workspace, number, title, submitted))
+                await asyncio.sleep(
+                    POST_INTERVAL
+                )  # apart: not within one post's second
             for case in (
                 READ_ONLY,
                 MUTATING,
@@ -371,7 +382,10 @@ async def _measure_all(
                     steps.setdefault(case, []).append(
                         await click_step(sender, workspace, proxy, channel, case)
                     )
-            # A regional outage: `--burst` incidents declared together.
+            # A regional outage: `--burst` incidents declared together, after a quiet minute
+            # (Slack's per-minute budgets unspent: the phases above created channels too).
+            if workspace.rate_limits is not None:
+                workspace.enforce_rate_limits()
             first = number + 1
             titles = [f"Latency burst {n}" for n in range(first, first + args.burst)]
             submitted_at = [await declare(sender, workspace, t) for t in titles]
@@ -419,6 +433,12 @@ async def _measure_all(
                 [shown for _, shown in clicks],
                 case.calls_before_card * aws_rt + slack_rt,
             )
+        )
+    if args.rate_limits and args.burst:
+        floor = (args.burst - 1) * POST_INTERVAL + slack_rt
+        print(
+            f"burst: the announcement channel takes one post a second, so the last of"
+            f" {args.burst} announcements cannot be posted sooner than {floor:.2f} s"
         )
     late = [p for p, _, _ in burst if p + pd_rt > 5]
     print(f"burst: pages later than 5 s after their declaration: {len(late)}")

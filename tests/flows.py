@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.gateways.slack.outbox import ANNOUNCEMENT_KEY
 from bot.models.incidents import Incident
 from bot.sandbox import payloads
 from bot.sandbox.slack.workspace import SlackWorkspace
@@ -67,7 +68,8 @@ async def declare(
     severity: str = "SEV1",
     **extra: dict[str, Any],
 ) -> Incident:
-    """Declare through the modal and wait until the incident's channel exists and its card is pinned."""
+    """Declare through the modal and wait until the incident's channel exists, its card is pinned and
+    the Initial Notification is posted there and in the announcement channel."""
     view_id = await open_view(bot, slack, f"declare {title}", user)
     response = await bot.sender.submit_view(
         callback_id=Callback.DECLARE,
@@ -87,6 +89,16 @@ async def declare(
     await slack.wait_for(
         "pins.add", lambda c: c.args.get("channel") == incident.channel_id
     )
+
+    async def announced() -> bool:  # the lanes run on their own: wait for these two too
+        keys = (ANNOUNCEMENT_KEY, "initial")
+        sent = [
+            await bot.services.storage.outbox_sent_ts(f"inc-{incident.number}:{k}")
+            for k in keys
+        ]
+        return all(sent)
+
+    await eventually(announced)
     return incident
 
 

@@ -148,6 +148,7 @@ class PagerDutyStandIn:
         self.delay = (
             0.0  # seconds every answer takes (the latency bench: PagerDuty's own)
         )
+        self._holds: dict[str, asyncio.Event] = {}
         self._ids = itertools.count(1)
         self._seed()
         self.app = web.Application(middlewares=[self._middleware])
@@ -279,6 +280,11 @@ class PagerDutyStandIn:
             Fault(route_or_method, status, times, body, after_processing)
         )
 
+    def hold(self, route: str) -> asyncio.Event:
+        """Hold every `"METHOD /path"` request (recorded, unanswered) until the event is set."""
+        self._holds[route] = asyncio.Event()
+        return self._holds[route]
+
     def drop_connection(self, *, times: int = 1) -> None:
         """Close the connection without answering the next `times` requests (a network error)."""
         self._drops += times
@@ -348,6 +354,9 @@ class PagerDutyStandIn:
         )
         if self.delay:
             await asyncio.sleep(self.delay)
+        held = self._holds.get(f"{request.method} {request.path}")
+        if held is not None:
+            await held.wait()
         if self._drops:
             self._drops -= 1
             assert request.transport is not None

@@ -50,8 +50,12 @@ async def test_declare_creates_channel_announces_and_pins_card(
     # Nowhere, not in the topic, the card's fallback text or any block, does the title mention anyone.
     assert not [t for t in parsed_by_slack(slack_workspace) if "<!channel>" in t]
 
+    async def alerted() -> bool:  # after the card and its pin
+        said = slack_workspace.messages(incident.channel_id or "")
+        return any("INCIDENT ALERT" in m.text for m in said)
+
+    await eventually(alerted)
     in_channel = slack_workspace.messages(incident.channel_id)
-    assert any("INCIDENT ALERT" in m.text for m in in_channel)
     card = next(m for m in in_channel if m.ts == incident.card_ts)
     assert card.blocks[0]["text"]["text"].startswith("INC-1:")
     assert (

@@ -276,3 +276,23 @@ async def test_pages_declare__the_on_call_are_invited_while_the_channels_posts_w
         return any("On call now" in m.text for m in slack_workspace.messages(channel))
 
     await eventually(oncall_posted)  # the posts follow, in their order
+
+
+async def test_pages_declare__who_is_on_call_is_asked_while_the_page_is_sent(
+    pd_bot: RunningBot, slack_workspace: SlackWorkspace, pagerduty_standin: Any
+):
+    release = pagerduty_standin.hold("POST /incidents")
+    incident = await declare(pd_bot, slack_workspace, severity="SEV1")
+
+    async def asked() -> bool:
+        return bool(pagerduty_standin.requests_to("GET", "/oncalls"))
+
+    await eventually(asked)  # the trigger is still unanswered
+    pages = await pd_bot.services.storage.pages_of(incident.number)
+    assert [p.status for p in pages] == ["pending"]
+    release.set()
+    oncall = await channel_text(slack_workspace, incident, "On call now")
+    assert "<@UBOB>" in oncall
+    said = [m.text for m in slack_workspace.messages(incident.channel_id or "")]
+    paged = next(i for i, t in enumerate(said) if "PagerDuty incident" in t)
+    assert paged < said.index(oncall)  # shown after the page, as before

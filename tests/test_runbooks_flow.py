@@ -242,3 +242,39 @@ async def test_runbook_authorisation_is_checked_again_at_execution(
         assert await until_state(bot, rb, STEP, StepState.PENDING) is StepState.PENDING
         await eventually(lambda: _told(slack, "UALICE", "no longer authorised"))
     assert proxy.count("rds:RestoreDBInstanceFromDBSnapshot") == 0
+
+
+async def test_runbook_card_shows_a_result_while_the_channels_posts_wait(
+    rbot: RunningBot, slack_workspace: SlackWorkspace, aws_via_proxy: AwsFaultProxy
+):
+    bot, slack = rbot, slack_workspace
+    incident, rb = await start_runbook(bot, slack, "database-failure")
+    step = "check-rds-instance"
+
+    async def posted() -> str | None:
+        cards = await bot.services.storage.card_timestamps(incident.number)
+        return cards.get(f"card:{rb}:{step}")
+
+    card = await eventually(posted)
+    # Slack refuses every post (as its one-a-second limit does in a busy channel).
+    slack.fail("chat.postMessage", "ratelimited", times=10**6, retry_after=1)
+    await click(bot, incident, rb, step, Action.RUNBOOK_RUN)
+    await slack.wait_for(
+        "chat.update",
+        lambda c: (
+            c.ok and c.args.get("ts") == card and ":white_check_mark:" in str(c.args)
+        ),
+    )
+    assert not [
+        c
+        for c in slack.calls_to("chat.postMessage")
+        if c.ok and c.args.get("thread_ts") == card
+    ]  # the result's reply in the card's thread is still waiting
+    slack.clear_faults()
+
+    async def replied() -> bool:
+        return any(
+            m.thread_ts == card for m in slack.messages(incident.channel_id or "")
+        )
+
+    await eventually(replied)

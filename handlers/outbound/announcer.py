@@ -19,6 +19,7 @@ from bot.gateways.slack.outbox import (
     ANNOUNCEMENT_TS,
     CHANNEL,
     Outbox,
+    card_lane,
     lane,
 )
 from bot.models.incidents import Incident, OutboxMessage, OutboxRow
@@ -261,7 +262,9 @@ class SlackAnnouncer:
 
     def _card_update(self, incident: Incident, key: str) -> OutboxMessage:
         args = {**self._card_args(incident), "ts": CARD_TS}
-        return self._in_channel(incident, "chat.update", args, f"{key}:card")
+        update = self._in_channel(incident, "chat.update", args, f"{key}:card")
+        update.channel_key = card_lane(incident.number, "card")  # not behind the posts
+        return update
 
     def _in_channel(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.gateways.slack.outbox import Outbox, lane
+from bot.gateways.slack.outbox import Outbox, card_lane, lane
 from bot.models.incidents import CardRef, OutboxMessage
 from bot.services.runbooks.views import RunbookView
 from handlers.blocks import runbooks as runbook_blocks
@@ -29,12 +29,14 @@ class SlackRunbookAnnouncer:
         args: dict[str, Any],
         key: str,
         purpose: str = "",
+        card: CardRef | None = None,
     ) -> OutboxMessage:
+        """A call in the incident channel; updating `card`, in that card's own lane."""
         n = view.incident.number
         return OutboxMessage(
             method=method,
             args={"channel": "{incident.channel}", **args},
-            channel_key=lane(n),
+            channel_key=card_lane(n, card.key) if card else lane(n),
             dedup_key=f"inc-{n}:rb-{view.runbook.id}:{key}",
             incident=n,
             purpose=purpose,
@@ -83,6 +85,7 @@ class SlackRunbookAnnouncer:
                         "blocks": blocks,
                     },
                     f"{key}:update:{step_id}",
+                    card=CardRef(rb, step_id),
                 )
             )
             if reply:
@@ -104,6 +107,7 @@ class SlackRunbookAnnouncer:
                 "chat.update",
                 {"ts": CardRef(rb).placeholder, "text": text, "blocks": blocks},
                 f"{key}:overview",
+                card=CardRef(rb),
             )
         )
         await self.outbox.enqueue(*messages)

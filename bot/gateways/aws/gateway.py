@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -83,6 +83,7 @@ class AwsGateway:
         self.endpoint_url = endpoint_url
         self.default_region = default_region
         self._account: str | None = None
+        self._warming: set[asyncio.Task[None]] = set()
         self._clients = AwsClients(
             endpoint_url=endpoint_url,
             read_attempts=read_attempts,
@@ -90,6 +91,19 @@ class AwsGateway:
             read_timeout=read_timeout,
             session_factory=session_factory,
         )
+
+    def warm(self, services: Iterable[str], region: str) -> None:
+        """Build the default identity's clients for `services` in the background (botocore loads
+        a service's model on first use, tens of ms), so a responder's first click does not wait."""
+
+        def build() -> None:
+            for service in sorted(set(services)):
+                for kind in ("read", "write"):
+                    self._clients.client(service, region, kind, self._clients.base)
+
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(build))
+        self._warming.add(task)
+        task.add_done_callback(self._warming.discard)
 
     async def call(
         self,

@@ -14,6 +14,7 @@ the Web API through slack_sdk, and posts replies to a `response_url` (method `RE
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -50,6 +51,11 @@ def members_lane(incident: int) -> str:
     return f"incident:{incident}:members"
 
 
+def card_lane(incident: int, card: str) -> str:
+    """Updates of one message (a card): in order among themselves, not behind the channel's posts."""
+    return f"incident:{incident}:{card}"
+
+
 HISTORY_PAGES = (
     100  # 20,000 messages: more than an incident channel says while the bot is down
 )
@@ -69,7 +75,7 @@ _TRANSIENT = frozenset(
     {"fatal_error", "internal_error", "service_unavailable", "request_timeout"}
 )
 _SETTLING = frozenset({"channel_not_found", "user_not_in_channel", "not_in_channel"})
-# Not Slack's: a row of a side lane whose incident channel is not created yet (retried like a 5xx).
+# Not Slack's: a row of a side lane whose channel or card is not there yet (retried like a 5xx).
 CHANNEL_PENDING = "channel_pending"
 _SETTLING_ATTEMPTS = 4
 
@@ -110,6 +116,7 @@ class Outbox:
         self._storage, self._client, self._clock = storage, client, clock
         self._backoff_base, self._backoff_cap = backoff_base, backoff_cap
         self._wake = asyncio.Event()
+        self._sending: dict[str, asyncio.Task[None]] = {}  # lane -> its call in flight
         self._sent_hooks: dict[str, SentHook] = {}
         self._error_hooks: dict[str, ErrorHook] = {}
         # Slack's error per channel whose latest call failed and waits for a retry; a success in
@@ -170,37 +177,62 @@ class Outbox:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Drain until `stop` is set; safe to restart at any time (state is in SQLite)."""
-        while not stop.is_set():
-            try:
-                pause = await self.drain_once()
-            except Exception:  # the drain loop must survive anything one row does
-                log.exception("outbox drain failed; retrying")
-                pause = self._backoff_cap / 10
-            self._wake.clear()
-            waiters = [
-                asyncio.ensure_future(self._wake.wait()),
-                asyncio.ensure_future(stop.wait()),
-            ]
-            await asyncio.wait(
-                waiters, timeout=pause, return_when=asyncio.FIRST_COMPLETED
-            )
-            for waiter in waiters:
-                waiter.cancel()
+        try:
+            while not stop.is_set():
+                try:
+                    pause = await self.drain_once()
+                except Exception:  # the drain loop must survive anything one row does
+                    log.exception("outbox drain failed; retrying")
+                    pause = self._backoff_cap / 10
+                self._wake.clear()
+                waiters = [
+                    asyncio.ensure_future(self._wake.wait()),
+                    asyncio.ensure_future(stop.wait()),
+                ]
+                await asyncio.wait(
+                    waiters, timeout=pause, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiter in waiters:
+                    waiter.cancel()
+        finally:
+            await asyncio.gather(*self._sending.values(), return_exceptions=True)
 
     async def drain_once(self) -> float:
-        """Send every channel's head row that is due; return seconds until the next is due."""
+        """Start sending every channel's head row that is due and not already being sent; return
+        seconds until the next is due. Each lane's call runs on its own: a slow or rate-limited
+        channel does not hold up another's (a finished send wakes the loop for its next row)."""
         now = self._clock()
-        heads = await self._storage.outbox_heads()
-        due = [r for r in heads if r.not_before is None or r.not_before <= now]
+        heads = [
+            r
+            for r in await self._storage.outbox_heads()
+            if r.channel_key not in self._sending
+        ]
+        for row in heads:
+            if row.not_before is None or row.not_before <= now:
+                task = asyncio.create_task(self._send_guarded(row))
+                self._sending[row.channel_key] = task
+                task.add_done_callback(
+                    functools.partial(self._sent_one, row.channel_key)
+                )
         waits = [
             (r.not_before - now).total_seconds()
             for r in heads
             if r.not_before and r.not_before > now
         ]
-        if due:
-            await asyncio.gather(*(self._send(row) for row in due))
-            return 0.0
         return min(waits, default=1.0)
+
+    def _sent_one(self, channel_key: str, _: object) -> None:
+        self._sending.pop(channel_key, None)
+        self._wake.set()
+
+    async def _send_guarded(self, row: OutboxRow) -> None:
+        try:
+            await self._send(row)
+        except (
+            Exception
+        ):  # the lane must survive anything one row does, without a busy loop
+            log.exception("outbox send of row %s failed; retrying", row.id)
+            await asyncio.sleep(self._backoff_cap / 10)
 
     async def _send(self, row: OutboxRow) -> None:
         try:
@@ -264,12 +296,8 @@ class Outbox:
                         key
                     ]  # the announcement failed or was pruned: not in a thread
                     continue
-                if (
-                    not filled
-                    and value == CHANNEL
-                    and row.channel_key != lane(row.incident)
-                ):
-                    # A side lane (invitations) runs beside the channel's own: wait for the create.
+                if not filled and row.channel_key != lane(row.incident):
+                    # A side lane runs beside the channel's own: wait for the channel or the card.
                     raise SlackCallFailed(CHANNEL_PENDING)
                 if not filled:  # the channel or the card does not exist yet
                     raise SlackCallFailed("channel_not_found")
@@ -356,7 +384,10 @@ class Outbox:
                 error=failure.error,
             )
             return
-        self._failing[row.channel_key] = failure.error
+        if (
+            failure.error != CHANNEL_PENDING
+        ):  # waiting for its own channel is not degraded
+            self._failing[row.channel_key] = failure.error
         hook = self._error_hooks.get(row.purpose)
         new_args = await hook(row, failure.error) if hook else None
         if new_args is not None:

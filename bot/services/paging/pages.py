@@ -11,6 +11,7 @@ hold a key. Acknowledgements and webhooks are `bot/services/paging/sync.py`.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
 
 from bot.config import PagerRoute, Settings
@@ -46,6 +47,7 @@ class PageService:
             pager=pager,
             port=port,
             route=self.route,
+            oncall_people=self.oncall_people,
             show_oncall=self.show_oncall,
         )
 
@@ -224,10 +226,17 @@ class PageService:
     async def process_pending(self) -> int:
         return await self.worker.process_pending()
 
-    async def show_oncall(self, incident: Incident, *, key: str) -> list[OnCall]:
-        """Post who is on call now and invite those matched to Slack users by email."""
+    async def show_oncall(
+        self,
+        incident: Incident,
+        found: Awaitable[tuple[list[OnCall], dict[str, str]]],
+        *,
+        key: str,
+    ) -> list[OnCall]:
+        """Post who is on call now (`found`: `oncall_people`, started early by the caller) and
+        invite those matched to Slack users by email."""
         try:
-            oncall = await self.oncall(incident)
+            oncall, matched = await found
         except BotError as exc:
             await self.port.say(
                 incident,
@@ -235,9 +244,6 @@ class PageService:
                 key=key,
             )
             return []
-        matched = await self.port.users_by_email(
-            sorted({o.email for o in oncall if o.email})
-        )
         await self.port.show_oncall(incident, oncall, matched, key=key)
         users = sorted(set(matched.values()) - {incident.commander})
         if users:

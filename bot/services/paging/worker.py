@@ -46,11 +46,13 @@ class PageWorker:
         pager: Pager,
         port: CommsPort,
         route: Callable[[Incident], PagerRoute | None],
+        oncall_people: Callable[[Incident], Awaitable[Any]],
         show_oncall: Callable[..., Awaitable[object]],
     ) -> None:
         self.storage, self.settings, self.clock = storage, settings, clock
         self.pager, self.port = pager, port
         self.route, self.show_oncall = route, show_oncall
+        self.oncall_people = oncall_people
         self.wake = asyncio.Event()
         self.last_error: str | None = (
             None  # the last page that failed for good (for /readyz)
@@ -102,12 +104,21 @@ class PageWorker:
             )
             return
         await self.storage.hold_lease()  # a page is sent before anything is written
+        # Who is on call is asked while the page goes out, not after it: they are invited sooner.
+        oncall = (
+            asyncio.ensure_future(self.oncall_people(incident))
+            if row.kind == "trigger" and not self.log_only
+            else None
+        )
         try:
-            results = await self._send(incident, row)
-        except BotError as exc:
-            await self._failed(incident, row, exc)
-            return
-        await self._done(incident, row, results)
+            try:
+                results = await self._send(incident, row)
+            except BotError as exc:
+                await self._failed(incident, row, exc)
+                return
+            await self._done(incident, row, results, oncall)
+        finally:
+            await _discard(oncall)
 
     async def _send(self, incident: Incident, row: PageRow) -> list[PageResult]:
         if row.kind == "resolve":
@@ -171,7 +182,11 @@ class PageWorker:
         )
 
     async def _done(
-        self, incident: Incident, row: PageRow, results: list[PageResult]
+        self,
+        incident: Incident,
+        row: PageRow,
+        results: list[PageResult],
+        oncall: asyncio.Future[Any] | None = None,
     ) -> None:
         first = results[0]
         if first.delivered:
@@ -209,8 +224,8 @@ class PageWorker:
         link = Link(first.html_url, "open in PagerDuty") if first.html_url else None
         icon = ":pager:" if first.delivered else ":information_source:"
         await self.port.say(incident, f"{icon} {text}", key=f"page:{row.id}", link=link)
-        if row.kind == "trigger" and not self.log_only:
-            await self.show_oncall(incident, key=f"page:{row.id}:oncall")
+        if oncall is not None:
+            await self.show_oncall(incident, oncall, key=f"page:{row.id}:oncall")
 
     async def _failed(self, incident: Incident, row: PageRow, error: BotError) -> None:
         await self.storage.page_finish(
@@ -254,3 +269,10 @@ async def _first(*events: asyncio.Event) -> None:
     finally:
         for waiter in waiters:
             waiter.cancel()
+
+
+async def _discard(lookup: asyncio.Future[Any] | None) -> None:
+    """Drop an on-call lookup that was not shown (its page was not sent): no stray task."""
+    if lookup is not None:
+        lookup.cancel()
+        await asyncio.gather(lookup, return_exceptions=True)

@@ -150,6 +150,15 @@ class RunbookService:
                 {"runbook": runbook.id},
                 f"{source}:runbook",
             )
+            # Its first Run click should not wait for boto3 to load the services' models.
+            self.gateway.warm(
+                [
+                    step.service
+                    for _, step in chosen.steps()
+                    if isinstance(step, AwsStep)
+                ],
+                self.gateway.default_region,
+            )
         await self.announcer.runbook_posted(await self.view(runbook.id))
         return runbook
 
