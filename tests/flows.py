@@ -68,8 +68,9 @@ async def declare(
     severity: str = "SEV1",
     **extra: dict[str, Any],
 ) -> Incident:
-    """Declare through the modal and wait until the incident's channel exists, its card is pinned and
-    the Initial Notification is posted there and in the announcement channel."""
+    """Declare through the modal and wait until the incident's channel exists, its card is pinned,
+    the declarer is in it and the Initial Notification is posted there and in the announcement
+    channel."""
     view_id = await open_view(bot, slack, f"declare {title}", user)
     response = await bot.sender.submit_view(
         callback_id=Callback.DECLARE,
@@ -90,13 +91,15 @@ async def declare(
         "pins.add", lambda c: c.args.get("channel") == incident.channel_id
     )
 
-    async def announced() -> bool:  # the lanes run on their own: wait for these two too
-        keys = (ANNOUNCEMENT_KEY, "initial")
-        sent = [
-            await bot.services.storage.outbox_sent_ts(f"inc-{incident.number}:{k}")
-            for k in keys
-        ]
-        return all(sent)
+    async def announced() -> bool:  # the lanes run on their own: wait for these too
+        keys = {
+            f"inc-{incident.number}:{k}"
+            for k in (ANNOUNCEMENT_KEY, "initial", f"invite:{user}")
+        }
+        sent = {
+            r.dedup_key for r in await bot.services.storage.outbox_rows(status="sent")
+        }
+        return keys <= sent
 
     await eventually(announced)
     return incident

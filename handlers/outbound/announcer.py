@@ -21,6 +21,7 @@ from bot.gateways.slack.outbox import (
     Outbox,
     card_lane,
     lane,
+    members_lane,
 )
 from bot.models.incidents import Incident, OutboxMessage, OutboxRow
 from bot.plan import INITIAL_NOTIFICATION, RESOLUTION_NOTIFICATION, SERVICE_NAME
@@ -36,6 +37,20 @@ def duration_text(delta: timedelta) -> str:
     minutes = max(0, int(delta.total_seconds() // 60))
     hours, minutes = divmod(minutes, 60)
     return f"{hours} hours {minutes} minutes" if hours else f"{minutes} minutes"
+
+
+def invitations(incident: int, users: Sequence[str]) -> list[OutboxMessage]:
+    """Invite each of `users` to the incident channel, once each, beside the channel's posts."""
+    return [
+        OutboxMessage(
+            method="conversations.invite",
+            args={"channel": CHANNEL, "users": user},
+            channel_key=members_lane(incident),
+            dedup_key=f"inc-{incident}:invite:{user}",
+            incident=incident,
+        )
+        for user in users
+    ]
 
 
 def direct_messages(
@@ -82,12 +97,22 @@ class SlackAnnouncer:
                 incident=n,
                 purpose="channel-create",
             ),
+            *invitations(n, [incident.declared_by]),
+            self._announce(
+                incident,
+                text,
+                ANNOUNCEMENT_KEY,
+                layout=blocks.announcement_blocks(incident, text),
+            ),
+            # The card and its pin first (Slack takes one post a second in a channel), then the rest.
             mine(
                 incident,
-                "conversations.invite",
-                {"users": incident.declared_by},
-                f"invite:{incident.declared_by}",
+                "chat.postMessage",
+                self._card_args(incident),
+                "card",
+                purpose="card",
             ),
+            mine(incident, "pins.add", {"timestamp": CARD_TS}, "card-pin"),
             mine(
                 incident,
                 "conversations.setTopic",
@@ -99,21 +124,6 @@ class SlackAnnouncer:
                 },
                 "topic",
             ),
-            self._announce(
-                incident,
-                text,
-                ANNOUNCEMENT_KEY,
-                layout=blocks.announcement_blocks(incident, text),
-            ),
-            # The card and its pin first: Slack takes one post a second in a channel.
-            mine(
-                incident,
-                "chat.postMessage",
-                self._card_args(incident),
-                "card",
-                purpose="card",
-            ),
-            mine(incident, "pins.add", {"timestamp": CARD_TS}, "card-pin"),
             mine(incident, "chat.postMessage", {"text": text}, "initial"),
         )
 
@@ -180,14 +190,7 @@ class SlackAnnouncer:
         )
 
     async def invite(self, incident: Incident, users: list[str]) -> None:
-        await self.outbox.enqueue(
-            *(
-                self._in_channel(
-                    incident, "conversations.invite", {"users": u}, f"invite:{u}"
-                )
-                for u in users
-            )
-        )
+        await self.outbox.enqueue(*invitations(incident.number, users))
 
     # -- texts ----------------------------------------------------------------------------
     def initial_notification(self, incident: Incident) -> str:

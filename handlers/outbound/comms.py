@@ -9,6 +9,7 @@ escaped here, so `<!channel>` or `<https://evil|click>` in it reach Slack as tex
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
@@ -19,12 +20,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.gateways.pagerduty.pager import OnCall
-from bot.gateways.slack.outbox import CHANNEL, Outbox, lane, members_lane
+from bot.gateways.slack.outbox import CHANNEL, Outbox, lane
 from bot.models.incidents import Incident, OutboxMessage, Status
 from bot.services.ports import Link
 from handlers.blocks import paging as pb
 from handlers.blocks.incidents import announced, cut, escape
-from handlers.outbound.announcer import direct_messages
+from handlers.outbound.announcer import direct_messages, invitations
 
 log = logging.getLogger(__name__)
 
@@ -95,19 +96,7 @@ class SlackCommsPort:
         await self.outbox.enqueue(self._post(incident, {"text": cut(text, 3000)}, key))
 
     async def invite(self, incident: Incident, users: list[str], *, key: str) -> None:
-        n = incident.number
-        await self.outbox.enqueue(
-            *(
-                OutboxMessage(
-                    method="conversations.invite",
-                    args={"channel": CHANNEL, "users": u},
-                    channel_key=members_lane(n),
-                    dedup_key=f"inc-{n}:invite:{u}",
-                    incident=n,
-                )
-                for u in users
-            )
-        )
+        await self.outbox.enqueue(*invitations(incident.number, users))
 
     async def remind(
         self, incident: Incident, *, key: str, minutes: int, overdue: bool
@@ -173,8 +162,9 @@ class SlackCommsPort:
         return str(profile["email"]) if profile.get("email") else None
 
     async def users_by_email(self, emails: Sequence[str]) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for email in emails:
+        """Slack user ids by email, looked up together (users.lookupByEmail is Tier 3)."""
+
+        async def lookup(email: str) -> tuple[str, str | None]:
             try:
                 response = await self.client.users_lookupByEmail(email=email)
             except SlackApiError as exc:
@@ -182,8 +172,9 @@ class SlackCommsPort:
                     log.warning(
                         "users.lookupByEmail failed: %s", exc.response.get("error")
                     )
-                continue
+                return email, None
             user_id = (response.get("user") or {}).get("id")
-            if user_id:
-                found[email] = str(user_id)
-        return found
+            return email, str(user_id) if user_id else None
+
+        found = await asyncio.gather(*(lookup(e) for e in emails))
+        return {email: user for email, user in found if user}

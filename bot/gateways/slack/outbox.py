@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -75,8 +76,10 @@ _TRANSIENT = frozenset(
     {"fatal_error", "internal_error", "service_unavailable", "request_timeout"}
 )
 _SETTLING = frozenset({"channel_not_found", "user_not_in_channel", "not_in_channel"})
-# Not Slack's: a row of a side lane whose channel or card is not there yet (retried like a 5xx).
+# Not Slack's: a row of a side lane whose channel or card is not there yet. It is tried again as
+# soon as the incident's own lane sends something, and after PENDING_RETRY_S at the latest.
 CHANNEL_PENDING = "channel_pending"
+PENDING_RETRY_S = 5.0
 _SETTLING_ATTEMPTS = 4
 
 # The method of a queued reply: `args` holds the `url` and the JSON `body` to post to it.
@@ -117,6 +120,9 @@ class Outbox:
         self._backoff_base, self._backoff_cap = backoff_base, backoff_cap
         self._wake = asyncio.Event()
         self._sending: dict[str, asyncio.Task[None]] = {}  # lane -> its call in flight
+        # Side lanes waiting for their incident's channel or card: (incident, retry at the latest).
+        self._waiting: dict[str, tuple[int, float]] = {}
+        self._progress: dict[int, int] = {}  # calls sent in each incident's own lane
         self._sent_hooks: dict[str, SentHook] = {}
         self._error_hooks: dict[str, ErrorHook] = {}
         # Slack's error per channel whose latest call failed and waits for a retry; a success in
@@ -201,11 +207,14 @@ class Outbox:
         """Start sending every channel's head row that is due and not already being sent; return
         seconds until the next is due. Each lane's call runs on its own: a slow or rate-limited
         channel does not hold up another's (a finished send wakes the loop for its next row)."""
-        now = self._clock()
+        now, moment = self._clock(), time.monotonic()
+        for key, (_, until) in list(self._waiting.items()):
+            if until <= moment:
+                del self._waiting[key]
         heads = [
             r
             for r in await self._storage.outbox_heads()
-            if r.channel_key not in self._sending
+            if r.channel_key not in self._sending and r.channel_key not in self._waiting
         ]
         for row in heads:
             if row.not_before is None or row.not_before <= now:
@@ -218,7 +227,7 @@ class Outbox:
             (r.not_before - now).total_seconds()
             for r in heads
             if r.not_before and r.not_before > now
-        ]
+        ] + [until - moment for _, until in self._waiting.values()]
         return min(waits, default=1.0)
 
     def _sent_one(self, channel_key: str, _: object) -> None:
@@ -235,6 +244,7 @@ class Outbox:
             await asyncio.sleep(self._backoff_cap / 10)
 
     async def _send(self, row: OutboxRow) -> None:
+        progress = self._progress.get(row.incident or 0)
         try:
             args = await self._fill(row)
             found = await self._found(row, args) if row.in_flight else None
@@ -246,7 +256,17 @@ class Outbox:
             await self._storage.outbox_update(row.id, in_flight=1)
             result = await self._call(row.method, args)
         except SlackCallFailed as failure:
-            await self._failed(row, failure)
+            if failure.error != CHANNEL_PENDING:
+                await self._failed(row, failure)
+            elif (
+                row.incident is not None
+                and self._progress.get(row.incident) == progress
+            ):
+                # Not a failure: tried again once the incident's own lane sends, or in a while.
+                self._waiting[row.channel_key] = (
+                    row.incident,
+                    time.monotonic() + PENDING_RETRY_S,
+                )
             return
         await self._sent(row, result)
 
@@ -277,6 +297,12 @@ class Outbox:
         hook = self._sent_hooks.get(row.purpose)
         if hook:
             await hook(row, result)
+        if row.incident is not None and row.channel_key == lane(row.incident):
+            # Its channel or card may be there now: the side lanes waiting for it may go.
+            self._progress[row.incident] = self._progress.get(row.incident, 0) + 1
+            for key, (incident, _) in list(self._waiting.items()):
+                if incident == row.incident:
+                    del self._waiting[key]
 
     async def _fill(self, row: OutboxRow) -> dict[str, Any]:
         args = dict(row.args)
@@ -384,10 +410,7 @@ class Outbox:
                 error=failure.error,
             )
             return
-        if (
-            failure.error != CHANNEL_PENDING
-        ):  # waiting for its own channel is not degraded
-            self._failing[row.channel_key] = failure.error
+        self._failing[row.channel_key] = failure.error
         hook = self._error_hooks.get(row.purpose)
         new_args = await hook(row, failure.error) if hook else None
         if new_args is not None:
@@ -402,10 +425,7 @@ class Outbox:
         if failure.status == 429 or failure.error == "ratelimited":
             delay = failure.retry_after if failure.retry_after is not None else 1.0
         elif (
-            failure.status >= 500
-            or failure.status == 0
-            or failure.error in _TRANSIENT
-            or failure.error == CHANNEL_PENDING
+            failure.status >= 500 or failure.status == 0 or failure.error in _TRANSIENT
         ):
             delay = min(self._backoff_cap, self._backoff_base * 2 ** min(attempts, 10))
         elif failure.error in _SETTLING and attempts < _SETTLING_ATTEMPTS:
