@@ -129,7 +129,7 @@ async def measure(
             for c in workspace.calls_to("conversations.invite")
             if c.ok
             and c.args.get("channel") == channel
-            and c.args.get("users") in ON_CALL
+            and set(str(c.args.get("users")).split(",")) & set(ON_CALL)
         ]
         commander = [
             c

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from pathlib import Path
 
@@ -167,3 +168,40 @@ async def test_slack_published_rate_limits_lose_no_card_or_announcement_and_keep
     ]
     assert limited
     assert all(c.error == "ratelimited" for c in limited)
+
+
+async def test_slack_a_cards_updates_held_back_by_slack_send_only_the_newest(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    incident = await declare(bot, slack_workspace)
+    # Slack refuses updates for now (chat.update is Tier 3): three changes queue behind it.
+    slack_workspace.fail("chat.update", "ratelimited", times=10**6, retry_after=1)
+    await command_in(bot, incident, "status identified")
+    await command_in(bot, incident, "severity SEV2")
+    await command_in(bot, incident, "status monitoring")
+
+    async def queued() -> bool:  # all three updates of the card wait
+        rows = await bot.services.storage.outbox_rows(status="pending")
+        return len([r for r in rows if r.method == "chat.update"]) == 3
+
+    await eventually(queued)
+    slack_workspace.clear_faults()
+
+    async def drained() -> bool:
+        rows = await bot.services.storage.outbox_rows(status="pending")
+        return not rows
+
+    await eventually(drained)
+    updates = [
+        c
+        for c in slack_workspace.calls_to("chat.update")
+        if c.ok and c.args.get("ts") == incident.card_ts
+    ]
+    assert len(updates) == 1  # the newest says it all
+    card = json.dumps(updates[0].args.get("blocks"))
+    assert "SEV2" in card
+    assert "Monitoring" in card
+    card_now = slack_workspace.message(
+        incident.channel_id or "", incident.card_ts or ""
+    )
+    assert "Monitoring" in json.dumps(card_now.blocks)

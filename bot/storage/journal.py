@@ -102,6 +102,16 @@ class JournalStore(StorageBase):
             }
         await self._call(lambda: self.db.table("outbox").update(row_id, changes))
 
+    async def outbox_superseded(self, row: OutboxRow) -> bool:
+        """Whether a later call of the same method waits in the row's lane (an update of the same
+        card: only the newest need be sent)."""
+        sql = (
+            "select 1 from outbox where channel_key = ? and status = 'pending' and id > ?"
+            " and method = ? limit 1"
+        )
+        params = [row.channel_key, row.id, row.method]
+        return bool(await self._call(lambda: list(self.db.query(sql, params))))
+
     async def outbox_sent_ts(self, dedup_key: str) -> str | None:
         """The ts Slack gave the message queued under `dedup_key`, once it was sent (None before,
         or after the journal's retention pruned the row)."""

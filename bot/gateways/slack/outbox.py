@@ -1,13 +1,17 @@
-"""The Slack outbox: every outbound Web API call is queued in SQLite and drained in order per channel.
+"""The Slack outbox: every outbound Web API call is queued in SQLite and drained in order per lane.
 
-Owns ordering (only the oldest pending row of a channel is sent), Retry-After on 429, backoff on
-transient failures (retried until sent: Slack is where failures are shown, so it is never given up
-on quietly), dead letters for permanent errors, placeholders that are filled in at send time
-(`{incident.channel}`, `{incident.card_ts}`, a `CardRef.placeholder`, and `ANNOUNCEMENT_TS`, the
-incident's announcement as a thread to reply in, dropped when that post is gone), recording a runbook card's ts
-when it is sent (its `purpose` is a `CardRef.key`), after-send hooks, and `last_error`: Slack's error for
-a channel whose latest call failed and waits for a retry, which `/readyz` reports as degraded. It speaks
-the Web API through slack_sdk, and posts replies to a `response_url` (method `RESPONSE_URL`, queued by
+Owns ordering: rows are sent in order within a lane (`channel_key`: an incident channel's posts,
+its invitations, the updates of one card, the announcement channel, a person's DMs), one call at a
+time per lane and the lanes at the same time, so a channel Slack holds to one post a second does
+not hold up another lane. It also owns Retry-After on 429, backoff on transient failures (retried
+until sent: Slack is where failures are shown, so it is never given up on quietly), dead letters for
+permanent errors, skipping a card's update when a newer one waits behind it, placeholders that are
+filled in at send time (`{incident.channel}`, `{incident.card_ts}`, a `CardRef.placeholder`, and
+`ANNOUNCEMENT_TS`, the incident's announcement as a thread to reply in, dropped when that post is
+gone; a side lane waits for its channel or card), recording a runbook card's ts when it is sent
+(its `purpose` is a `CardRef.key`), after-send hooks, and `last_error`: Slack's error for a lane
+whose latest call failed and waits for a retry, which `/readyz` reports as degraded. It speaks the
+Web API through slack_sdk, and posts replies to a `response_url` (method `RESPONSE_URL`, queued by
 `handlers/outbound/replies.py`); it knows nothing of Bolt or of incoming payloads.
 """
 
@@ -245,6 +249,8 @@ class Outbox:
 
     async def _send(self, row: OutboxRow) -> None:
         progress = self._progress.get(row.incident or 0)
+        if await self._superseded(row):
+            return
         try:
             args = await self._fill(row)
             found = await self._found(row, args) if row.in_flight else None
@@ -269,6 +275,22 @@ class Outbox:
                 )
             return
         await self._sent(row, result)
+
+    async def _superseded(self, row: OutboxRow) -> bool:
+        """A card's update with a newer one queued behind it is not sent: the newer says it all
+        (chat.update is Tier 3, fifty a minute; a step moving through its states would spend them)."""
+        if row.method != "chat.update" or row.channel_key == lane(row.incident or 0):
+            return False
+        if not await self._storage.outbox_superseded(row):
+            return False
+        await self._storage.outbox_update(
+            row.id,
+            status="sent",
+            sent_at=self._clock(),
+            error="superseded",
+            in_flight=0,
+        )
+        return True
 
     async def _found(
         self, row: OutboxRow, args: dict[str, Any]
