@@ -22,6 +22,7 @@ from bot.gateways.slack.outbox import Outbox
 from bot.models.incidents import Clock, utcnow
 from bot.scenarios.schema import Kind, load_all
 from bot.services import Communications, Services
+from bot.services.alerts import AlertService
 from bot.services.incidents.service import IncidentService
 from bot.services.incidents.status_updates import StatusUpdateService
 from bot.services.incidents.subscriptions import SubscriptionService
@@ -47,6 +48,7 @@ from handlers import boltfix, register_all
 from handlers.identity import BotIdentity
 from handlers.listeners.pagerduty_webhook import pagerduty_webhook
 from handlers.middleware import SettlingApp
+from handlers.outbound.alerts import SlackAlertAnnouncer
 from handlers.outbound.announcer import SlackAnnouncer
 from handlers.outbound.authoriser import SlackAuthoriser
 from handlers.outbound.comms import SlackCommsPort
@@ -112,12 +114,18 @@ def build_services(
     pages = PageService(
         storage=storage, settings=settings, clock=clock, pager=pager, port=port
     )
+    alerts = AlertService(
+        storage=storage,
+        clock=clock,
+        port=SlackAlertAnnouncer(outbox=outbox, settings=settings),
+    )
     secret = settings.pagerduty_webhook_secret
     pd_sync = PagerDutySync(
         storage=storage,
         clock=clock,
         pager=pager,
         port=port,
+        alerts=alerts,
         webhook_secret=secret.get_secret_value() if secret else None,
         poll_seconds=settings.pagerduty_poll_seconds,
     )

@@ -373,3 +373,28 @@ def m009_subscriptions(db: Database) -> None:
         pk=("incident", "user_id"),
         not_null={"added_by", "created_at"},
     )
+
+
+@migrations()
+def m010_alerts(db: Database) -> None:
+    """Alerts from PagerDuty and CloudWatch: one row per alert, repeats grouped on it."""
+    db.table("alerts").create(
+        {
+            "id": int,
+            "source": str,
+            "source_key": str,
+            "title": str,
+            "service": str,
+            "url": str,
+            "state": str,
+            "first_at": str,
+            "last_at": str,
+            "cleared_at": str,
+            "repeats": int,
+            "incident": int,
+        },
+        pk="id",
+        not_null={"source", "source_key", "title", "state", "first_at", "last_at"},
+        defaults={"repeats": 1},
+    )
+    db.table("alerts").create_index(["source", "source_key"], unique=True)

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot.gateways.pagerduty.pager import OnCall
+from bot.models.alerts import Alert
 from bot.models.incidents import Incident, NewEntry, Status
 from bot.services.runbooks.views import RunbookView
 from bot.storage.postmortems import PostmortemRecord
@@ -146,6 +147,13 @@ class CommsPort(Protocol):
 
 
 # -- runbooks --------------------------------------------------------------------------------------
+class AlertPort(Protocol):
+    """Where alerts are shown (Slack: one post per alert in the announcement channel)."""
+
+    async def alert_posted(self, alert: Alert) -> None: ...
+    async def alert_changed(self, alert: Alert) -> None: ...
+
+
 class RunbookAnnouncer(Protocol):
     """How the runbook service tells people; implemented in handlers/outbound/runbook_announcer.py."""
 

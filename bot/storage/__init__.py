@@ -5,6 +5,7 @@ mixin over `StorageBase`. Methods take and return pydantic models. Nothing here 
 or AWS. A new table is a migration in `bot/migrations.py` plus a section here.
 """
 
+from bot.storage.alerts import AlertStore
 from bot.storage.base import WriteFailed
 from bot.storage.health import HealthStore
 from bot.storage.incidents import IncidentStore
@@ -35,6 +36,7 @@ class Storage(
     HealthStore,
     ViewStore,
     SubscriptionStore,
+    AlertStore,
 ):
     """Typed access to the database; every method runs on the one writer thread."""
 

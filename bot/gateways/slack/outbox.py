@@ -45,6 +45,11 @@ ANNOUNCEMENT_KEY = "announce-initial"
 CHANNEL = "{incident.channel}"
 
 
+def sent_placeholder(dedup_key: str) -> str:
+    """An argument filled at send time with the ts of the post queued under `dedup_key`."""
+    return "{sent:" + dedup_key + "}"
+
+
 def lane(incident: int) -> str:
     """The channel key of an incident channel's calls: sent one at a time, in order."""
     return f"incident:{incident}"
@@ -335,6 +340,16 @@ class Outbox:
             and v.endswith("}")
             and (v.startswith("{incident.") or CardRef.parse(v[1:-1]))
         }
+        for key, value in list(args.items()):
+            if (
+                isinstance(value, str)
+                and value.startswith("{sent:")
+                and value.endswith("}")
+            ):
+                sent = await self._storage.outbox_sent_ts(value[6:-1])
+                if not sent:  # its post failed for good or is not sent yet
+                    raise SlackCallFailed("post_not_sent")
+                args[key] = sent
         if placeholders and row.incident is not None:
             values = await self._placeholder_values(row.incident)
             for key, value in placeholders.items():

@@ -1,4 +1,5 @@
-"""PagerDuty to the timeline: acknowledgements and resolutions, by polling and by v3 webhook.
+"""PagerDuty to the timeline: acknowledgements and resolutions, by polling and by v3 webhook;
+incidents the bot did not open go to alert intake.
 
 Owns turning a `PdStatusChange` into one timeline entry per (PagerDuty incident, status), the
 incident's `acknowledged_at` key time (the first acknowledgement), a line in the incident channel,
@@ -16,8 +17,13 @@ from enum import StrEnum
 
 from bot.errors import BotError
 from bot.gateways.pagerduty.pager import DEDUP_PREFIX, Pager, PdStatusChange
-from bot.gateways.pagerduty.webhooks import parse_webhook, verify_webhook_signature
+from bot.gateways.pagerduty.webhooks import (
+    parse_alert,
+    parse_webhook,
+    verify_webhook_signature,
+)
 from bot.models.incidents import Clock, NewEntry
+from bot.services.alerts import AlertService
 from bot.services.ports import CommsPort
 from bot.storage import Storage
 
@@ -43,10 +49,12 @@ class PagerDutySync:
         clock: Clock,
         pager: Pager,
         port: CommsPort,
+        alerts: AlertService,
         webhook_secret: str | None,
         poll_seconds: float,
     ) -> None:
         self.storage, self.clock, self.pager, self.port = storage, clock, pager, port
+        self.alerts = alerts
         self._secret = webhook_secret
         self.poll_seconds = poll_seconds
 
@@ -127,6 +135,10 @@ class PagerDutySync:
             delivery_id, now=self.clock()
         ):
             return WebhookOutcome.DUPLICATE
+        alert = parse_alert(body)  # an incident the bot did not open: an alert
+        if alert is not None:
+            await self.alerts.receive(alert)
+            return WebhookOutcome.ACCEPTED
         change = parse_webhook(body)
         if change is None:
             return WebhookOutcome.IGNORED

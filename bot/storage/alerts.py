@@ -1,0 +1,102 @@
+"""Storage section: alerts, one row per alert at its source, with its repeats and whether it cleared.
+What the source says (title, service) is stored with its secrets redacted (bot.redaction)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.models.alerts import Alert, AlertEvent, AlertState
+from bot.models.incidents import from_iso, to_iso
+from bot.redaction import redact_secrets
+from bot.storage.base import StorageBase
+
+
+class AlertStore(StorageBase):
+    async def alert_fired(self, event: AlertEvent) -> tuple[Alert, bool]:
+        """Record a firing: a new alert (True), or a repeat grouped on the existing one (False;
+        one that had cleared fires again)."""
+
+        def write() -> tuple[dict[str, Any], bool]:
+            found = list(
+                self.db.query(
+                    "select * from alerts where source = ? and source_key = ?",
+                    [event.source, event.key],
+                )
+            )
+            if found:
+                self.db.execute(
+                    "update alerts set repeats = repeats + 1, last_at = ?, state = ?,"
+                    " cleared_at = null where id = ?",
+                    [to_iso(event.at), AlertState.FIRING.value, found[0]["id"]],
+                )
+            else:
+                self.db.execute(
+                    "insert into alerts (source, source_key, title, service, url, state,"
+                    " first_at, last_at, repeats) values (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                    [
+                        event.source,
+                        event.key,
+                        redact_secrets(event.title),
+                        redact_secrets(event.service),
+                        event.url,
+                        AlertState.FIRING.value,
+                        to_iso(event.at),
+                        to_iso(event.at),
+                    ],
+                )
+            row = next(
+                self.db.query(
+                    "select * from alerts where source = ? and source_key = ?",
+                    [event.source, event.key],
+                )
+            )
+            return row, not found
+
+        row, new = await self._call_batched(write)
+        return _alert(row), new
+
+    async def alert_cleared(self, event: AlertEvent) -> Alert | None:
+        """Mark a firing alert cleared; None when there is none firing under that key."""
+
+        def write() -> dict[str, Any] | None:
+            self.db.execute(
+                "update alerts set state = ?, cleared_at = ? where source = ?"
+                " and source_key = ? and state = ?",
+                [
+                    AlertState.CLEARED.value,
+                    to_iso(event.at),
+                    event.source,
+                    event.key,
+                    AlertState.FIRING.value,
+                ],
+            )
+            if not self.db.execute("select changes()").fetchone()[0]:
+                return None
+            return next(
+                self.db.query(
+                    "select * from alerts where source = ? and source_key = ?",
+                    [event.source, event.key],
+                )
+            )
+
+        row = await self._call_batched(write)
+        return None if row is None else _alert(row)
+
+    async def alerts(self) -> list[Alert]:
+        rows = await self._call(
+            lambda: list(self.db.query("select * from alerts order by id"))
+        )
+        return [_alert(r) for r in rows]
+
+
+def _alert(row: dict[str, Any]) -> Alert:
+    return Alert(
+        **{
+            **row,
+            "first_at": from_iso(row["first_at"]),
+            "last_at": from_iso(row["last_at"]),
+            "cleared_at": from_iso(row["cleared_at"]) if row["cleared_at"] else None,
+            "service": row["service"] or "",
+            "url": row["url"] or "",
+        }
+    )

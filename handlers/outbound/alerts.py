@@ -1,0 +1,83 @@
+"""The Slack side of `AlertPort`: one post per alert in the announcement channel, kept current.
+
+The post and its updates share one outbox lane per alert, so an update follows its post; an update
+names the post by `sent_placeholder`, filled with the post's ts when it is sent. Times are Slack
+date tokens: each reader sees their own time zone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.config import Settings
+from bot.gateways.slack.outbox import Outbox, sent_placeholder
+from bot.models.alerts import Alert, AlertState
+from bot.models.incidents import OutboxMessage
+from handlers.blocks.incidents import cut, escape
+
+SOURCES = {"pagerduty": "PagerDuty", "cloudwatch": "CloudWatch"}
+
+
+def alert_text(alert: Alert) -> str:
+    """What fired, where, since when, how often, and whether it cleared (mrkdwn)."""
+    title = escape(cut(alert.title, 300))
+    what = f"<{alert.url}|{title}>" if alert.url.startswith("https://") else title
+    since = _when(alert.first_at)
+    parts = [
+        f":rotating_light: *Alert from {SOURCES.get(alert.source, alert.source)}*: {what}",
+        f"Service: {escape(cut(alert.service, 200))}" if alert.service else "",
+        f"Firing since {since}"
+        + (
+            f", repeated {alert.repeats} times, last {_when(alert.last_at)}"
+            if alert.repeats > 1
+            else ""
+        ),
+    ]
+    if alert.state is AlertState.CLEARED and alert.cleared_at is not None:
+        parts[0] = parts[0].replace(":rotating_light:", ":white_check_mark:", 1)
+        parts.append(f"Cleared {_when(alert.cleared_at)}")
+    return "\n".join(p for p in parts if p)
+
+
+def _when(moment: Any) -> str:
+    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+    )
+
+
+class SlackAlertAnnouncer:
+    """Implements bot.services.ports.AlertPort with outbox messages."""
+
+    def __init__(self, *, outbox: Outbox, settings: Settings) -> None:
+        self.outbox, self.settings = outbox, settings
+
+    async def alert_posted(self, alert: Alert) -> None:
+        await self.outbox.enqueue(self._message(alert, "chat.postMessage", {}, "post"))
+
+    async def alert_changed(self, alert: Alert) -> None:
+        key = f"update:{alert.repeats}:{alert.state.value}"
+        ts = sent_placeholder(_post_key(alert))
+        await self.outbox.enqueue(self._message(alert, "chat.update", {"ts": ts}, key))
+
+    def _message(
+        self, alert: Alert, method: str, extra: dict[str, Any], key: str
+    ) -> OutboxMessage:
+        text = alert_text(alert)
+        return OutboxMessage(
+            method=method,
+            args={
+                "channel": self.settings.announcement_channel,
+                "text": text,
+                "blocks": [
+                    {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+                ],
+                **extra,
+            },
+            channel_key=f"alert:{alert.id}",
+            dedup_key=_post_key(alert) if key == "post" else f"alert-{alert.id}:{key}",
+        )
+
+
+def _post_key(alert: Alert) -> str:
+    return f"alert-{alert.id}:post"

@@ -1,0 +1,150 @@
+"""Alert intake, end to end: PagerDuty v3 webhooks for incidents the bot did not open become one
+post in the announcement channel; repeats are grouped on it, a resolution clears it, and a bad
+signature records nothing. Signed HTTP to the real bot; assertions on the Slack stand-in and SQLite."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.models.alerts import AlertState
+from bot.sandbox.slack.workspace import INCIDENT_RESPONSE_CHANNEL_ID, SlackWorkspace
+from tests.flows import eventually
+from tests.plugins.bot import RunningBot
+from tests.plugins.pagerduty import WEBHOOK_SECRET
+from tests.test_pages_sync import _post_webhook
+
+AT = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
+
+
+def pd_event(event_type: str, at: datetime, *, pd_id: str = "PALERT1") -> bytes:
+    """A v3 webhook body for a PagerDuty incident opened by an integration, not by the bot."""
+    incident = {
+        "id": pd_id,
+        "type": "incident",
+        "self": f"https://api.pagerduty.com/incidents/{pd_id}",
+        "html_url": f"https://bodyscript.pagerduty.com/incidents/{pd_id}",
+        "number": 42,
+        "status": "triggered" if event_type == "incident.triggered" else "resolved",
+        "incident_key": "cloudwatch-bodyscript-api-5xx",
+        "created_at": "2026-12-04T03:00:00Z",
+        "title": "API 5xx rate above 5% <!channel> xoxb-1234567890-0987654321-abcdefghijABCDEFGHIJklmn",
+        "service": {
+            "id": "PSVCAPI",
+            "type": "service_reference",
+            "summary": "BodyScript API",
+        },
+        "urgency": "high",
+    }
+    event = {
+        "id": uuid.uuid4().hex,
+        "event_type": event_type,
+        "resource_type": "incident",
+        "occurred_at": at.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "agent": {
+            "id": "PINTEGR",
+            "type": "service_reference",
+            "summary": "CloudWatch",
+        },
+        "client": None,
+        "data": incident,
+    }
+    return json.dumps({"event": event}).encode()
+
+
+async def deliver(bot: RunningBot, standin: Any, body: bytes) -> int:
+    signature = standin.sign_webhook(WEBHOOK_SECRET, body)
+    headers = {"X-PagerDuty-Signature": signature, "X-Webhook-Id": uuid.uuid4().hex}
+    return await _post_webhook(bot, body, headers)
+
+
+def alert_posts(slack: SlackWorkspace) -> list[Any]:
+    return [
+        m
+        for m in slack.messages(INCIDENT_RESPONSE_CHANNEL_ID)
+        if "Alert from PagerDuty" in m.text
+    ]
+
+
+async def test_alerts_a_pagerduty_incident_is_posted_once_grouped_and_cleared(
+    pd_bot: RunningBot, slack_workspace: SlackWorkspace, pagerduty_standin: Any
+):
+    bot, slack = pd_bot, slack_workspace
+    assert (
+        await deliver(bot, pagerduty_standin, pd_event("incident.triggered", AT)) == 200
+    )
+
+    async def posted() -> list[Any] | None:
+        return alert_posts(slack) or None
+
+    [post] = await eventually(posted)
+    assert "API 5xx rate above 5%" in post.text
+    assert "<!channel>" not in post.text  # the title cannot mention anyone
+    assert "xoxb-1234567890" not in post.text  # nor repost a secret
+    assert "BodyScript API" in post.text
+    assert f"<!date^{int(AT.timestamp())}^" in post.text  # each reader's own time
+    assert "bodyscript.pagerduty.com/incidents/PALERT1" in post.text
+
+    # Two more deliveries of the same incident: grouped on the post, not posted again.
+    later = AT + timedelta(minutes=3)
+    for moment in (AT + timedelta(minutes=1), later):
+        assert (
+            await deliver(
+                bot, pagerduty_standin, pd_event("incident.triggered", moment)
+            )
+            == 200
+        )
+
+    async def grouped() -> bool:
+        return "repeated 3 times" in alert_posts(slack)[0].text
+
+    await eventually(grouped)
+    assert len(alert_posts(slack)) == 1
+
+    cleared_at = AT + timedelta(minutes=9)
+    assert (
+        await deliver(bot, pagerduty_standin, pd_event("incident.resolved", cleared_at))
+        == 200
+    )
+
+    async def cleared() -> bool:
+        return "Cleared" in alert_posts(slack)[0].text
+
+    await eventually(cleared)
+    assert len(alert_posts(slack)) == 1
+    [alert] = await bot.services.storage.alerts()
+    assert (alert.source, alert.source_key, alert.state) == (
+        "pagerduty",
+        "PALERT1",
+        AlertState.CLEARED,
+    )
+    assert (alert.repeats, alert.first_at, alert.last_at, alert.cleared_at) == (
+        3,
+        AT,
+        later,
+        cleared_at,
+    )
+    assert "xoxb-1234567890" not in alert.title  # stored redacted
+    assert await bot.services.storage.incidents() == []  # an alert is not an incident
+
+
+async def test_alerts_a_bad_signature_records_nothing(
+    pd_bot: RunningBot, slack_workspace: SlackWorkspace, pagerduty_standin: Any
+):
+    body = pd_event("incident.triggered", AT)
+    forged = pagerduty_standin.sign_webhook("not-the-secret", body)
+    assert await _post_webhook(pd_bot, body, {"X-PagerDuty-Signature": forged}) == 401
+    assert await _post_webhook(pd_bot, body, {}) == 401
+    assert await pd_bot.services.storage.alerts() == []
+    assert alert_posts(slack_workspace) == []
+
+
+async def test_alerts_the_bots_own_pagerduty_incidents_are_not_alerts(
+    pd_bot: RunningBot, pagerduty_standin: Any
+):
+    own = json.loads(pd_event("incident.triggered", AT))
+    own["event"]["data"]["incident_key"] = "warroom-INC-7"
+    assert await deliver(pd_bot, pagerduty_standin, json.dumps(own).encode()) == 200
+    assert await pd_bot.services.storage.alerts() == []
