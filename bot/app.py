@@ -116,6 +116,7 @@ def build_services(
     )
     alerts = AlertService(
         storage=storage,
+        settings=settings,
         clock=clock,
         port=SlackAlertAnnouncer(outbox=outbox, settings=settings),
     )
@@ -171,6 +172,7 @@ def build_services(
         subscriptions=SubscriptionService(
             storage=storage, clock=clock, incidents=incidents
         ),
+        alerts=alerts,
         comms=Communications(pager, pages, pd_sync, reminders, updates, checks, aws),
         runbooks=runbooks,
         postmortems=postmortems,

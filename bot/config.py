@@ -43,6 +43,15 @@ class SeverityLevel(BaseModel):
     update_minutes: int = Field(default=15, ge=1, le=1440)
 
 
+class AlertRoute(BaseModel):
+    """What the declare form opened from an alert starts with: a scenario and a severity."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scenario: str | None = None
+    severity: str | None = None
+
+
 class PagerRoute(BaseModel):
     """Where a page goes in PagerDuty: a service (REST needs one) and, optionally, an escalation policy."""
 
@@ -121,6 +130,7 @@ class Settings(BaseSettings):
         "fallback_contacts",
         "pagerduty_routes",
         "page_targets",
+        "alert_scenarios",
         mode="before",
     )
     @classmethod
@@ -334,6 +344,10 @@ class Settings(BaseSettings):
     page_targets: dict[str, str] = Field(
         default_factory=dict,
         description="JSON object: a runbook page step's target (`Security Lead`, `DevOps Lead`) -> whom to page: `<@U…>`, an escalation policy or a service (id or name). A target not listed is not paged: its step shows the plan's contact to call.",
+    )
+    alert_scenarios: dict[str, AlertRoute] = Field(
+        default_factory=dict,
+        description="JSON object: an alert's service (a PagerDuty service's name) or title -> {scenario, severity} the declare form opened from its Declare button starts with.",
     )
     pagerduty_approvers_policy: str | None = Field(
         default=None,

@@ -11,6 +11,7 @@ class Action(StrEnum):
     CARD_RESOLVE = "card-resolve"
     CARD_TIMELINE = "card-timeline"
     ANNOUNCEMENT_SUBSCRIBE = "announcement-subscribe"
+    ALERT_DECLARE = "alert-declare"
     CARD_WAR_ROOM = "card-war-room"
     HOME_DECLARE = "home-declare"
     REMINDER_SNOOZE = "reminder-snooze"

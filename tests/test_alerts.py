@@ -6,14 +6,24 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.models.alerts import AlertState
-from bot.sandbox.slack.workspace import INCIDENT_RESPONSE_CHANNEL_ID, SlackWorkspace
-from tests.flows import eventually
-from tests.plugins.bot import RunningBot
-from tests.plugins.pagerduty import WEBHOOK_SECRET
+from bot.sandbox import payloads
+from bot.sandbox.slack.workspace import (
+    INCIDENT_RESPONSE_CHANNEL_ID,
+    RunningWorkspace,
+    SlackWorkspace,
+)
+from handlers.ids import Action, Callback, Field
+from tests.flows import declare_values, eventually
+from tests.plugins.bot import RunningBot, make_settings, run_bot
+from tests.plugins.pagerduty import WEBHOOK_SECRET, pagerduty_settings
 from tests.test_pages_sync import _post_webhook
 
 AT = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
@@ -148,3 +158,98 @@ async def test_alerts_the_bots_own_pagerduty_incidents_are_not_alerts(
     own["event"]["data"]["incident_key"] = "warroom-INC-7"
     assert await deliver(pd_bot, pagerduty_standin, json.dumps(own).encode()) == 200
     assert await pd_bot.services.storage.alerts() == []
+
+
+@pytest.fixture
+async def alert_bot(
+    tmp_path: Path, slack_server: RunningWorkspace, pagerduty_standin: Any
+) -> AsyncIterator[RunningBot]:
+    """The paging bot with an alert mapping: BodyScript API's alerts are a site outage, SEV1."""
+    routes = {
+        "BodyScript API": {"scenario": "complete-site-outage", "severity": "SEV1"}
+    }
+    settings = make_settings(
+        tmp_path / "warroom.db",
+        slack_server,
+        **pagerduty_settings(pagerduty_standin, alert_scenarios=routes),
+    )
+    async with run_bot(settings, slack_server) as running:
+        yield running
+
+
+def _declare_button(post: Any) -> dict[str, Any] | None:
+    for block in post.blocks:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == Action.ALERT_DECLARE:
+                return {"block_id": block["block_id"], "value": element["value"]}
+    return None
+
+
+async def test_alerts_declare_from_an_alert_prefills_the_form_and_links_it(
+    alert_bot: RunningBot, slack_workspace: SlackWorkspace, pagerduty_standin: Any
+):
+    bot, slack = alert_bot, slack_workspace
+    assert (
+        await deliver(bot, pagerduty_standin, pd_event("incident.triggered", AT)) == 200
+    )
+
+    async def posted() -> list[Any] | None:
+        return alert_posts(slack) or None
+
+    [post] = await eventually(posted)
+    button = _declare_button(post)
+    assert button is not None
+    opened = len(slack.calls_to("views.open"))
+    response = await bot.sender.action(
+        action_id=Action.ALERT_DECLARE,
+        channel_id=INCIDENT_RESPONSE_CHANNEL_ID,
+        message_ts=post.ts,
+        **button,
+    )
+    assert response.status == 200
+    call = await slack.wait_for(
+        "views.open", lambda c: len(slack.calls_to("views.open")) > opened
+    )
+    view = call.args["view"]
+    inputs = {
+        b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"
+    }
+    assert inputs[Field.TITLE]["initial_value"].startswith("API 5xx rate above 5%")
+    assert inputs[Field.SEVERITY]["initial_option"]["value"] == "SEV1"
+    assert inputs[Field.SCENARIO]["initial_option"]["value"] == "complete-site-outage"
+    assert inputs[Field.IMPACT_STARTED]["initial_date_time"] == int(AT.timestamp())
+
+    assert call.response is not None
+    submitted = await bot.sender.submit_view(
+        callback_id=Callback.DECLARE,
+        values=declare_values(
+            "API 5xx rate above 5%",
+            scenario=payloads.static_select_value("complete-site-outage"),
+        ),
+        view_id=call.response["view"]["id"],
+        private_metadata=view["private_metadata"],  # Slack hands it back
+    )
+    assert submitted.status == 200, submitted.text
+
+    alert = await linked_alert(bot)
+    assert alert.incident == 1
+    entries = await bot.services.storage.timeline(1)
+    [entry] = [e for e in entries if e.kind == "alert"]
+    assert entry.key_event
+    assert entry.occurred_at == AT  # detection: when it fired, not when it was declared
+    assert entry.actor == "UALICE"
+
+    async def updated() -> bool:
+        now = alert_posts(slack)[0]
+        return "Declared as INC-1" in now.text and _declare_button(now) is None
+
+    await eventually(updated)
+    assert len(alert_posts(slack)) == 1
+
+
+async def linked_alert(bot: RunningBot) -> Any:
+    async def linked() -> Any:
+        alerts = await bot.services.storage.alerts()
+        return alerts[0] if alerts and alerts[0].incident else None
+
+    return await eventually(linked)

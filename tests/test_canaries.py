@@ -101,6 +101,19 @@ async def settled(bot: RunningBot) -> bool:
     return not await bot.services.storage.outbox_heads()
 
 
+async def quiet(bot: RunningBot, slack: SlackWorkspace) -> None:
+    """Wait until the post-mortem's upload is done, every upload Slack was told of has its bytes,
+    and nothing waits to be sent: every sink holds all it will."""
+    await bot.services.postmortems.wait_idle(within=60)
+
+    async def done() -> bool:
+        return await settled(bot) and all(
+            f.content is not None for f in slack.files.values()
+        )
+
+    await eventually(done)
+
+
 async def test_canaries_planted_everywhere_reach_no_sink(
     bot: RunningBot, slack_workspace: SlackWorkspace, tmp_path: Path
 ):
@@ -165,7 +178,7 @@ async def test_canaries_planted_everywhere_reach_no_sink(
         return sorted(drafts.glob("*.md")) if drafts.exists() else []
 
     await eventually(drafted)
-    await eventually(lambda: settled(bot))
+    await quiet(bot, slack)
 
     sinks = {**files(tmp_path), **slack_sinks(slack)}
     assert any(name.endswith("-wal") for name in sinks)

@@ -41,7 +41,7 @@ from tests.pagerduty_standin import sign_webhook
 from tests.plugins.bot import RunningBot, make_settings, run_bot
 from tests.plugins.pagerduty import WEBHOOK_SECRET, RunningStandIn, pagerduty_settings
 from tests.runbook_support import APPROVERS, approved_run, run_step
-from tests.test_canaries import files, leaks, marker, planted, settled, slack_sinks
+from tests.test_canaries import files, leaks, marker, planted, quiet, slack_sinks
 
 HOSTILE = "<!channel> <https://evil.example|click>"
 
@@ -360,7 +360,7 @@ async def _play(
             out,
         ]
         assert await asyncio.to_thread(main, argv) == 0
-    await eventually(lambda: settled(bot))
+    await quiet(bot, slack)
     for handler in logging.getLogger().handlers:
         handler.flush()
     return {**slack_sinks(slack), "pagerduty": pagerduty_sink(pd)}, rotated

@@ -14,6 +14,7 @@ from bot.gateways.aws.gateway import AwsGateway
 from bot.gateways.pagerduty.pager import LogOnlyPager, Pager
 from bot.gateways.slack.outbox import Outbox
 from bot.models.incidents import Clock
+from bot.services.alerts import AlertService
 from bot.services.incidents.service import IncidentService
 from bot.services.incidents.status_updates import StatusUpdateService
 from bot.services.incidents.subscriptions import SubscriptionService
@@ -71,6 +72,7 @@ class Services:
     outbox: Outbox
     incidents: IncidentService
     subscriptions: SubscriptionService
+    alerts: AlertService
     comms: Communications
     runbooks: RunbookService
     postmortems: PostmortemService

@@ -82,6 +82,27 @@ class AlertStore(StorageBase):
         row = await self._call_batched(write)
         return None if row is None else _alert(row)
 
+    async def alert(self, alert_id: int) -> Alert | None:
+        rows = await self._call(
+            lambda: list(self.db.query("select * from alerts where id = ?", [alert_id]))
+        )
+        return _alert(rows[0]) if rows else None
+
+    async def alert_link(self, alert_id: int, incident: int) -> Alert | None:
+        """Tie an alert to the incident declared from it; None if it is tied to one already."""
+
+        def write() -> dict[str, Any] | None:
+            self.db.execute(
+                "update alerts set incident = ? where id = ? and incident is null",
+                [incident, alert_id],
+            )
+            if not self.db.execute("select changes()").fetchone()[0]:
+                return None
+            return next(self.db.query("select * from alerts where id = ?", [alert_id]))
+
+        row = await self._call_batched(write)
+        return None if row is None else _alert(row)
+
     async def alerts(self) -> list[Alert]:
         rows = await self._call(
             lambda: list(self.db.query("select * from alerts order by id"))

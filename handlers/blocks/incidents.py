@@ -196,9 +196,13 @@ def declare_modal(
     title: str = "",
     scenarios: Sequence[tuple[str, str]] = (),
     scenario: str | None = None,
+    severity: str | None = None,
+    impact_started: datetime | None = None,
     drill: bool = False,
+    alert: int | None = None,
 ) -> dict[str, Any]:
-    """The `/incident declare` form; `drill` marks what it declares as a drill (`/incident drill`)."""
+    """The `/incident declare` form; `drill` marks what it declares as a drill (`/incident drill`),
+    `alert` ties it to the alert it was opened from (which also fills in what it knows)."""
     severities = [
         Option(
             value=s.name,
@@ -222,7 +226,12 @@ def declare_modal(
             block_id=Field.SEVERITY,
             label="Severity",
             element=StaticSelectElement(
-                action_id=VALUE, options=severities, placeholder="Choose a severity"
+                action_id=VALUE,
+                options=severities,
+                placeholder="Choose a severity",
+                initial_option=next(
+                    (o for o in severities if o.value == severity), None
+                ),
             ),
         ),
     ]
@@ -263,7 +272,12 @@ def declare_modal(
             label="Impact started",
             optional=True,
             hint="Leave empty if unknown; recovery time then counts from declaration",
-            element=DateTimePickerElement(action_id=VALUE),
+            element=DateTimePickerElement(
+                action_id=VALUE,
+                initial_date_time=int(impact_started.timestamp())
+                if impact_started
+                else None,
+            ),
         ),
         InputBlock(
             block_id=Field.DESCRIPTION,
@@ -296,7 +310,11 @@ def declare_modal(
         submit="Declare",
         close="Cancel",
         blocks=blocks,
-        private_metadata=json.dumps({"drill": True}) if drill else None,
+        private_metadata=json.dumps(
+            {k: v for k, v in (("drill", drill or None), ("alert", alert)) if v}
+        )
+        if drill or alert
+        else None,
     )
     return view.to_dict()
 

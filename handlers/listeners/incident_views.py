@@ -98,12 +98,13 @@ def validate_declare(
     return (None, errors) if errors else (form, {})
 
 
-def _is_drill(view: dict[str, Any]) -> bool:
-    """A drill is declared from the form `/incident drill` opens; the flag rides in its private_metadata."""
+def _metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """What the form carries: `drill` (opened by `/incident drill`), `alert` (by an alert's Declare)."""
     try:
-        return json.loads(view.get("private_metadata") or "{}").get("drill") is True
-    except (ValueError, AttributeError):
-        return False
+        found = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 async def handle_declare_submission(
@@ -124,8 +125,16 @@ async def handle_declare_submission(
         impact_started_at=form.impact_started_at,
         description=form.description,
         private=form.private or form.scenario in services.private_scenarios,
-        drill=_is_drill(body["view"]),
+        drill=_metadata(body["view"]).get("drill") is True,
     )
+    alert = _metadata(body["view"]).get("alert")
+    if isinstance(alert, int):
+        await services.alerts.link(
+            alert_id=alert,
+            incident=incident.number,
+            actor=body["user"]["id"],
+            source=inbox_key,
+        )
     # queued behind the channel's creation, so it lands in the new channel
     if form.scenario:
         await services.runbooks.start(

@@ -14,6 +14,7 @@ from bot.gateways.slack.outbox import Outbox, sent_placeholder
 from bot.models.alerts import Alert, AlertState
 from bot.models.incidents import OutboxMessage
 from handlers.blocks.incidents import cut, escape
+from handlers.ids import Action
 
 SOURCES = {"pagerduty": "PagerDuty", "cloudwatch": "CloudWatch"}
 
@@ -36,7 +37,34 @@ def alert_text(alert: Alert) -> str:
     if alert.state is AlertState.CLEARED and alert.cleared_at is not None:
         parts[0] = parts[0].replace(":rotating_light:", ":white_check_mark:", 1)
         parts.append(f"Cleared {_when(alert.cleared_at)}")
+    if alert.incident is not None:
+        parts.append(f"Declared as INC-{alert.incident}")
     return "\n".join(p for p in parts if p)
+
+
+def alert_blocks(alert: Alert) -> list[dict[str, Any]]:
+    """The alert's text, and a Declare button while it fires and no incident was declared from it."""
+    text = alert_text(alert)
+    layout: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+    ]
+    if alert.state is AlertState.FIRING and alert.incident is None:
+        layout.append(
+            {
+                "type": "actions",
+                "block_id": f"alert-{alert.id}",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": Action.ALERT_DECLARE,
+                        "text": {"type": "plain_text", "text": "Declare"},
+                        "style": "danger",
+                        "value": str(alert.id),
+                    }
+                ],
+            }
+        )
+    return layout
 
 
 def _when(moment: Any) -> str:
@@ -56,7 +84,7 @@ class SlackAlertAnnouncer:
         await self.outbox.enqueue(self._message(alert, "chat.postMessage", {}, "post"))
 
     async def alert_changed(self, alert: Alert) -> None:
-        key = f"update:{alert.repeats}:{alert.state.value}"
+        key = f"update:{alert.repeats}:{alert.state.value}:{alert.incident or ''}"
         ts = sent_placeholder(_post_key(alert))
         await self.outbox.enqueue(self._message(alert, "chat.update", {"ts": ts}, key))
 
@@ -69,9 +97,7 @@ class SlackAlertAnnouncer:
             args={
                 "channel": self.settings.announcement_channel,
                 "text": text,
-                "blocks": [
-                    {"type": "section", "text": {"type": "mrkdwn", "text": text}}
-                ],
+                "blocks": alert_blocks(alert),
                 **extra,
             },
             channel_key=f"alert:{alert.id}",

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 
+from bot.config import Settings
+from bot.errors import ConflictError, NotFound
 from bot.models.alerts import Alert, AlertEvent
-from bot.models.incidents import Clock
+from bot.models.incidents import Clock, NewEntry
 from bot.services.ports import AlertPort
 from bot.storage import Storage
 
@@ -21,8 +23,59 @@ log = logging.getLogger(__name__)
 class AlertService:
     """Record alerts and keep their one post current."""
 
-    def __init__(self, *, storage: Storage, clock: Clock, port: AlertPort) -> None:
-        self.storage, self.clock, self.port = storage, clock, port
+    def __init__(
+        self, *, storage: Storage, settings: Settings, clock: Clock, port: AlertPort
+    ) -> None:
+        self.storage, self.settings, self.clock, self.port = (
+            storage,
+            settings,
+            clock,
+            port,
+        )
+
+    async def get(self, alert_id: int) -> Alert:
+        alert = await self.storage.alert(alert_id)
+        if alert is None:
+            raise NotFound(f"There is no alert {alert_id}.")
+        return alert
+
+    async def for_declare(self, alert_id: int) -> tuple[Alert, str | None, str | None]:
+        """An alert to declare an incident from, with the scenario and severity that
+        `WARROOM_ALERT_SCENARIOS` gives its service (or title); ConflictError once declared."""
+        alert = await self.get(alert_id)
+        if alert.incident is not None:
+            raise ConflictError(f"This alert is INC-{alert.incident} already.")
+        route = self.settings.alert_scenarios.get(
+            alert.service
+        ) or self.settings.alert_scenarios.get(alert.title)
+        return (
+            alert,
+            route.scenario if route else None,
+            route.severity if route else None,
+        )
+
+    async def link(
+        self, *, alert_id: int, incident: int, actor: str, source: str
+    ) -> Alert | None:
+        """Tie the alert to the incident declared from it: on its timeline (a key event at the
+        alert's time, which the post-mortem's detection uses) and on the alert's post."""
+        alert = await self.storage.alert_link(alert_id, incident)
+        if (
+            alert is None
+        ):  # tied already (a replayed submission, or a second declaration)
+            return None
+        entry = NewEntry(
+            kind="alert",
+            actor=actor,
+            text=f"Alert from {alert.source}: {alert.title}",
+            data={"alert": alert.id, "source": alert.source, "key": alert.source_key},
+            occurred_at=alert.first_at,
+            key_event=True,
+            source=f"{source}:alert",
+        )
+        await self.storage.append(incident, [entry], now=self.clock())
+        await self.port.alert_changed(alert)
+        return alert
 
     async def receive(self, event: AlertEvent) -> Alert | None:
         """Record one report; the alert as it now stands (None: a clearing of nothing firing)."""
