@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.models.alerts import AlertState
@@ -21,7 +22,8 @@ from bot.sandbox.slack.workspace import (
     SlackWorkspace,
 )
 from handlers.ids import Action, Callback, Field
-from tests.flows import declare_values, eventually
+from tests.flows import declare_values, eventually, resolve
+from tests.pagerduty_standin import ROUTING_KEY
 from tests.plugins.bot import RunningBot, make_settings, run_bot
 from tests.plugins.pagerduty import WEBHOOK_SECRET, pagerduty_settings
 from tests.test_pages_sync import _post_webhook
@@ -253,3 +255,77 @@ async def linked_alert(bot: RunningBot) -> Any:
         return alerts[0] if alerts and alerts[0].incident else None
 
     return await eventually(linked)
+
+
+async def test_alerts_resolving_the_incident_resolves_the_pagerduty_incident_of_its_alert(
+    alert_bot: RunningBot, slack_workspace: SlackWorkspace, pagerduty_standin: Any
+):
+    bot, slack = alert_bot, slack_workspace
+    # CloudWatch, through its PagerDuty integration, opens a PagerDuty incident (Events API v2).
+    event = {
+        "routing_key": ROUTING_KEY,
+        "event_action": "trigger",
+        "dedup_key": "cloudwatch-bodyscript-api-5xx",
+        "payload": {
+            "summary": "API 5xx rate above 5%",
+            "source": "cloudwatch",
+            "severity": "critical",
+        },
+    }
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{pagerduty_standin.url}/v2/enqueue",
+            json=event,
+            ssl=pagerduty_standin.ssl_context_for_clients,
+        ) as response,
+    ):
+        assert response.status == 202
+    [pd_id] = list(pagerduty_standin.state.incidents)
+    body = pagerduty_standin.webhook_body(
+        pd_id, "incident.triggered", by_user="alice@example.com", at=AT
+    )
+    assert await deliver(bot, pagerduty_standin, body) == 200
+
+    async def posted() -> list[Any] | None:
+        return alert_posts(slack) or None
+
+    [post] = await eventually(posted)
+    button = _declare_button(post)
+    assert button is not None
+    opened = len(slack.calls_to("views.open"))
+    await bot.sender.action(
+        action_id=Action.ALERT_DECLARE,
+        channel_id=INCIDENT_RESPONSE_CHANNEL_ID,
+        message_ts=post.ts,
+        **button,
+    )
+    call = await slack.wait_for(
+        "views.open", lambda c: len(slack.calls_to("views.open")) > opened
+    )
+    assert call.response is not None
+    await bot.sender.submit_view(
+        callback_id=Callback.DECLARE,
+        values=declare_values("API 5xx rate above 5%", severity="SEV3"),  # pages nobody
+        view_id=call.response["view"]["id"],
+        private_metadata=call.args["view"]["private_metadata"],
+    )
+    alert = await linked_alert(bot)
+    assert alert.source_key == pd_id
+    [incident] = await bot.services.storage.incidents()
+
+    async def ready() -> Any:
+        found = await bot.services.storage.get_incident(incident.number)
+        return found if found and found.channel_id else None
+
+    await resolve(bot, slack, await eventually(ready))
+
+    async def resolved() -> bool:
+        return pagerduty_standin.state.incidents[pd_id]["status"] == "resolved"
+
+    await eventually(resolved)
+    puts = pagerduty_standin.requests_to("PUT", f"/incidents/{pd_id}")
+    assert len(puts) == 1
+    assert (
+        pagerduty_standin.requests_to("POST", "/incidents") == []
+    )  # SEV3 paged nobody

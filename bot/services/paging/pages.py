@@ -100,9 +100,15 @@ class PageService:
         self.worker.wake.set()
 
     async def after_resolve(self, incident: Incident, *, source: str) -> None:
-        """Queue the resolution of the incident's PagerDuty incidents, if anything was paged."""
+        """Queue the resolution of the incident's PagerDuty incidents: those it paged, and the
+        one whose alert it was declared from."""
         pages = await self.storage.pages_of(incident.number)
-        if not any(p.kind in ("trigger", "page") for p in pages):
+        alerted = [
+            a
+            for a in await self.storage.alerts_of(incident.number)
+            if a.source == "pagerduty"
+        ]
+        if not alerted and not any(p.kind in ("trigger", "page") for p in pages):
             return
         await self.storage.page_add(
             incident=incident.number,

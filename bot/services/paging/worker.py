@@ -128,6 +128,11 @@ class PageWorker:
                     for p in await self.storage.pages_of(incident.number)
                     if p.pd_incident_id
                 }
+                | {
+                    a.source_key  # the PagerDuty incident it was declared from
+                    for a in await self.storage.alerts_of(incident.number)
+                    if a.source == "pagerduty"
+                }
             )
             return [
                 await self.pager.resolve(incident_id=incident.key, pd_incident_id=i)
