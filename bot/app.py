@@ -47,6 +47,7 @@ from bot.web import (
 from handlers import boltfix, register_all
 from handlers.identity import BotIdentity
 from handlers.listeners.pagerduty_webhook import pagerduty_webhook
+from handlers.listeners.sns import sns_endpoint
 from handlers.middleware import SettlingApp
 from handlers.outbound.alerts import SlackAlertAnnouncer
 from handlers.outbound.announcer import SlackAnnouncer
@@ -220,6 +221,8 @@ def create_web_app(
         web_app.router.add_post("/slack/events", handle_slack)
     if not socket_mode and settings.pagerduty_webhook_secret is not None:
         web_app.router.add_post("/pagerduty/webhook", pagerduty_webhook(services))
+    if settings.sns_topics:
+        web_app.router.add_post("/aws/sns", sns_endpoint(services))
     web_app.router.add_get("/healthz", handle_healthz)
     web_app.router.add_get("/readyz", handle_readyz)
     web_app.router.add_get("/metrics", handle_metrics)

@@ -131,6 +131,7 @@ class Settings(BaseSettings):
         "pagerduty_routes",
         "page_targets",
         "alert_scenarios",
+        "sns_topics",
         mode="before",
     )
     @classmethod
@@ -348,6 +349,18 @@ class Settings(BaseSettings):
     alert_scenarios: dict[str, AlertRoute] = Field(
         default_factory=dict,
         description="JSON object: an alert's service (a PagerDuty service's name) or title -> {scenario, severity} the declare form opened from its Declare button starts with.",
+    )
+    sns_topics: list[str] = Field(
+        default_factory=list,
+        description="JSON list of the SNS topic ARNs whose CloudWatch alarms become alerts; enables `POST /aws/sns` (deliveries from other topics are refused).",
+    )
+    sns_cert_host: str = Field(
+        default=r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?",
+        description="Regular expression for the host SNS signing certificates and subscription confirmations may come from; change it only for tests.",
+    )
+    sns_ca_bundle: Path | None = Field(
+        default=None,
+        description="PEM file of CA certificates to trust when fetching SNS signing certificates (tests); default: the system's.",
     )
     pagerduty_approvers_policy: str | None = Field(
         default=None,

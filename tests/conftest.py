@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.plugins.slack",
     "tests.plugins.aws",
     "tests.plugins.pagerduty",
+    "tests.plugins.sns",
     "tests.plugins.bot",
     "tests.runbook_support",
 ]

@@ -1,6 +1,6 @@
-"""Alert intake, end to end: PagerDuty v3 webhooks for incidents the bot did not open become one
-post in the announcement channel; repeats are grouped on it, a resolution clears it, and a bad
-signature records nothing. Signed HTTP to the real bot; assertions on the Slack stand-in and SQLite."""
+"""Alert intake, end to end: PagerDuty v3 webhooks for incidents the bot did not open and CloudWatch
+alarms through SNS (signed by a local CA's certificate) become one post in the announcement channel;
+repeats are grouped on it, a resolution clears it, and a bad signature records nothing. Signed HTTP to the real bot; assertions on the Slack stand-in and SQLite."""
 
 from __future__ import annotations
 
@@ -26,7 +26,9 @@ from tests.flows import declare_values, eventually, resolve
 from tests.pagerduty_standin import ROUTING_KEY
 from tests.plugins.bot import RunningBot, make_settings, run_bot
 from tests.plugins.pagerduty import WEBHOOK_SECRET, pagerduty_settings
+from tests.plugins.sns import LOCAL, TOPIC, SnsHost
 from tests.test_pages_sync import _post_webhook
+from tests.test_sns import alarm as sns_alarm
 
 AT = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)
 
@@ -329,3 +331,100 @@ async def test_alerts_resolving_the_incident_resolves_the_pagerduty_incident_of_
     assert (
         pagerduty_standin.requests_to("POST", "/incidents") == []
     )  # SEV3 paged nobody
+
+
+async def _post_sns(bot: RunningBot, document: dict[str, Any]) -> tuple[int, str]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{bot.base_url}/aws/sns",
+            data=json.dumps(document).encode(),
+            headers={"Content-Type": "text/plain; charset=UTF-8"},  # as SNS sends it
+        ) as response,
+    ):
+        return response.status, await response.text()
+
+
+def _alarm(state: str, message_id: str, at: datetime) -> dict[str, Any]:
+    alarm = {
+        "AlarmName": "bodyscript-api-5xx",
+        "AlarmDescription": "BodyScript API",
+        "AlarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:bodyscript-api-5xx",
+        "NewStateValue": state,
+        "NewStateReason": "Threshold Crossed: 1 datapoint [7.2] was greater than 5.0",
+        "StateChangeTime": at.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+        "Region": "US East (N. Virginia)",
+    }
+    return sns_alarm(
+        MessageId=message_id,
+        Message=json.dumps(alarm),
+        Subject=f'{state}: "bodyscript-api-5xx" in US East (N. Virginia)',
+    )
+
+
+async def test_alerts_a_cloudwatch_alarm_through_sns_is_posted_and_a_forgery_records_nothing(
+    tmp_path: Path,
+    slack_server: RunningWorkspace,
+    slack_workspace: SlackWorkspace,
+    sns_host: SnsHost,
+):
+    settings = make_settings(
+        tmp_path / "warroom.db",
+        slack_server,
+        sns_topics=[TOPIC],
+        sns_cert_host=LOCAL,
+        sns_ca_bundle=sns_host.ca_bundle,
+    )
+    async with run_bot(settings, slack_server) as bot:
+        confirmation = {
+            "Type": "SubscriptionConfirmation",
+            "MessageId": "c-1",
+            "Token": "2336412f37",
+            "TopicArn": TOPIC,
+            "Message": "You have chosen to subscribe to the topic.",
+            "SubscribeURL": f"{sns_host.url}/?Action=ConfirmSubscription&Token=2336412f37",
+            "Timestamp": "2026-12-04T02:59:00.000Z",
+        }
+        assert await _post_sns(bot, sns_host.sign(confirmation)) == (
+            200,
+            '{"outcome": "confirmed"}',
+        )
+        assert sns_host.hits[-1] == "/?Action=ConfirmSubscription&Token=2336412f37"
+
+        # Forgeries first: a changed message, a certificate from a host that is not SNS.
+        forged = sns_host.sign(_alarm("ALARM", "m-0", AT))
+        forged["Message"] = forged["Message"].replace("7.2", "9.9")
+        assert (await _post_sns(bot, forged))[0] == 403
+        elsewhere = sns_host.sign(
+            _alarm("ALARM", "m-0", AT)
+            | {
+                "SigningCertURL": "https://sns.evil.example/SimpleNotificationService-x.pem"
+            }
+        )
+        assert (await _post_sns(bot, elsewhere))[0] == 403
+        assert await bot.services.storage.alerts() == []
+
+        alarm = sns_host.sign(_alarm("ALARM", "m-1", AT))
+        assert (await _post_sns(bot, alarm))[0] == 200
+        assert await _post_sns(bot, alarm) == (200, '{"outcome": "duplicate"}')
+        again = sns_host.sign(_alarm("ALARM", "m-2", AT + timedelta(minutes=5)))
+        assert (await _post_sns(bot, again))[0] == 200
+        ok = sns_host.sign(_alarm("OK", "m-3", AT + timedelta(minutes=20)))
+        assert (await _post_sns(bot, ok))[0] == 200
+
+        def posts() -> list[Any]:
+            return [
+                m
+                for m in slack_workspace.messages(INCIDENT_RESPONSE_CHANNEL_ID)
+                if "Alert from CloudWatch" in m.text
+            ]
+
+        async def cleared() -> bool:
+            return bool(posts()) and "Cleared" in posts()[0].text
+
+        await eventually(cleared)
+        [post] = posts()
+        assert "bodyscript-api-5xx" in post.text
+        assert "repeated 2 times" in post.text
+        [stored] = await bot.services.storage.alerts()
+        assert (stored.source, stored.repeats, stored.first_at) == ("cloudwatch", 2, AT)

@@ -6,7 +6,8 @@ UnsubscribeConfirmation), the string SNS signs for each type, the signature chec
 1: SHA1withRSA, 2: SHA256withRSA, PKCS #1 v1.5) against the certificate at `SigningCertURL`, which
 is fetched only over HTTPS from an SNS host (`sns.<region>.amazonaws.com`, or the host a setting
 allows, for tests) and cached, and the topics a deployment accepts. Confirming a subscription
-fetches its `SubscribeURL`, held to the same host rule. Must not: record, post or act on a message;
+fetches its `SubscribeURL`, held to the same host rule. A CloudWatch alarm's notification is read
+as an `AlertEvent`. Must not: record, post or act on a message;
 trust anything in a message before its signature is checked.
 """
 
@@ -18,6 +19,7 @@ import json
 import re
 import ssl
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +29,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from bot.models.alerts import AlertEvent
 
 # The hosts SNS signs from and sends confirmations from, in every partition.
 SNS_HOST = r"sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?"
@@ -135,6 +139,37 @@ def verify_signature(document: dict[str, Any], certificate: x509.Certificate) ->
         key.verify(signature, string_to_sign(document), padding.PKCS1v15(), algorithm())
     except InvalidSignature:
         raise SnsRejected("the signature does not match the message") from None
+
+
+def cloudwatch_alarm(message: SnsMessage) -> AlertEvent | None:
+    """The alert a CloudWatch alarm's notification reports (ALARM fires it, OK clears it); None
+    for anything else on the topic."""
+    try:
+        alarm = json.loads(message.message)
+    except ValueError:
+        return None
+    if not isinstance(alarm, dict) or not isinstance(alarm.get("AlarmName"), str):
+        return None
+    state = alarm.get("NewStateValue")
+    if state not in ("ALARM", "OK"):
+        return None
+    changed = str(alarm.get("StateChangeTime") or message.timestamp)
+    try:
+        at = datetime.strptime(changed, "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        try:
+            at = datetime.fromisoformat(message.timestamp.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    region = str(alarm.get("Region") or "")
+    return AlertEvent(
+        source="cloudwatch",
+        key=str(alarm.get("AlarmArn") or alarm["AlarmName"]),
+        title=str(alarm["AlarmName"]),
+        service=str(alarm.get("AlarmDescription") or region)[:200],
+        at=at.astimezone(UTC),
+        cleared=state == "OK",
+    )
 
 
 class SnsVerifier:

@@ -1,17 +1,20 @@
-"""Alert intake: an alert from a source (a PagerDuty incident the bot did not open) is posted once
-to the announcement channel; its repeats are grouped on that post and its clearing updates it.
+"""Alert intake: an alert from a source (a PagerDuty incident the bot did not open, a CloudWatch
+alarm through SNS) is posted once to the announcement channel; its repeats are grouped on that post
+and its clearing updates it; an incident declared from it is tied to it.
 
-Owns recording each report (`bot/storage/alerts.py`) and telling the `AlertPort` what changed.
-Must not: check a source's signature (its gateway and listener do, before anything reaches this),
-or know about Slack.
+Owns recording each report (`bot/storage/alerts.py`), SNS deliveries (checked by
+`bot/gateways/aws/sns.py` before anything is kept, each MessageId once), and telling the
+`AlertPort` what changed. Must not: know about HTTP frameworks or Slack.
 """
 
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 
 from bot.config import Settings
 from bot.errors import ConflictError, NotFound
+from bot.gateways.aws.sns import SnsRejected, SnsVerifier, cloudwatch_alarm
 from bot.models.alerts import Alert, AlertEvent
 from bot.models.incidents import Clock, NewEntry
 from bot.services.ports import AlertPort
@@ -20,18 +23,49 @@ from bot.storage import Storage
 log = logging.getLogger(__name__)
 
 
+class SnsOutcome(StrEnum):
+    ACCEPTED = "accepted"
+    CONFIRMED = "confirmed"
+    DUPLICATE = "duplicate"
+    IGNORED = "ignored"
+    REJECTED = "rejected"
+
+
 class AlertService:
     """Record alerts and keep their one post current."""
 
     def __init__(
         self, *, storage: Storage, settings: Settings, clock: Clock, port: AlertPort
     ) -> None:
-        self.storage, self.settings, self.clock, self.port = (
-            storage,
-            settings,
-            clock,
-            port,
+        self.storage, self.settings, self.clock = storage, settings, clock
+        self.port = port
+        self.sns = SnsVerifier(
+            topics=frozenset(settings.sns_topics),
+            cert_host=settings.sns_cert_host,
+            ca_bundle=settings.sns_ca_bundle,
         )
+
+    async def from_sns(self, body: bytes) -> SnsOutcome:
+        """One SNS delivery: checked before anything is kept (a forgery records nothing), a
+        subscription confirmed, a CloudWatch alarm's notification received once."""
+        try:
+            message = await self.sns.verify(body)
+            if message.type == "SubscriptionConfirmation":
+                await self.sns.confirm(message)
+                log.info("SNS subscription to %s confirmed", message.topic_arn)
+                return SnsOutcome.CONFIRMED
+        except SnsRejected as exc:
+            log.warning("SNS delivery refused: %s", exc)
+            return SnsOutcome.REJECTED
+        event = cloudwatch_alarm(message) if message.type == "Notification" else None
+        if event is None:
+            return SnsOutcome.IGNORED
+        if await self.storage.webhook_seen(
+            f"sns:{message.message_id}", now=self.clock()
+        ):
+            return SnsOutcome.DUPLICATE
+        await self.receive(event)
+        return SnsOutcome.ACCEPTED
 
     async def get(self, alert_id: int) -> Alert:
         alert = await self.storage.alert(alert_id)
