@@ -392,6 +392,8 @@ def m010_alerts(db: Database) -> None:
             "cleared_at": str,
             "repeats": int,
             "incident": int,
+            "dismissed_by": str,
+            "dismissed_reason": str,
         },
         pk="id",
         not_null={"source", "source_key", "title", "state", "first_at", "last_at"},

@@ -11,6 +11,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.services import Services
 from handlers import commands, errors, middleware
 from handlers.listeners import (
+    alert_actions,
     events,
     incident_actions,
     incident_views,
@@ -28,6 +29,7 @@ def register_all(app: AsyncApp, services: Services) -> None:
     events.register(app)
     commands.register(app)
     incident_actions.register(app)
+    alert_actions.register(app)
     incident_views.register(app)
     reminder_actions.register(app)
     update_views.register(app)

@@ -12,6 +12,7 @@ class Action(StrEnum):
     CARD_TIMELINE = "card-timeline"
     ANNOUNCEMENT_SUBSCRIBE = "announcement-subscribe"
     ALERT_DECLARE = "alert-declare"
+    ALERT_DISMISS = "alert-dismiss"
     CARD_WAR_ROOM = "card-war-room"
     HOME_DECLARE = "home-declare"
     REMINDER_SNOOZE = "reminder-snooze"
@@ -34,6 +35,7 @@ class Callback(StrEnum):
     DECLARE = "declare-submit"
     RESOLVE = "resolve-submit"
     UPDATE = "update-submit"
+    ALERT_DISMISS = "alert-dismiss-submit"
     RUNBOOK_INPUTS = "runbook-inputs-submit"
     RUNBOOK_SKIP = "runbook-skip-submit"
 
@@ -50,6 +52,7 @@ class Field(StrEnum):
     PRIVATE = "private"
     SUMMARY = "summary"
     ROOT_CAUSE = "root_cause"
+    REASON = "reason"
     UPDATE_STATUS = "update_status"
     UPDATE_MESSAGE = "update_message"
     SKIP_REASON = "skip_reason"

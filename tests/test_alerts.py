@@ -82,6 +82,14 @@ def alert_posts(slack: SlackWorkspace) -> list[Any]:
     ]
 
 
+def _button(post: Any, action: str) -> dict[str, Any] | None:
+    for block in post.blocks:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == action:
+                return {"block_id": block["block_id"], "value": element["value"]}
+    return None
+
+
 async def test_alerts_a_pagerduty_incident_is_posted_once_grouped_and_cleared(
     pd_bot: RunningBot, slack_workspace: SlackWorkspace, pagerduty_standin: Any
 ):
@@ -181,14 +189,6 @@ async def alert_bot(
         yield running
 
 
-def _declare_button(post: Any) -> dict[str, Any] | None:
-    for block in post.blocks:
-        for element in block.get("elements") or []:
-            if element.get("action_id") == Action.ALERT_DECLARE:
-                return {"block_id": block["block_id"], "value": element["value"]}
-    return None
-
-
 async def test_alerts_declare_from_an_alert_prefills_the_form_and_links_it(
     alert_bot: RunningBot, slack_workspace: SlackWorkspace, pagerduty_standin: Any
 ):
@@ -201,7 +201,7 @@ async def test_alerts_declare_from_an_alert_prefills_the_form_and_links_it(
         return alert_posts(slack) or None
 
     [post] = await eventually(posted)
-    button = _declare_button(post)
+    button = _button(post, Action.ALERT_DECLARE)
     assert button is not None
     opened = len(slack.calls_to("views.open"))
     response = await bot.sender.action(
@@ -245,7 +245,10 @@ async def test_alerts_declare_from_an_alert_prefills_the_form_and_links_it(
 
     async def updated() -> bool:
         now = alert_posts(slack)[0]
-        return "Declared as INC-1" in now.text and _declare_button(now) is None
+        return (
+            "Declared as INC-1" in now.text
+            and _button(now, Action.ALERT_DECLARE) is None
+        )
 
     await eventually(updated)
     assert len(alert_posts(slack)) == 1
@@ -293,7 +296,7 @@ async def test_alerts_resolving_the_incident_resolves_the_pagerduty_incident_of_
         return alert_posts(slack) or None
 
     [post] = await eventually(posted)
-    button = _declare_button(post)
+    button = _button(post, Action.ALERT_DECLARE)
     assert button is not None
     opened = len(slack.calls_to("views.open"))
     await bot.sender.action(
@@ -428,3 +431,74 @@ async def test_alerts_a_cloudwatch_alarm_through_sns_is_posted_and_a_forgery_rec
         assert "repeated 2 times" in post.text
         [stored] = await bot.services.storage.alerts()
         assert (stored.source, stored.repeats, stored.first_at) == ("cloudwatch", 2, AT)
+
+
+async def test_alerts_dismissed_with_a_reason_stay_quiet(
+    pd_bot: RunningBot, slack_workspace: SlackWorkspace, pagerduty_standin: Any
+):
+    bot, slack = pd_bot, slack_workspace
+    assert (
+        await deliver(bot, pagerduty_standin, pd_event("incident.triggered", AT)) == 200
+    )
+
+    async def posted() -> list[Any] | None:
+        return alert_posts(slack) or None
+
+    [post] = await eventually(posted)
+    button = _button(post, Action.ALERT_DISMISS)
+    assert button is not None
+    opened = len(slack.calls_to("views.open"))
+    await bot.sender.action(
+        action_id=Action.ALERT_DISMISS,
+        channel_id=INCIDENT_RESPONSE_CHANNEL_ID,
+        message_ts=post.ts,
+        **button,
+    )
+    call = await slack.wait_for(
+        "views.open", lambda c: len(slack.calls_to("views.open")) > opened
+    )
+    assert call.response is not None
+    view_id, metadata = (
+        call.response["view"]["id"],
+        call.args["view"]["private_metadata"],
+    )
+
+    async def submit(reason: str) -> Any:
+        return await bot.sender.submit_view(
+            callback_id=Callback.ALERT_DISMISS,
+            values={Field.REASON: {"value": payloads.plain_text_value(reason)}},
+            view_id=view_id,
+            private_metadata=metadata,
+        )
+
+    refused = await submit("  ")
+    assert json.loads(refused.text)["errors"] == {Field.REASON: "Say why."}
+    [alert] = await bot.services.storage.alerts()
+    assert alert.state is AlertState.FIRING
+    assert (await submit("A known deploy blip, fixed")).text == ""
+
+    async def dismissed() -> Any:
+        now = alert_posts(slack)[0]
+        return (
+            now if "Dismissed by <@UALICE>: A known deploy blip" in now.text else None
+        )
+
+    now = await eventually(dismissed)
+    assert _button(now, Action.ALERT_DECLARE) is None
+    assert _button(now, Action.ALERT_DISMISS) is None
+    # It fires again: grouped, still dismissed, no buttons.
+    later = AT + timedelta(minutes=2)
+    assert (
+        await deliver(bot, pagerduty_standin, pd_event("incident.triggered", later))
+        == 200
+    )
+
+    async def repeated() -> Any:
+        now = alert_posts(slack)[0]
+        return now if "repeated 2 times" in now.text else None
+
+    now = await eventually(repeated)
+    assert "Dismissed by" in now.text
+    assert _button(now, Action.ALERT_DECLARE) is None
+    [alert] = await bot.services.storage.alerts()
+    assert (alert.state, alert.dismissed_by) == (AlertState.DISMISSED, "UALICE")

@@ -13,6 +13,9 @@ from pydantic import BaseModel
 class AlertState(StrEnum):
     FIRING = "firing"
     CLEARED = "cleared"
+    DISMISSED = (
+        "dismissed"  # someone judged it no incident: repeats are grouped, not shown
+    )
 
 
 class AlertEvent(BaseModel):
@@ -40,3 +43,5 @@ class Alert(BaseModel):
     cleared_at: datetime | None = None
     repeats: int = 1
     incident: int | None = None
+    dismissed_by: str | None = None
+    dismissed_reason: str | None = None

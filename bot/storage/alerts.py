@@ -24,10 +24,16 @@ class AlertStore(StorageBase):
                 )
             )
             if found:
+                # A repeat fires a cleared alert again; a dismissed one stays dismissed.
                 self.db.execute(
-                    "update alerts set repeats = repeats + 1, last_at = ?, state = ?,"
-                    " cleared_at = null where id = ?",
-                    [to_iso(event.at), AlertState.FIRING.value, found[0]["id"]],
+                    "update alerts set repeats = repeats + 1, last_at = ?, cleared_at = null,"
+                    " state = case when state = ? then state else ? end where id = ?",
+                    [
+                        to_iso(event.at),
+                        AlertState.DISMISSED.value,
+                        AlertState.FIRING.value,
+                        found[0]["id"],
+                    ],
                 )
             else:
                 self.db.execute(
@@ -95,6 +101,30 @@ class AlertStore(StorageBase):
             self.db.execute(
                 "update alerts set incident = ? where id = ? and incident is null",
                 [incident, alert_id],
+            )
+            if not self.db.execute("select changes()").fetchone()[0]:
+                return None
+            return next(self.db.query("select * from alerts where id = ?", [alert_id]))
+
+        row = await self._call_batched(write)
+        return None if row is None else _alert(row)
+
+    async def alert_dismiss(
+        self, alert_id: int, *, by: str, reason: str
+    ) -> Alert | None:
+        """Dismiss an alert no incident was declared from; None if it was dismissed or declared."""
+
+        def write() -> dict[str, Any] | None:
+            self.db.execute(
+                "update alerts set state = ?, dismissed_by = ?, dismissed_reason = ?"
+                " where id = ? and incident is null and state != ?",
+                [
+                    AlertState.DISMISSED.value,
+                    by,
+                    redact_secrets(reason),
+                    alert_id,
+                    AlertState.DISMISSED.value,
+                ],
             )
             if not self.db.execute("select changes()").fetchone()[0]:
                 return None

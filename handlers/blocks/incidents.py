@@ -319,6 +319,31 @@ def declare_modal(
     return view.to_dict()
 
 
+def dismiss_modal(alert_id: int, title: str) -> dict[str, Any]:
+    """The form an alert's Dismiss button opens: why it is no incident."""
+    view = View(
+        type="modal",
+        callback_id=Callback.ALERT_DISMISS,
+        title="Dismiss an alert",
+        submit="Dismiss",
+        close="Cancel",
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=cut(escape(title), 3000))),
+            InputBlock(
+                block_id=Field.REASON,
+                label="Why is it not an incident?",
+                element=PlainTextInputElement(
+                    action_id=VALUE,
+                    max_length=500,
+                    placeholder="A known deploy blip, already fixed",
+                ),
+            ),
+        ],
+        private_metadata=json.dumps({"alert": alert_id}),
+    )
+    return view.to_dict()
+
+
 def resolve_modal(incident: Incident) -> dict[str, Any]:
     """The resolve form: a summary for the Resolution Notification and an optional root cause."""
     blocks: list[Block] = [

@@ -126,39 +126,6 @@ async def handle_home_declare_action(
     )
 
 
-async def handle_alert_declare_action(
-    ack: AsyncAck,
-    body: dict[str, Any],
-    client: AsyncWebClient,
-    inbox_key: str,
-    services: Services,
-) -> None:
-    """An alert's Declare button: the declare form, filled in from the alert."""
-    await ack()
-    try:
-        alert_id = int(body["actions"][0]["value"])
-    except (KeyError, IndexError, TypeError, ValueError):
-        raise UsageError("That alert button is not valid.") from None
-    alert, scenario, severity = await services.alerts.for_declare(alert_id)
-    view = blocks.declare_modal(
-        services.settings,
-        title=alert.title,
-        scenarios=scenario_choices(services),
-        scenario=scenario,
-        severity=severity,
-        impact_started=alert.first_at,
-        alert=alert.id,
-    )
-    await open_view(
-        client,
-        services,
-        view=view,
-        trigger_id=body["trigger_id"],
-        user_id=body["user"]["id"],
-        source=inbox_key,
-    )
-
-
 async def handle_link_action(ack: AsyncAck) -> None:
     await ack()  # a URL button: Slack opens the link; there is nothing to do
 
@@ -183,13 +150,6 @@ def register(app: AsyncApp) -> None:
     app.action(Action.HOME_DECLARE)(
         journaled(
             handle_home_declare_action, allow=Allow.RESPONDER, what="declare incidents"
-        )
-    )
-    app.action(Action.ALERT_DECLARE)(
-        journaled(
-            handle_alert_declare_action,
-            allow=Allow.RESPONDER,
-            what="declare incidents",
         )
     )
     app.action(Action.CARD_WAR_ROOM)(journaled(handle_link_action, allow=Allow.ANYONE))

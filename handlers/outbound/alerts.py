@@ -13,7 +13,7 @@ from bot.config import Settings
 from bot.gateways.slack.outbox import Outbox, sent_placeholder
 from bot.models.alerts import Alert, AlertState
 from bot.models.incidents import OutboxMessage
-from handlers.blocks.incidents import cut, escape
+from handlers.blocks.incidents import cut, escape, when
 from handlers.ids import Action
 
 SOURCES = {"pagerduty": "PagerDuty", "cloudwatch": "CloudWatch"}
@@ -23,27 +23,31 @@ def alert_text(alert: Alert) -> str:
     """What fired, where, since when, how often, and whether it cleared (mrkdwn)."""
     title = escape(cut(alert.title, 300))
     what = f"<{alert.url}|{title}>" if alert.url.startswith("https://") else title
-    since = _when(alert.first_at)
+    since = when(alert.first_at)
     parts = [
         f":rotating_light: *Alert from {SOURCES.get(alert.source, alert.source)}*: {what}",
         f"Service: {escape(cut(alert.service, 200))}" if alert.service else "",
         f"Firing since {since}"
         + (
-            f", repeated {alert.repeats} times, last {_when(alert.last_at)}"
+            f", repeated {alert.repeats} times, last {when(alert.last_at)}"
             if alert.repeats > 1
             else ""
         ),
     ]
     if alert.state is AlertState.CLEARED and alert.cleared_at is not None:
         parts[0] = parts[0].replace(":rotating_light:", ":white_check_mark:", 1)
-        parts.append(f"Cleared {_when(alert.cleared_at)}")
+        parts.append(f"Cleared {when(alert.cleared_at)}")
     if alert.incident is not None:
         parts.append(f"Declared as INC-{alert.incident}")
+    if alert.state is AlertState.DISMISSED:
+        parts[0] = parts[0].replace(":rotating_light:", ":no_bell:", 1)
+        reason = escape(cut(alert.dismissed_reason or "", 500))
+        parts.append(f"Dismissed by <@{alert.dismissed_by}>: {reason}")
     return "\n".join(p for p in parts if p)
 
 
 def alert_blocks(alert: Alert) -> list[dict[str, Any]]:
-    """The alert's text, and a Declare button while it fires and no incident was declared from it."""
+    """The alert's text, and Declare and Dismiss while it fires, undeclared and not dismissed."""
     text = alert_text(alert)
     layout: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": text}}
@@ -60,18 +64,17 @@ def alert_blocks(alert: Alert) -> list[dict[str, Any]]:
                         "text": {"type": "plain_text", "text": "Declare"},
                         "style": "danger",
                         "value": str(alert.id),
-                    }
+                    },
+                    {
+                        "type": "button",
+                        "action_id": Action.ALERT_DISMISS,
+                        "text": {"type": "plain_text", "text": "Dismiss"},
+                        "value": str(alert.id),
+                    },
                 ],
             }
         )
     return layout
-
-
-def _when(moment: Any) -> str:
-    fallback = moment.strftime("%Y-%m-%d %H:%M UTC")
-    return (
-        f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
-    )
 
 
 class SlackAlertAnnouncer:

@@ -13,7 +13,7 @@ import logging
 from enum import StrEnum
 
 from bot.config import Settings
-from bot.errors import ConflictError, NotFound
+from bot.errors import ConflictError, NotFound, UsageError
 from bot.gateways.aws.sns import SnsRejected, SnsVerifier, cloudwatch_alarm
 from bot.models.alerts import Alert, AlertEvent
 from bot.models.incidents import Clock, NewEntry
@@ -87,6 +87,22 @@ class AlertService:
             route.scenario if route else None,
             route.severity if route else None,
         )
+
+    async def dismiss(self, *, alert_id: int, actor: str, reason: str) -> Alert:
+        """Judge an alert no incident: its post says who and why, and repeats stay quiet."""
+        reason = " ".join(reason.split())
+        if len(reason) < 3:
+            raise UsageError("Say why the alert is dismissed.", field="reason")
+        alert = await self.storage.alert_dismiss(
+            alert_id, by=actor, reason=reason[:500]
+        )
+        if alert is None:
+            found = await self.get(alert_id)
+            if found.incident is not None:
+                raise ConflictError(f"This alert is INC-{found.incident}.")
+            return found  # dismissed already (a replay, or a second person)
+        await self.port.alert_changed(alert)
+        return alert
 
     async def link(
         self, *, alert_id: int, incident: int, actor: str, source: str
