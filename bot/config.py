@@ -28,7 +28,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.errors import ConfigError
-from bot.plan import COMPONENTS, FALLBACK_CONTACTS, WAR_ROOM
+from bot.plan import ALERTS, COMPONENTS, FALLBACK_CONTACTS, WAR_ROOM
 
 
 class SeverityLevel(BaseModel):
@@ -347,8 +347,8 @@ class Settings(BaseSettings):
         description="JSON object: a runbook page step's target (`Security Lead`, `DevOps Lead`) -> whom to page: `<@U…>`, an escalation policy or a service (id or name). A target not listed is not paged: its step shows the plan's contact to call.",
     )
     alert_scenarios: dict[str, AlertRoute] = Field(
-        default_factory=dict,
-        description="JSON object: an alert's service (a PagerDuty service's name) or title -> {scenario, severity} the declare form opened from its Declare button starts with.",
+        default_factory=lambda: {k: AlertRoute(**v) for k, v in ALERTS.items()},
+        description="JSON object: an alert's service (a PagerDuty service's name, an alarm's description), its title, or words in its title -> {scenario, severity} the declare form opened from its Declare button starts with; default: the plan's Monitoring and Alerting alerts (e.g. `Database connectivity lost` -> database-failure, SEV1).",
     )
     sns_topics: list[str] = Field(
         default_factory=list,

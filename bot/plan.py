@@ -106,3 +106,17 @@ FALLBACK_CONTACTS: tuple[str, ...] = (
 )
 
 WAR_ROOM = "Zoom room ID 123-456-789"
+
+# The plan's "Monitoring and Alerting" alerts: an alert by that name (its title or service, or a
+# title containing it) opens the declare form with this scenario and severity (critical alerts are
+# SEV1; warnings SEV2-SEV3; information alerts are not listed: they are no incident).
+ALERTS: dict[str, dict[str, str]] = {
+    "Service completely down": {"scenario": "complete-site-outage", "severity": "SEV1"},
+    "Database connectivity lost": {"scenario": "database-failure", "severity": "SEV1"},
+    "Security breach detected": {"scenario": "security-incident", "severity": "SEV1"},
+    "Data corruption detected": {"scenario": "data-corruption", "severity": "SEV1"},
+    "High error rate": {"severity": "SEV2"},
+    "Slow response times": {"severity": "SEV3"},
+    "Resource utilization high": {"severity": "SEV3"},
+    "Backup failures": {"severity": "SEV3"},
+}

@@ -502,3 +502,37 @@ async def test_alerts_dismissed_with_a_reason_stay_quiet(
     assert _button(now, Action.ALERT_DECLARE) is None
     [alert] = await bot.services.storage.alerts()
     assert (alert.state, alert.dismissed_by) == (AlertState.DISMISSED, "UALICE")
+
+
+async def test_alerts_the_plans_alerts_choose_the_scenario_by_default(
+    pd_bot: RunningBot, slack_workspace: SlackWorkspace, pagerduty_standin: Any
+):
+    bot, slack = pd_bot, slack_workspace
+    named = json.loads(pd_event("incident.triggered", AT))
+    named["event"]["data"]["title"] = "DATABASE CONNECTIVITY LOST on bodyscript-prod"
+    named["event"]["data"]["service"]["summary"] = "BodyScript RDS"
+    assert await deliver(bot, pagerduty_standin, json.dumps(named).encode()) == 200
+
+    async def posted() -> list[Any] | None:
+        return alert_posts(slack) or None
+
+    [post] = await eventually(posted)
+    button = _button(post, Action.ALERT_DECLARE)
+    assert button is not None
+    opened = len(slack.calls_to("views.open"))
+    await bot.sender.action(
+        action_id=Action.ALERT_DECLARE,
+        channel_id=INCIDENT_RESPONSE_CHANNEL_ID,
+        message_ts=post.ts,
+        **button,
+    )
+    call = await slack.wait_for(
+        "views.open", lambda c: len(slack.calls_to("views.open")) > opened
+    )
+    inputs = {
+        b["block_id"]: b["element"]
+        for b in call.args["view"]["blocks"]
+        if b["type"] == "input"
+    }
+    assert inputs[Field.SCENARIO]["initial_option"]["value"] == "database-failure"
+    assert inputs[Field.SEVERITY]["initial_option"]["value"] == "SEV1"

@@ -75,13 +75,19 @@ class AlertService:
 
     async def for_declare(self, alert_id: int) -> tuple[Alert, str | None, str | None]:
         """An alert to declare an incident from, with the scenario and severity that
-        `WARROOM_ALERT_SCENARIOS` gives its service (or title); ConflictError once declared."""
+        `WARROOM_ALERT_SCENARIOS` gives its service, its title, or the longest name its title
+        contains (any case); ConflictError once declared."""
         alert = await self.get(alert_id)
         if alert.incident is not None:
             raise ConflictError(f"This alert is INC-{alert.incident} already.")
-        route = self.settings.alert_scenarios.get(
-            alert.service
-        ) or self.settings.alert_scenarios.get(alert.title)
+        routes = {k.casefold(): r for k, r in self.settings.alert_scenarios.items()}
+        title = alert.title.casefold()
+        within = sorted((k for k in routes if k in title), key=len, reverse=True)
+        route = (
+            routes.get(alert.service.casefold())
+            or routes.get(title)
+            or (routes[within[0]] if within else None)
+        )
         return (
             alert,
             route.scenario if route else None,
