@@ -331,6 +331,17 @@ async def test_alerts_resolving_the_incident_resolves_the_pagerduty_incident_of_
     await eventually(resolved)
     puts = pagerduty_standin.requests_to("PUT", f"/incidents/{pd_id}")
     assert len(puts) == 1
+    # The post-mortem's detection is the alert's time, and how long declaring took after it.
+    drafts = bot.settings.database_path.parent / "postmortems"
+
+    async def drafted() -> str | None:
+        found = sorted(drafts.glob("*.md")) if drafts.exists() else []
+        return found[-1].read_text() if found else None
+
+    draft = await eventually(drafted)
+    assert f"| Detected | {AT:%Y-%m-%d %H:%M:%S} |" in draft
+    assert "| Time to declare |" in draft
+    assert "| Time to declare | — |" not in draft
     assert (
         pagerduty_standin.requests_to("POST", "/incidents") == []
     )  # SEV3 paged nobody

@@ -99,6 +99,7 @@ class Facts:
         0  # channel messages read back from Slack after a restart or restore
     )
     recovered_since: datetime | None = None
+    detected_at: datetime | None = None  # when the alert it was declared from fired
 
     def who(self, user: str | None) -> str:
         """`@handle` for a Slack user id the bot has seen with a handle; anything else as it is."""
@@ -119,10 +120,13 @@ def collect(snap: Snapshot, number: int, *, settings: Settings, now: datetime) -
     step_rows: list[dict[str, Any]] = []
     for row in snap.rows(
         number,
-        kinds=LIFECYCLE + PAGE_KINDS + ACK_KINDS,
+        kinds=(*LIFECYCLE, *PAGE_KINDS, *ACK_KINDS, "alert"),
         prefixes=("step", "runbook", "approval", "checklist"),
     ):
         data = json.loads(row["data"] or "{}")
+        if row["kind"] == "alert":  # declared from an alert: detected when it fired
+            fired = from_iso(row["occurred_at"])
+            facts.detected_at = min(facts.detected_at or fired, fired)
         _lifecycle(facts, row, data)
         if row["kind"].startswith(("step", "runbook", "approval", "checklist")):
             step_rows.append({**row, "data": data})
@@ -194,12 +198,14 @@ def _times(facts: Facts) -> None:
     start = inc.impact_started_at or inc.declared_at
     facts.key_times = {
         "impact_start": inc.impact_started_at,
+        "detected": facts.detected_at,
         "declared": inc.declared_at,
         "acknowledged": acked,
         "mitigated": inc.mitigated_at,
         "resolved": inc.resolved_at,
     }
     facts.durations = {
+        "time_to_declare": _delta(facts.detected_at, inc.declared_at),
         "time_to_acknowledge": _delta(inc.declared_at, acked),
         "time_to_mitigate": _delta(start, inc.mitigated_at),
         "time_to_resolve": _delta(start, inc.resolved_at),

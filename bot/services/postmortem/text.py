@@ -44,7 +44,8 @@ MEASURES = (
     "Recovery time runs from impact start (or declaration, when impact start is unknown) to"
     " mitigation (the first move to monitoring). Data loss is the window between the restore point"
     " chosen in a restore step and impact start; it is never negative. Time to acknowledge runs from"
-    " declaration to the first acknowledgement."
+    " declaration to the first acknowledgement. Detected is when the alert the incident was declared"
+    " from fired (none: declared by hand); time to declare runs from it to the declaration."
 )
 
 MD_TABLE = str.maketrans(
