@@ -90,6 +90,30 @@ def _button(post: Any, action: str) -> dict[str, Any] | None:
     return None
 
 
+async def press(bot: RunningBot, slack: SlackWorkspace, action: str) -> Any:
+    """Wait for the alert's post and press its `action` button as Alice; the views.open call the
+    press made."""
+
+    async def posted() -> list[Any] | None:
+        return alert_posts(slack) or None
+
+    [post] = await eventually(posted)
+    button = _button(post, action)
+    assert button is not None
+    opened = len(slack.calls_to("views.open"))
+    response = await bot.sender.action(
+        action_id=action,
+        channel_id=INCIDENT_RESPONSE_CHANNEL_ID,
+        message_ts=post.ts,
+        **button,
+    )
+    assert response.status == 200
+    call = await slack.wait_for(
+        "views.open", lambda c: len(slack.calls_to("views.open")) > opened
+    )
+    return call
+
+
 async def test_alerts_a_pagerduty_incident_is_posted_once_grouped_and_cleared(
     pd_bot: RunningBot, slack_workspace: SlackWorkspace, pagerduty_standin: Any
 ):
@@ -197,23 +221,7 @@ async def test_alerts_declare_from_an_alert_prefills_the_form_and_links_it(
         await deliver(bot, pagerduty_standin, pd_event("incident.triggered", AT)) == 200
     )
 
-    async def posted() -> list[Any] | None:
-        return alert_posts(slack) or None
-
-    [post] = await eventually(posted)
-    button = _button(post, Action.ALERT_DECLARE)
-    assert button is not None
-    opened = len(slack.calls_to("views.open"))
-    response = await bot.sender.action(
-        action_id=Action.ALERT_DECLARE,
-        channel_id=INCIDENT_RESPONSE_CHANNEL_ID,
-        message_ts=post.ts,
-        **button,
-    )
-    assert response.status == 200
-    call = await slack.wait_for(
-        "views.open", lambda c: len(slack.calls_to("views.open")) > opened
-    )
+    call = await press(bot, slack, Action.ALERT_DECLARE)
     view = call.args["view"]
     inputs = {
         b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"
@@ -292,22 +300,7 @@ async def test_alerts_resolving_the_incident_resolves_the_pagerduty_incident_of_
     )
     assert await deliver(bot, pagerduty_standin, body) == 200
 
-    async def posted() -> list[Any] | None:
-        return alert_posts(slack) or None
-
-    [post] = await eventually(posted)
-    button = _button(post, Action.ALERT_DECLARE)
-    assert button is not None
-    opened = len(slack.calls_to("views.open"))
-    await bot.sender.action(
-        action_id=Action.ALERT_DECLARE,
-        channel_id=INCIDENT_RESPONSE_CHANNEL_ID,
-        message_ts=post.ts,
-        **button,
-    )
-    call = await slack.wait_for(
-        "views.open", lambda c: len(slack.calls_to("views.open")) > opened
-    )
+    call = await press(bot, slack, Action.ALERT_DECLARE)
     assert call.response is not None
     await bot.sender.submit_view(
         callback_id=Callback.DECLARE,
@@ -390,20 +383,12 @@ async def test_alerts_a_cloudwatch_alarm_through_sns_is_posted_and_a_forgery_rec
         sns_ca_bundle=sns_host.ca_bundle,
     )
     async with run_bot(settings, slack_server) as bot:
-        confirmation = {
-            "Type": "SubscriptionConfirmation",
-            "MessageId": "c-1",
-            "Token": "2336412f37",
-            "TopicArn": TOPIC,
-            "Message": "You have chosen to subscribe to the topic.",
-            "SubscribeURL": f"{sns_host.url}/?Action=ConfirmSubscription&Token=2336412f37",
-            "Timestamp": "2026-12-04T02:59:00.000Z",
-        }
+        confirmation = sns_host.confirmation()
         assert await _post_sns(bot, sns_host.sign(confirmation)) == (
             200,
             '{"outcome": "confirmed"}',
         )
-        assert sns_host.hits[-1] == "/?Action=ConfirmSubscription&Token=2336412f37"
+        assert sns_host.hits[-1] == sns_host.CONFIRM_PATH
 
         # Forgeries first: a changed message, a certificate from a host that is not SNS.
         forged = sns_host.sign(_alarm("ALARM", "m-0", AT))
@@ -452,22 +437,7 @@ async def test_alerts_dismissed_with_a_reason_stay_quiet(
         await deliver(bot, pagerduty_standin, pd_event("incident.triggered", AT)) == 200
     )
 
-    async def posted() -> list[Any] | None:
-        return alert_posts(slack) or None
-
-    [post] = await eventually(posted)
-    button = _button(post, Action.ALERT_DISMISS)
-    assert button is not None
-    opened = len(slack.calls_to("views.open"))
-    await bot.sender.action(
-        action_id=Action.ALERT_DISMISS,
-        channel_id=INCIDENT_RESPONSE_CHANNEL_ID,
-        message_ts=post.ts,
-        **button,
-    )
-    call = await slack.wait_for(
-        "views.open", lambda c: len(slack.calls_to("views.open")) > opened
-    )
+    call = await press(bot, slack, Action.ALERT_DISMISS)
     assert call.response is not None
     view_id, metadata = (
         call.response["view"]["id"],
@@ -524,22 +494,7 @@ async def test_alerts_the_plans_alerts_choose_the_scenario_by_default(
     named["event"]["data"]["service"]["summary"] = "BodyScript RDS"
     assert await deliver(bot, pagerduty_standin, json.dumps(named).encode()) == 200
 
-    async def posted() -> list[Any] | None:
-        return alert_posts(slack) or None
-
-    [post] = await eventually(posted)
-    button = _button(post, Action.ALERT_DECLARE)
-    assert button is not None
-    opened = len(slack.calls_to("views.open"))
-    await bot.sender.action(
-        action_id=Action.ALERT_DECLARE,
-        channel_id=INCIDENT_RESPONSE_CHANNEL_ID,
-        message_ts=post.ts,
-        **button,
-    )
-    call = await slack.wait_for(
-        "views.open", lambda c: len(slack.calls_to("views.open")) > opened
-    )
+    call = await press(bot, slack, Action.ALERT_DECLARE)
     inputs = {
         b["block_id"]: b["element"]
         for b in call.args["view"]["blocks"]

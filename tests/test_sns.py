@@ -149,19 +149,11 @@ async def test_sns_an_unknown_signature_version_is_refused(sns_host: SnsHost):
 
 
 async def test_sns_a_subscription_is_confirmed_at_its_sns_host_only(sns_host: SnsHost):
-    confirmation = {
-        "Type": "SubscriptionConfirmation",
-        "MessageId": "c-1",
-        "Token": "2336412f37",
-        "TopicArn": TOPIC,
-        "Message": "You have chosen to subscribe to the topic.",
-        "SubscribeURL": f"{sns_host.url}/?Action=ConfirmSubscription&Token=2336412f37",
-        "Timestamp": "2026-12-04T03:00:00.000Z",
-    }
+    confirmation = sns_host.confirmation()
     check = verifier(sns_host)
     checked = await check.verify(body(sns_host.sign(confirmation)))
     await check.confirm(checked)
-    assert sns_host.hits[-1] == "/?Action=ConfirmSubscription&Token=2336412f37"
+    assert sns_host.hits[-1] == sns_host.CONFIRM_PATH
     elsewhere = {
         **confirmation,
         "SubscribeURL": "https://evil.example/?Action=ConfirmSubscription",

@@ -53,6 +53,20 @@ class SnsHost:
     key: rsa.RSAPrivateKey
     hits: list[str] = field(default_factory=list)
 
+    CONFIRM_PATH = "/?Action=ConfirmSubscription&Token=2336412f37"
+
+    def confirmation(self) -> dict[str, Any]:
+        """An unsigned SubscriptionConfirmation of TOPIC, to be confirmed at this host."""
+        return {
+            "Type": "SubscriptionConfirmation",
+            "MessageId": "c-1",
+            "Token": "2336412f37",
+            "TopicArn": TOPIC,
+            "Message": "You have chosen to subscribe to the topic.",
+            "SubscribeURL": f"{self.url}{self.CONFIRM_PATH}",
+            "Timestamp": "2026-12-04T02:59:00.000Z",
+        }
+
     def sign(self, document: dict[str, Any], version: str = "2") -> dict[str, Any]:
         signed = {
             **document,

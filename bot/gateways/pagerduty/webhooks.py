@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from typing import Any
 
 from bot.gateways.pagerduty.pager import DEDUP_PREFIX, PdStatus, PdStatusChange
 from bot.gateways.pagerduty.payloads import change_by_agent, parse_time
@@ -38,15 +39,21 @@ def verify_webhook_signature(*, secret: str, body: bytes, header: str | None) ->
     return matched
 
 
-def parse_alert(body: bytes) -> AlertEvent | None:
-    """The alert a v3 webhook reports: an incident triggered or resolved that the bot did not open
-    (its incident key is not the bot's). None for the bot's own incidents and anything else."""
+def _event(body: bytes) -> dict[str, Any] | None:
+    """A v3 webhook body's `event` object, or None for an unreadable body."""
     try:
         document = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
     event = document.get("event") if isinstance(document, dict) else None
-    if not isinstance(event, dict):
+    return event if isinstance(event, dict) else None
+
+
+def parse_alert(body: bytes) -> AlertEvent | None:
+    """The alert a v3 webhook reports: an incident triggered or resolved that the bot did not open
+    (its incident key is not the bot's). None for the bot's own incidents and anything else."""
+    event = _event(body)
+    if event is None:
         return None
     kind = event.get("event_type")
     data = event.get("data")
@@ -71,12 +78,8 @@ def parse_alert(body: bytes) -> AlertEvent | None:
 
 def parse_webhook(body: bytes) -> PdStatusChange | None:
     """Return the status change a v3 webhook reports, or None for other events and unreadable bodies."""
-    try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    event = document.get("event") if isinstance(document, dict) else None
-    if not isinstance(event, dict):
+    event = _event(body)
+    if event is None:
         return None
     status = _WEBHOOK_STATUSES.get(str(event.get("event_type", "")))
     data = event.get("data")
