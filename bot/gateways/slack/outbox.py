@@ -244,11 +244,10 @@ class Outbox:
         self._wake.set()
 
     async def _send_guarded(self, row: OutboxRow) -> None:
+        # The lane must survive anything one row does, without a busy loop.
         try:
             await self._send(row)
-        except (
-            Exception
-        ):  # the lane must survive anything one row does, without a busy loop
+        except Exception:
             log.exception("outbox send of row %s failed; retrying", row.id)
             await asyncio.sleep(self._backoff_cap / 10)
 
