@@ -301,6 +301,21 @@ async def test_postmortem_of_a_complete_incident_matches_golden_markdown_and_jso
         texts[fmt] = out.getvalue()
     _check_golden("postmortem-complete.md", texts["md"])
     _check_golden("postmortem-complete.json", texts["json"])
+    # WARROOM_TIMEZONE: the draft's times in that zone, the chained appendix as stored (UTC).
+    berlin = io.StringIO()
+    export_to(
+        berlin,
+        database=settings.database_path,
+        number=incident.number,
+        fmt="md",
+        settings=settings.model_copy(update={"timezone": "Europe/Berlin"}),
+        now=generated,
+    )
+    local = berlin.getvalue()
+    assert "| Milestone | Time (Europe/Berlin) |" in local
+    assert "| Declared | 2026-01-05 11:00:00 |" in local  # 10:00 UTC
+    assert "written by warroom at 2026-01-05 12:00:00 Europe/Berlin" in local
+    assert "| Occurred (UTC) | Recorded (UTC) |" in local
     document = json.loads(texts["json"])
     assert document["chain"]["verified"] is True
     assert document["people"] == {"UALICE": "alice", "UBOB": "bob", "UCAROL": "carol"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from bot.config import Settings
@@ -100,6 +100,9 @@ class Facts:
     )
     recovered_since: datetime | None = None
     detected_at: datetime | None = None  # when the alert it was declared from fired
+    zone: tzinfo = (
+        UTC  # WARROOM_TIMEZONE: the draft's times (its appendix keeps the stored UTC)
+    )
 
     def who(self, user: str | None) -> str:
         """`@handle` for a Slack user id the bot has seen with a handle; anything else as it is."""
@@ -116,7 +119,7 @@ def collect(snap: Snapshot, number: int, *, settings: Settings, now: datetime) -
     """Read the bounded facts of INC-`number` from a snapshot (blocking)."""
     incident = snap.incident(number)
     rows, head = snap.head(number)
-    facts = Facts(incident, now, rows, head, {}, {})
+    facts = Facts(incident, now, rows, head, {}, {}, zone=settings.zone)
     step_rows: list[dict[str, Any]] = []
     for row in snap.rows(
         number,

@@ -11,6 +11,7 @@ import json
 from collections.abc import Iterable
 from typing import TextIO
 
+from bot.models.incidents import from_iso
 from bot.services.postmortem.facts import Facts
 from bot.services.postmortem.text import (
     LESSONS_PROMPTS,
@@ -25,6 +26,7 @@ from bot.services.postmortem.text import (
     span,
     verdict,
     when,
+    zone_name,
 )
 from bot.storage.chain import ChainReport, ChainVerifier
 from bot.storage.snapshot import Snapshot
@@ -51,7 +53,7 @@ def write_markdown(out: TextIO, facts: Facts, snap: Snapshot) -> ChainReport:
     drill = "DRILL " if inc.drill else ""
     out.write(f"# {drill}Post-mortem draft: {inc.key} {md(inc.title)}\n\n")
     out.write(
-        f"> Draft written by warroom at {when(facts.generated_at)} UTC from the incident's timeline "
+        f"> Draft written by warroom at {when(facts.generated_at, facts.zone)} {zone_name(facts.zone)} from the incident's timeline "
         f"({facts.rows} entries, head hash `{facts.head_hash or '-'}`). Sections marked "
         "*To write* are for people.\n\n"
     )
@@ -60,9 +62,9 @@ def write_markdown(out: TextIO, facts: Facts, snap: Snapshot) -> ChainReport:
     _people(out, facts)
     _steps(out, facts)
     if facts.recovered:
-        since = when(facts.recovered_since)
+        since = when(facts.recovered_since, facts.zone)
         out.write(
-            f"## Recovered from Slack\n\n{facts.recovered} channel message(s) from {since} UTC on"
+            f"## Recovered from Slack\n\n{facts.recovered} channel message(s) from {since} {zone_name(facts.zone)} on"
             " were said while this record was not being kept (the bot was down, or its database"
             " was restored from a backup) and were read back from Slack's history; they are marked"
             f" `recovered` in the timeline. {NOT_RECOVERED} For those, run `aws cloudtrail"
@@ -76,7 +78,7 @@ def write_markdown(out: TextIO, facts: Facts, snap: Snapshot) -> ChainReport:
         link = f" ([message]({entry.permalink}))" if entry.permalink else ""
         who = f" {md(facts.who(entry.actor))}" if entry.actor else ""
         out.write(
-            f"- `{when(entry.occurred_at)}` **{entry.kind}**{who}: {md(entry.text) or '(marked)'}{link}\n"
+            f"- `{when(entry.occurred_at, facts.zone)}` **{entry.kind}**{who}: {md(entry.text) or '(marked)'}{link}\n"
         )
     out.write("\n" if count else "_No key events (pins or :pushpin: reactions)._\n\n")
     out.write(
@@ -119,9 +121,13 @@ def _summary(out: TextIO, facts: Facts) -> None:
     changes = sorted(facts.statuses + facts.severities, key=lambda c: c.at)
     _table(
         out,
-        ("Time (UTC)", "Change", "By"),
+        (f"Time ({zone_name(facts.zone)})", "Change", "By"),
         [
-            (when(c.at), f"{c.what}: {c.before or '—'} → {c.after}", facts.who(c.actor))
+            (
+                when(c.at, facts.zone),
+                f"{c.what}: {c.before or '—'} → {c.after}",
+                facts.who(c.actor),
+            )
             for c in changes
         ],
         "No changes recorded.",
@@ -132,9 +138,9 @@ def _times(out: TextIO, facts: Facts) -> None:
     out.write("## Key times and durations\n\n")
     _table(
         out,
-        ("Milestone", "Time (UTC)"),
+        ("Milestone", f"Time ({zone_name(facts.zone)})"),
         [
-            (k.replace("_", " ").capitalize(), when(v))
+            (k.replace("_", " ").capitalize(), when(v, facts.zone))
             for k, v in facts.key_times.items()
         ],
         "",
@@ -170,7 +176,7 @@ def _times(out: TextIO, facts: Facts) -> None:
                 span(t.rpo),
                 span(t.data_loss) if t.data_loss is not None else "no restore",
                 verdict(t.rpo_met),
-                f"{when(t.restore_point)} ({t.restore_step})"
+                f"{when(t.restore_point, facts.zone)} ({t.restore_step})"
                 if t.restore_point
                 else "—",
             )
@@ -194,23 +200,29 @@ def _people(out: TextIO, facts: Facts) -> None:
     )
     _table(
         out,
-        ("Role change (UTC)", "Role", "Person", "By"),
+        (f"Role change ({zone_name(facts.zone)})", "Role", "Person", "By"),
         [
-            (when(c.at), c.what, facts.who(c.after), facts.who(c.actor))
+            (when(c.at, facts.zone), c.what, facts.who(c.after), facts.who(c.actor))
             for c in facts.roles
         ],
         "No role changes.",
     )
     _table(
         out,
-        ("Participant", "Slack id", "Timeline entries", "First (UTC)", "Last (UTC)"),
+        (
+            "Participant",
+            "Slack id",
+            "Timeline entries",
+            f"First ({zone_name(facts.zone)})",
+            f"Last ({zone_name(facts.zone)})",
+        ),
         [
             (
                 facts.who(p["actor"]),
                 p["actor"],
                 p["entries"],
-                p["first"][:19].replace("T", " "),
-                p["last"][:19].replace("T", " "),
+                when(from_iso(p["first"]), facts.zone),
+                when(from_iso(p["last"]), facts.zone),
             )
             for p in facts.participants
         ],
@@ -219,10 +231,18 @@ def _people(out: TextIO, facts: Facts) -> None:
     out.write("## Pages and acknowledgements\n\n")
     _table(
         out,
-        ("Time (UTC)", "Page", "Target", "Mode", "Delivered", "By", "Detail"),
+        (
+            f"Time ({zone_name(facts.zone)})",
+            "Page",
+            "Target",
+            "Mode",
+            "Delivered",
+            "By",
+            "Detail",
+        ),
         [
             (
-                when(p.at),
+                when(p.at, facts.zone),
                 p.kind,
                 p.target,
                 p.mode,
@@ -236,8 +256,8 @@ def _people(out: TextIO, facts: Facts) -> None:
     )
     _table(
         out,
-        ("Time (UTC)", "Acknowledged by", "PagerDuty incident"),
-        [(when(a.at), a.by, a.pd_incident) for a in facts.acks],
+        (f"Time ({zone_name(facts.zone)})", "Acknowledged by", "PagerDuty incident"),
+        [(when(a.at, facts.zone), a.by, a.pd_incident) for a in facts.acks],
         "No acknowledgements recorded.",
     )
 
@@ -254,7 +274,7 @@ def _steps(out: TextIO, facts: Facts) -> None:
             "Parameters",
             "Outcome",
             "AWS request id",
-            "Requested (UTC)",
+            f"Requested ({zone_name(facts.zone)})",
             "Approval wait",
             "Run time",
         ),
@@ -272,7 +292,7 @@ def _steps(out: TextIO, facts: Facts) -> None:
                 json.dumps(s.params, sort_keys=True, default=str) if s.params else "",
                 f"{s.outcome}: {s.summary}" if s.summary else s.outcome,
                 s.request_id or "",
-                when(s.requested_at),
+                when(s.requested_at, facts.zone),
                 span(s.approval_wait),
                 span(s.run_time),
             )

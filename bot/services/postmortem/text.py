@@ -7,7 +7,7 @@ items) and the Gantt chart of phases and steps. Pure functions; no I/O.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from bot.services.postmortem.facts import Facts
 
@@ -54,9 +54,14 @@ MD_TABLE = str.maketrans(
 _CHART = str.maketrans({":": " ", ";": " ", "#": " ", "\n": " ", "%": " "})
 
 
-def when(moment: datetime | None) -> str:
-    """`2026-01-05 10:02:03` in UTC, or an em dash."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
+def when(moment: datetime | None, zone: tzinfo = UTC) -> str:
+    """`2026-01-05 10:02:03` in `zone` (UTC unless WARROOM_TIMEZONE says), or an em dash."""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
+
+
+def zone_name(zone: tzinfo) -> str:
+    """How a column heading names the draft's time zone: `UTC`, `Europe/Berlin`."""
+    return str(getattr(zone, "key", None) or zone.tzname(None) or "UTC")
 
 
 def span(delta: timedelta | None) -> str:
@@ -98,13 +103,13 @@ def mermaid(facts: Facts) -> list[str]:
     end = inc.resolved_at or facts.generated_at
     if inc.impact_started_at and inc.impact_started_at < inc.declared_at:
         lines.append(
-            f"    Impact before declaration :crit, {when(inc.impact_started_at)}, {when(inc.declared_at)}"
+            f"    Impact before declaration :crit, {when(inc.impact_started_at, facts.zone)}, {when(inc.declared_at, facts.zone)}"
         )
     phases = [c for c in facts.statuses if c.after != "resolved"]
     for i, change in enumerate(phases):
         until = phases[i + 1].at if i + 1 < len(phases) else end
         lines.append(
-            f"    {_label(change.after.capitalize())} :{when(change.at)}, {when(until)}"
+            f"    {_label(change.after.capitalize())} :{when(change.at, facts.zone)}, {when(until, facts.zone)}"
         )
     if facts.steps:
         lines.append("    section Steps")
@@ -120,13 +125,13 @@ def mermaid(facts: Facts) -> list[str]:
         }.get(step.outcome, "")
         lines.append(
             f"    {_label(step.title or step.step)} ({_label(step.outcome or 'open')}) :{tag}"
-            f"{when(start)}, {when(step.finished_at or end)}"
+            f"{when(start, facts.zone)}, {when(step.finished_at or end, facts.zone)}"
         )
     lines.append("    section Milestones")
     for name, moment in facts.key_times.items():
         if moment is not None:
             lines.append(
-                f"    {name.replace('_', ' ').capitalize()} :milestone, {when(moment)}, 0m"
+                f"    {name.replace('_', ' ').capitalize()} :milestone, {when(moment, facts.zone)}, 0m"
             )
     return lines
 
