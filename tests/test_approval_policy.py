@@ -253,3 +253,15 @@ async def test_request_just_before_expiry_may_be_decided() -> None:
 async def test_request_not_awaiting_approval_is_refused(state: StepState) -> None:
     with pytest.raises(ConflictError, match="nothing to approve"):
         await decide("UBOB", run=run_for(state=state))
+
+
+def test_an_approval_of_another_run_of_the_same_plan_does_not_count() -> None:
+    # Attempt 2 of the step, requested again with the same plan: attempt 1's approvals are not its.
+    run = run_for(Risk.DESTRUCTIVE)
+    earlier = [
+        approval(user).model_copy(update={"step_run": run.id - 1})
+        for user in ("UBOB", "UCAROL")
+    ]
+    assert policy().granted(run, earlier) == []
+    assert not policy().satisfied(run, earlier)
+    assert policy().granted(run, [approval("UBOB"), *earlier]) == ["UBOB"]

@@ -68,11 +68,12 @@ class ApprovalPolicy:
             )
 
     def granted(self, run: StepRun, approvals: Sequence[Approval]) -> list[str]:
-        """The distinct approvers (not the requester) who approved this exact plan."""
+        """The distinct approvers (not the requester) who approved this exact plan of this run."""
         seen: list[str] = []
         for item in approvals:
             if (
-                item.decision == "approve"
+                item.step_run == run.id
+                and item.decision == "approve"
                 and item.plan_hash == run.plan_hash
                 and item.user != run.requested_by
                 and item.user not in seen
