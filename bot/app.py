@@ -15,6 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.config import Settings
 from bot.gateways.aws.gateway import AwsGateway
+from bot.gateways.aws.sns import SnsVerifier
 from bot.gateways.pagerduty.gateway import PagerDutyGateway
 from bot.gateways.pagerduty.pager import LogOnlyPager, Pager
 from bot.gateways.pagerduty.transport import default_backoff
@@ -120,6 +121,11 @@ def build_services(
         settings=settings,
         clock=clock,
         port=SlackAlertAnnouncer(outbox=outbox, settings=settings),
+        sns=SnsVerifier(
+            topics=frozenset(settings.sns_topics),
+            cert_host=settings.sns_cert_host,
+            ca_bundle=settings.sns_ca_bundle,
+        ),
     )
     secret = settings.pagerduty_webhook_secret
     pd_sync = PagerDutySync(

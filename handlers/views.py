@@ -13,12 +13,15 @@ record leaves a modal the bot does not know: its submission is refused and the p
 `check_submission` is called by the listener wrapper (`handlers.middleware.journaled`) for every
 `view_submission` and `view_closed` before the listener or the authorisation table is consulted: a
 view the bot never opened, or opened for someone else or as another form, is refused there and its
-listener never runs. Must not decide who may use a form: the authorisation table does.
+listener never runs. `submitted_value` and `carried_metadata` read what a submission holds. Must
+not decide who may use a form: the authorisation table does.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -26,6 +29,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.errors import PermissionDenied
 from bot.redaction import redact_posted
 from bot.services import Services
+from handlers.ids import VALUE
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +103,30 @@ async def check_submission(services: Services, body: dict[str, Any]) -> None:
         reason,
     )
     raise PermissionDenied(REFUSAL)
+
+
+def submitted_value(values: dict[str, Any], block: str) -> Any:
+    """The submitted value of an input block, whatever its element type."""
+    element = (values.get(block) or {}).get(VALUE) or {}
+    kind = element.get("type")
+    if kind == "static_select":
+        return (element.get("selected_option") or {}).get("value")
+    if kind in ("multi_static_select", "checkboxes"):
+        return [o["value"] for o in element.get("selected_options") or []]
+    if kind == "datetimepicker":
+        stamp = element.get("selected_date_time")
+        try:
+            return datetime.fromtimestamp(stamp, UTC) if stamp else None
+        except (ValueError, OverflowError, OSError, TypeError):
+            return "not a date"  # validation turns it into a field error
+    return element.get("value")
+
+
+def carried_metadata(view: dict[str, Any]) -> dict[str, Any]:
+    """What a form carries in its private_metadata (the declare form: `drill`, `alert`; the
+    dismiss form: `alert`); {} when it carries nothing readable."""
+    try:
+        found = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}

@@ -133,11 +133,14 @@ class AlertStore(StorageBase):
         row = await self._call_batched(write)
         return None if row is None else _alert(row)
 
-    async def alerts_of(self, incident: int) -> list[Alert]:
-        """The alerts an incident was declared from."""
-        sql = "select * from alerts where incident = ? order by id"
+    async def alerted_pagerduty_incidents(self, incident: int) -> list[str]:
+        """The PagerDuty incidents whose alerts an incident was declared from."""
+        sql = (
+            "select source_key from alerts where incident = ? and source = 'pagerduty'"
+            " order by id"
+        )
         rows = await self._call(lambda: list(self.db.query(sql, [incident])))
-        return [_alert(r) for r in rows]
+        return [r["source_key"] for r in rows]
 
     async def alerts(self) -> list[Alert]:
         rows = await self._call(

@@ -4,7 +4,6 @@ why, then the alert is dismissed)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -15,10 +14,10 @@ from bot.errors import UsageError
 from bot.services import Services
 from handlers.access import Allow
 from handlers.blocks import incidents as blocks
-from handlers.ids import VALUE, Action, Callback, Field
+from handlers.ids import Action, Callback, Field
 from handlers.listeners.scenario_choices import scenario_choices
 from handlers.middleware import journaled
-from handlers.views import open_view
+from handlers.views import carried_metadata, open_view, submitted_value
 
 
 def _alert_id(body: dict[str, Any]) -> int:
@@ -81,17 +80,13 @@ async def handle_alert_dismiss_submission(
     ack: AsyncAck, body: dict[str, Any], services: Services
 ) -> None:
     view = body["view"]
-    reason = str(
-        ((view["state"]["values"].get(Field.REASON) or {}).get(VALUE) or {}).get(
-            "value"
-        )
-        or ""
-    )
+    reason = str(submitted_value(view["state"]["values"], Field.REASON) or "")
+
     if len(" ".join(reason.split())) < 3:
         await ack(response_action="errors", errors={Field.REASON: "Say why."})
         return
     try:
-        alert_id = int(json.loads(view.get("private_metadata") or "{}")["alert"])
+        alert_id = int(carried_metadata(view)["alert"])
     except (ValueError, KeyError, TypeError):
         await ack(
             response_action="errors",

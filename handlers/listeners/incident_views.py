@@ -4,7 +4,7 @@ to the modal as field errors (`response_action: errors`) and nothing is stored."
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
@@ -15,9 +15,10 @@ from bot.plan import COMPONENT_IDS
 from bot.services import Services
 from handlers.access import Allow
 from handlers.blocks.incidents import PRIVATE
-from handlers.ids import VALUE, Callback
+from handlers.ids import Callback
 from handlers.ids import Field as F
 from handlers.middleware import journaled
+from handlers.views import carried_metadata, submitted_value
 
 
 class DeclareForm(BaseModel):
@@ -38,29 +39,12 @@ class DeclareForm(BaseModel):
         return value
 
 
-def _value(values: dict[str, Any], block: str) -> Any:
-    """The submitted value of an input block, whatever its element type."""
-    element = (values.get(block) or {}).get(VALUE) or {}
-    kind = element.get("type")
-    if kind == "static_select":
-        return (element.get("selected_option") or {}).get("value")
-    if kind in ("multi_static_select", "checkboxes"):
-        return [o["value"] for o in element.get("selected_options") or []]
-    if kind == "datetimepicker":
-        stamp = element.get("selected_date_time")
-        try:
-            return datetime.fromtimestamp(stamp, UTC) if stamp else None
-        except (ValueError, OverflowError, OSError, TypeError):
-            return "not a date"  # validation turns it into a field error
-    return element.get("value")
-
-
 def validate_declare(
     values: dict[str, Any], services: Services
 ) -> tuple[DeclareForm | None, dict[str, str]]:
     """Return the form, or an error for every bad field at once, keyed by block id."""
     raw = {
-        name: _value(values, name)
+        name: submitted_value(values, name)
         for name in (
             F.TITLE,
             F.SEVERITY,
@@ -98,15 +82,6 @@ def validate_declare(
     return (None, errors) if errors else (form, {})
 
 
-def _metadata(view: dict[str, Any]) -> dict[str, Any]:
-    """What the form carries: `drill` (opened by `/incident drill`), `alert` (by an alert's Declare)."""
-    try:
-        found = json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 async def handle_declare_submission(
     ack: AsyncAck, body: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
@@ -115,6 +90,7 @@ async def handle_declare_submission(
         await ack(response_action="errors", errors=errors)
         return
     await ack()
+    carried = carried_metadata(body["view"])
     incident = await services.incidents.declare(
         source=inbox_key,
         title=form.title,
@@ -125,9 +101,9 @@ async def handle_declare_submission(
         impact_started_at=form.impact_started_at,
         description=form.description,
         private=form.private or form.scenario in services.private_scenarios,
-        drill=_metadata(body["view"]).get("drill") is True,
+        drill=carried.get("drill") is True,
     )
-    alert = _metadata(body["view"]).get("alert")
+    alert = carried.get("alert")
     if isinstance(alert, int):
         await services.alerts.link(
             alert_id=alert,
@@ -150,7 +126,7 @@ async def handle_resolve_submission(
     ack: AsyncAck, body: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
     values = body["view"]["state"]["values"]
-    summary = str(_value(values, F.SUMMARY) or "").strip()
+    summary = str(submitted_value(values, F.SUMMARY) or "").strip()
     if len(summary) < 3:
         await ack(
             response_action="errors",
@@ -173,7 +149,7 @@ async def handle_resolve_submission(
     await services.incidents.resolve(
         number=number,
         summary=summary,
-        root_cause=str(_value(values, F.ROOT_CAUSE) or ""),
+        root_cause=str(submitted_value(values, F.ROOT_CAUSE) or ""),
         actor=body["user"]["id"],
         source=inbox_key,
     )

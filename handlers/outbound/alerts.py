@@ -88,7 +88,7 @@ class SlackAlertAnnouncer:
 
     async def alert_changed(self, alert: Alert) -> None:
         key = f"update:{alert.repeats}:{alert.state.value}:{alert.incident or ''}"
-        ts = sent_placeholder(_post_key(alert))
+        ts = sent_placeholder(_key(alert, "post"))
         await self.outbox.enqueue(self._message(alert, "chat.update", {"ts": ts}, key))
 
     def _message(
@@ -104,9 +104,10 @@ class SlackAlertAnnouncer:
                 **extra,
             },
             channel_key=f"alert:{alert.id}",
-            dedup_key=_post_key(alert) if key == "post" else f"alert-{alert.id}:{key}",
+            dedup_key=_key(alert, key),
         )
 
 
-def _post_key(alert: Alert) -> str:
-    return f"alert-{alert.id}:post"
+def _key(alert: Alert, key: str) -> str:
+    """The outbox key of the alert's post (`post`) or one of its updates."""
+    return f"alert-{alert.id}:{key}"

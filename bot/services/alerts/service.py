@@ -35,15 +35,16 @@ class AlertService:
     """Record alerts and keep their one post current."""
 
     def __init__(
-        self, *, storage: Storage, settings: Settings, clock: Clock, port: AlertPort
+        self,
+        *,
+        storage: Storage,
+        settings: Settings,
+        clock: Clock,
+        port: AlertPort,
+        sns: SnsVerifier,
     ) -> None:
         self.storage, self.settings, self.clock = storage, settings, clock
-        self.port = port
-        self.sns = SnsVerifier(
-            topics=frozenset(settings.sns_topics),
-            cert_host=settings.sns_cert_host,
-            ca_bundle=settings.sns_ca_bundle,
-        )
+        self.port, self.sns = port, sns
 
     async def from_sns(self, body: bytes) -> SnsOutcome:
         """One SNS delivery: checked before anything is kept (a forgery records nothing), a

@@ -103,11 +103,7 @@ class PageService:
         """Queue the resolution of the incident's PagerDuty incidents: those it paged, and the
         one whose alert it was declared from."""
         pages = await self.storage.pages_of(incident.number)
-        alerted = [
-            a
-            for a in await self.storage.alerts_of(incident.number)
-            if a.source == "pagerduty"
-        ]
+        alerted = await self.storage.alerted_pagerduty_incidents(incident.number)
         if not alerted and not any(p.kind in ("trigger", "page") for p in pages):
             return
         await self.storage.page_add(

@@ -18,6 +18,7 @@ from bot.config import PagerRoute, Settings
 from bot.errors import BotError
 from bot.gateways.pagerduty.pager import (
     LogOnlyPager,
+    OnCall,
     Pager,
     PageResult,
     TargetKind,
@@ -46,7 +47,9 @@ class PageWorker:
         pager: Pager,
         port: CommsPort,
         route: Callable[[Incident], PagerRoute | None],
-        oncall_people: Callable[[Incident], Awaitable[Any]],
+        oncall_people: Callable[
+            [Incident], Awaitable[tuple[list[OnCall], dict[str, str]]]
+        ],
         show_oncall: Callable[..., Awaitable[object]],
     ) -> None:
         self.storage, self.settings, self.clock = storage, settings, clock
@@ -128,11 +131,7 @@ class PageWorker:
                     for p in await self.storage.pages_of(incident.number)
                     if p.pd_incident_id
                 }
-                | {
-                    a.source_key  # the PagerDuty incident it was declared from
-                    for a in await self.storage.alerts_of(incident.number)
-                    if a.source == "pagerduty"
-                }
+                | set(await self.storage.alerted_pagerduty_incidents(incident.number))
             )
             return [
                 await self.pager.resolve(incident_id=incident.key, pd_incident_id=i)
