@@ -16,6 +16,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import Settings
 from bot.gateways.aws.gateway import AwsGateway
 from bot.gateways.aws.sns import SnsVerifier
+from bot.gateways.github import GitHubTracker
 from bot.gateways.pagerduty.gateway import PagerDutyGateway
 from bot.gateways.pagerduty.pager import LogOnlyPager, Pager
 from bot.gateways.pagerduty.transport import default_backoff
@@ -24,11 +25,13 @@ from bot.models.incidents import Clock, utcnow
 from bot.scenarios.schema import Kind, load_all
 from bot.services import Communications, Services
 from bot.services.alerts import AlertService
+from bot.services.followups import FollowUpService
 from bot.services.incidents.service import IncidentService
 from bot.services.incidents.status_updates import StatusUpdateService
 from bot.services.incidents.subscriptions import SubscriptionService
 from bot.services.paging.pages import PageService
 from bot.services.paging.sync import PagerDutySync
+from bot.services.ports import Tracker
 from bot.services.postmortem.service import PostmortemService
 from bot.services.runbooks.service import RunbookService
 from bot.services.scheduling.backup_checks import BackupCheckService
@@ -54,6 +57,7 @@ from handlers.outbound.alerts import SlackAlertAnnouncer
 from handlers.outbound.announcer import SlackAnnouncer
 from handlers.outbound.authoriser import SlackAuthoriser
 from handlers.outbound.comms import SlackCommsPort
+from handlers.outbound.followups import SlackFollowUpPort
 from handlers.outbound.postmortem_publisher import SlackPostmortemPublisher
 from handlers.outbound.runbook_announcer import SlackRunbookAnnouncer
 
@@ -83,6 +87,17 @@ def build_pager(settings: Settings, *, backoff_scale: float = 1.0) -> Pager:
         verify=verify,
         backoff=lambda attempt: default_backoff(attempt) * backoff_scale,
     )
+
+
+def build_tracker(settings: Settings) -> Tracker | None:
+    """The issue tracker follow-ups are filed in (`WARROOM_TRACKER`), if any."""
+    if settings.tracker == "github" and settings.github_repo and settings.github_token:
+        return GitHubTracker(
+            repo=settings.github_repo,
+            token=settings.github_token.get_secret_value(),
+            api_url=settings.github_api_url,
+        )
+    return None
 
 
 def build_services(
@@ -169,6 +184,14 @@ def build_services(
         storage=storage, settings=settings, clock=clock, publisher=publisher
     )
     publisher.bind(postmortems)
+    followups = FollowUpService(
+        storage=storage,
+        settings=settings,
+        clock=clock,
+        port=SlackFollowUpPort(outbox=outbox),
+        tracker=build_tracker(settings),
+    )
+    followups.register(reminders)
     incident_scenarios = {k: s for k, s in scenarios.items() if s.kind is Kind.INCIDENT}
     return Services(
         settings=settings,
@@ -183,6 +206,7 @@ def build_services(
         comms=Communications(pager, pages, pd_sync, reminders, updates, checks, aws),
         runbooks=runbooks,
         postmortems=postmortems,
+        followups=followups,
         authoriser=authoriser,
         scenario_titles={k: s.title for k, s in incident_scenarios.items()},
         private_scenarios=frozenset(

@@ -362,6 +362,30 @@ class Settings(BaseSettings):
         default=None,
         description="PEM file of CA certificates to trust when fetching SNS signing certificates (tests); default: the system's.",
     )
+    tracker: Literal["none", "github"] = Field(
+        default="none",
+        description="Where follow-ups become issues: `github` (with `WARROOM_GITHUB_REPO` and `WARROOM_GITHUB_TOKEN`), or `none` (kept in the bot only).",
+    )
+    github_repo: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]{1,100}$",
+        description="`owner/name` of the GitHub repository follow-ups are filed in.",
+    )
+    github_token: SecretStr | None = Field(
+        default=None,
+        description="GitHub token allowed to create and read issues in `WARROOM_GITHUB_REPO` (fine-grained: Issues read and write).",
+    )
+    github_api_url: str = Field(
+        default="https://api.github.com",
+        pattern=r"^https?://",
+        description="GitHub's REST API (GitHub Enterprise Server: `https://<host>/api/v3`).",
+    )
+    followup_sync_minutes: int = Field(
+        default=15,
+        ge=1,
+        le=1440,
+        description="Minutes between exports of new follow-ups, reads of their issues' state, and direct messages to owners of overdue ones (once a day each).",
+    )
     pagerduty_approvers_policy: str | None = Field(
         default=None,
         pattern=r"^[A-Z0-9]{2,20}$",
@@ -453,6 +477,15 @@ class Settings(BaseSettings):
             problems.append("WARROOM_SEVERITIES: at least one severity is needed")
         if "commander" not in self.roles:
             problems.append("WARROOM_ROLES: must include 'commander'")
+        if self.tracker == "github":
+            if self.github_repo is None:
+                problems.append(
+                    "WARROOM_GITHUB_REPO: required with WARROOM_TRACKER=github"
+                )
+            if self.github_token is None:
+                problems.append(
+                    "WARROOM_GITHUB_TOKEN: required with WARROOM_TRACKER=github"
+                )
         if self.pagerduty_api_key is not None and not self.pagerduty_from_email:
             problems.append(
                 "WARROOM_PAGERDUTY_FROM_EMAIL: required with WARROOM_PAGERDUTY_API_KEY"

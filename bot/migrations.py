@@ -400,3 +400,32 @@ def m010_alerts(db: Database) -> None:
         defaults={"repeats": 1},
     )
     db.table("alerts").create_index(["source", "source_key"], unique=True)
+
+
+@migrations()
+def m011_followups(db: Database) -> None:
+    """Follow-ups (action items): one list per incident, exported to the team's tracker."""
+    db.table("followups").create(
+        {
+            "id": int,
+            "incident": int,
+            "text": str,
+            "kind": str,
+            "priority": str,
+            "owner": str,
+            "due": str,
+            "state": str,
+            "created_by": str,
+            "created_at": str,
+            "done_at": str,
+            "tracker": str,
+            "tracker_key": str,
+            "tracker_url": str,
+            "reminded_on": str,
+            "source": str,
+        },
+        pk="id",
+        not_null={"incident", "text", "priority", "state", "created_by", "created_at"},
+    )
+    db.table("followups").create_index(["source"], unique=True)
+    db.table("followups").create_index(["incident"])

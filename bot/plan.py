@@ -93,6 +93,7 @@ Service: {service}
 Status: Resolved
 Duration: {duration}
 Root Cause: {root_cause}
+Summary: {summary}
 
 All services have been restored to normal operation. A full post-mortem will be published within 48 hours.
 

@@ -190,6 +190,7 @@ async def lifecycle(web_app: web.Application) -> AsyncIterator[None]:
     tasks += await services.comms.start(stop)
     await services.runbooks.recover()
     await services.postmortems.recover()  # automatic drafts a restart interrupted
+    await services.followups.ensure_scheduled()
     identity = IDENTITIES.get(bolt)
     if identity is not None:
         tasks.append(
@@ -214,6 +215,7 @@ async def lifecycle(web_app: web.Application) -> AsyncIterator[None]:
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await services.comms.aclose()
+        await services.followups.aclose()
         await services.storage.release_lease()
         await services.storage.close()
         log.info("warroom stopped")

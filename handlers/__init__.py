@@ -15,6 +15,7 @@ from handlers.listeners import (
     events,
     incident_actions,
     incident_views,
+    postmortem_actions,
     reminder_actions,
     runbook_actions,
     runbook_views,
@@ -35,3 +36,4 @@ def register_all(app: AsyncApp, services: Services) -> None:
     update_views.register(app)
     runbook_actions.register(app)
     runbook_views.register(app)
+    postmortem_actions.register(app)

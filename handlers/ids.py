@@ -29,6 +29,8 @@ class Action(StrEnum):
     RUNBOOK_MANUAL_DONE = "runbook-manual-done"
     RUNBOOK_ACT = "runbook-act"
     RUNBOOK_MANUAL_SKIP = "runbook-manual-skip"
+    POSTMORTEM_EDIT = "postmortem-edit"
+    FOLLOWUP_ADD = "followup-add"
 
 
 class Callback(StrEnum):
@@ -38,6 +40,8 @@ class Callback(StrEnum):
     ALERT_DISMISS = "alert-dismiss-submit"
     RUNBOOK_INPUTS = "runbook-inputs-submit"
     RUNBOOK_SKIP = "runbook-skip-submit"
+    POSTMORTEM_DETAILS = "postmortem-details-submit"
+    FOLLOWUP = "followup-submit"
 
 
 class Field(StrEnum):
@@ -56,6 +60,16 @@ class Field(StrEnum):
     UPDATE_STATUS = "update_status"
     UPDATE_MESSAGE = "update_message"
     SKIP_REASON = "skip_reason"
+    TRIGGER = "trigger"
+    IMPACT = "impact"
+    RESOLUTION = "resolution"
+    CONTRIBUTING = "contributing_factors"
+    REVIEW_MEETING = "review_meeting"
+    FOLLOWUP_TEXT = "followup_text"
+    FOLLOWUP_KIND = "followup_kind"
+    FOLLOWUP_OWNER = "followup_owner"
+    FOLLOWUP_DUE = "followup_due"
+    FOLLOWUP_PRIORITY = "followup_priority"
 
 
 VALUE = "value"

@@ -113,6 +113,10 @@ def submitted_value(values: dict[str, Any], block: str) -> Any:
         return (element.get("selected_option") or {}).get("value")
     if kind in ("multi_static_select", "checkboxes"):
         return [o["value"] for o in element.get("selected_options") or []]
+    if kind == "datepicker":
+        return element.get("selected_date")
+    if kind == "users_select":
+        return element.get("selected_user")
     if kind == "datetimepicker":
         stamp = element.get("selected_date_time")
         try:

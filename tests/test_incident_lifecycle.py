@@ -149,14 +149,15 @@ async def test_resolve_posts_resolution_notification_with_duration(
             and c.args["channel"] == "incident-response"
         ),
     )
-    assert "Duration: 0 minutes" in resolved.args["text"]
+    assert "Duration: less than a minute (" in resolved.args["text"]
+    assert "Summary: " in resolved.args["text"]
     assert "Root Cause: Disk full on primary" in resolved.args["text"]
     chain = await slack_workspace.wait_for(
         "chat.postMessage", lambda c: "Timeline head hash" in str(c.args.get("text"))
     )
     entries = await bot.services.storage.timeline(incident.number)
-    assert entries[-1].kind == "resolved"
-    assert entries[-1].hash in chain.args["text"]
+    [entry] = [e for e in entries if e.kind == "resolved"]
+    assert entry.hash in chain.args["text"]
     stored = await bot.services.storage.get_incident(incident.number)
     assert stored is not None
     assert stored.status is Status.RESOLVED

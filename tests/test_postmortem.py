@@ -325,7 +325,8 @@ async def test_postmortem_of_a_complete_incident_matches_golden_markdown_and_jso
     )
     assert looked_up == ["UBOB", "UCAROL"]
     assert document["durations_s"] == {
-        "time_to_declare": None,  # declared by hand, not from an alert
+        "time_to_detect": None,  # declared by hand, not from an alert
+        "time_to_declare": 12 * 60.0,  # from impact start (09:48) to the declaration
         "time_to_acknowledge": 240.0,
         "time_to_mitigate": 43 * 60.0,
         "time_to_resolve": 57 * 60.0,

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 from bot.cli.main import main
@@ -64,8 +65,13 @@ async def test_resolve_uploads_the_postmortem_draft_to_the_channel_after_the_hea
     content = _uploaded(slack_workspace, incident.channel_id or "").decode()
     assert content.startswith("# Post-mortem draft: INC-1 Database connection errors")
     assert "| Status | resolved |" in content
-    assert "Given at resolution: Disk full on primary" in content
-    head = (await bot.services.storage.timeline(incident.number, last=1))[0].hash
+    assert "## Root cause\n\nDisk full on primary\n" in content
+    covered = [
+        e
+        for e in await bot.services.storage.timeline(incident.number)
+        if e.kind != "postmortem_version"
+    ]
+    head = covered[-1].hash
     assert f"head hash `{head}` (verified)" in content
 
     calls = [c.method for c in slack_workspace.calls]
@@ -87,6 +93,15 @@ async def test_resolve_uploads_the_postmortem_draft_to_the_channel_after_the_hea
     [draft] = await eventually(recorded)
     assert (draft.trigger, draft.head_hash, draft.chain_ok) == ("resolve", head, True)
     assert draft.path.read_bytes() == content.encode()
+    # the shared version is on the timeline with the file's SHA-256 and the head it covers
+    versions = await eventually(
+        lambda: bot.services.storage.entries_of(
+            incident.number, ("postmortem_version",)
+        )
+    )
+    assert [
+        (v.data["version"], v.data["sha256"], v.data["head_hash"]) for v in versions
+    ] == [(1, hashlib.sha256(content.encode()).hexdigest(), head)]
 
 
 async def test_big_postmortem_is_uploaded_as_a_file_never_a_message(
@@ -109,7 +124,8 @@ async def test_big_postmortem_is_uploaded_as_a_file_never_a_message(
     await slack_workspace.wait_for("files.completeUploadExternal")
     content = _uploaded(slack_workspace, incident.channel_id or "").decode()
     assert len(content) > 400_000
-    assert content.count("replica lag rising") == 400 * 50
+    # each note twice: under Key events (notes are key events) and in the appendix
+    assert content.count("replica lag rising") == 2 * 400 * 50
     assert content.rstrip().endswith("(verified).")
     done = await slack_workspace.wait_for(
         "response_url", lambda c: "Uploaded" in str(c.args.get("text"))

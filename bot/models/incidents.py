@@ -77,6 +77,10 @@ class Incident(BaseModel):
         return self.status is not Status.RESOLVED
 
 
+# Timeline kinds that are key events without being marked: what people told each other.
+TOLD = ("note", "status_update")
+
+
 class TimelineEntry(BaseModel):
     """One append-only, hash-chained row of an incident's timeline."""
 

@@ -15,6 +15,7 @@ from bot.gateways.pagerduty.pager import LogOnlyPager, Pager
 from bot.gateways.slack.outbox import Outbox
 from bot.models.incidents import Clock
 from bot.services.alerts import AlertService
+from bot.services.followups import FollowUpService
 from bot.services.incidents.service import IncidentService
 from bot.services.incidents.status_updates import StatusUpdateService
 from bot.services.incidents.subscriptions import SubscriptionService
@@ -76,6 +77,7 @@ class Services:
     comms: Communications
     runbooks: RunbookService
     postmortems: PostmortemService
+    followups: FollowUpService
     authoriser: Authoriser
     scenario_titles: dict[str, str] = field(default_factory=dict)
     private_scenarios: frozenset[str] = frozenset()

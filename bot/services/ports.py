@@ -10,6 +10,8 @@ not own. Each is implemented once by the Slack adapter (`handlers/outbound/`), o
     Authoriser          who is a responder, who may approve           handlers/outbound/authoriser.py
     ApprovalEscalations paging approvers about a waiting approval     bot/services/scheduling/reminders.py
     PostmortemPublisher sharing the draft                             handlers/outbound/postmortem_publisher.py
+    FollowUpPort        follow-ups told in the channel, overdue DMs   handlers/outbound/followups.py
+    Tracker             the team's issue tracker                      bot/gateways/github.py
 
 Every posting method takes an idempotency `key` (or derives one), so a repeat (a replay, a retried
 tick) posts nothing twice. Lookups are reads.
@@ -24,6 +26,7 @@ from typing import Any, Protocol
 
 from bot.gateways.pagerduty.pager import OnCall
 from bot.models.alerts import Alert
+from bot.models.followups import FollowUp, TrackerIssue
 from bot.models.incidents import Incident, NewEntry, Status
 from bot.services.runbooks.views import RunbookView
 from bot.storage.postmortems import PostmortemRecord
@@ -219,3 +222,47 @@ class PostmortemPublisher(Protocol):
     async def upload_failed(
         self, incident: Incident, draft: PostmortemRecord, error: str
     ) -> None: ...
+
+    async def ask_author(
+        self, incident: Incident, draft: PostmortemRecord, missing: list[str]
+    ) -> None:
+        """Under a shared draft: what is still to write, with buttons to write it and to add a
+        follow-up."""
+        ...
+
+
+# -- follow-ups ------------------------------------------------------------------------------------
+class Tracker(Protocol):
+    """The team's issue tracker (bot/gateways/github.py)."""
+
+    name: str
+
+    async def create(
+        self, item: FollowUp, incident: Incident, link: str
+    ) -> TrackerIssue:
+        """File the follow-up as an issue that links back to the incident (`link`)."""
+        ...
+
+    async def state(self, key: str) -> TrackerIssue:
+        """The issue as it stands (done: closed)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class FollowUpPort(Protocol):
+    """How follow-ups reach people; implemented by the Slack adapter (handlers/outbound/followups.py)."""
+
+    def incident_link(self, incident: Incident) -> str:
+        """A link that opens the incident's channel, for the tracker's issue."""
+        ...
+
+    async def followup_changed(
+        self, incident: Incident, item: FollowUp, what: str, *, key: str
+    ) -> None:
+        """Say in the incident channel what happened to a follow-up (`what`: added, filed, done, reopened)."""
+        ...
+
+    async def overdue(self, owner: str, items: Sequence[FollowUp], *, key: str) -> None:
+        """Remind `owner` by direct message of their overdue follow-ups."""
+        ...

@@ -7,6 +7,7 @@ or AWS. A new table is a migration in `bot/migrations.py` plus a section here.
 
 from bot.storage.alerts import AlertStore
 from bot.storage.base import WriteFailed
+from bot.storage.followups import FollowUpStore
 from bot.storage.health import HealthStore
 from bot.storage.incidents import IncidentStore
 from bot.storage.inline import InlineStore
@@ -24,6 +25,7 @@ from bot.storage.views import OpenedView, ViewStore
 
 class Storage(
     InlineStore,
+    FollowUpStore,
     IncidentStore,
     TimelineStore,
     JournalStore,

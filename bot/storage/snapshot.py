@@ -19,7 +19,9 @@ from typing import Any
 from urllib.parse import quote
 
 from bot.errors import NotFound
-from bot.models.incidents import Incident, TimelineEntry, from_iso, to_iso
+from bot.models.followups import FollowUp
+from bot.models.incidents import TOLD, Incident, TimelineEntry, from_iso, to_iso
+from bot.storage.followups import followup_of
 from bot.storage.incidents import _incident
 from bot.storage.timeline import _entry
 
@@ -124,7 +126,8 @@ class Snapshot:
 
         Args:
             kinds: only these kinds; prefixes: also kinds starting with one of these.
-            key_events: only rows marked as key events.
+            key_events: only key events: rows marked as such, and notes and status updates
+                (`TOLD`).
         """
         where: list[str] = ["incident = ?"]
         params: list[Any] = [number]
@@ -138,7 +141,8 @@ class Snapshot:
         if choices:
             where.append("(" + " or ".join(choices) + ")")
         if key_events:
-            where.append("key_event = 1")
+            where.append(f"(key_event = 1 or kind in ({','.join('?' * len(TOLD))}))")
+            params += list(TOLD)
         sql = f"select * from timeline where {' and '.join(where)} order by seq"
         return self._stream(sql, params)
 
@@ -196,6 +200,13 @@ class Snapshot:
             r["user_id"]: r["name"]
             for r in self.conn.execute("select user_id, name from people")
         }
+
+    def followups(self, number: int) -> list[FollowUp]:
+        """An incident's follow-ups, oldest first (none before the follow-ups migration)."""
+        if not self.has_table("followups"):
+            return []
+        sql = "select * from followups where incident = ? order by id"
+        return [followup_of(r) for r in self.conn.execute(sql, [number])]
 
     # -- the runbook ledger (present once the runbook migration ran) ------------------------
     def step_runs(self, number: int) -> list[dict[str, Any]]:

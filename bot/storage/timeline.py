@@ -106,6 +106,17 @@ class TimelineStore(StorageBase):
         )
         return [_entry(r) for r in reversed(rows)]
 
+    async def entries_of(
+        self, incident: int, kinds: tuple[str, ...]
+    ) -> list[TimelineEntry]:
+        """An incident's entries of these kinds, in order."""
+        sql = (
+            f"select * from timeline where incident = ? and kind in ({','.join('?' * len(kinds))})"
+            " order by seq"
+        )
+        rows = await self._call(lambda: list(self.db.query(sql, [incident, *kinds])))
+        return [_entry(r) for r in rows]
+
     async def find_entry(
         self, incident: int, *, slack_ts: str, kind: str
     ) -> TimelineEntry | None:

@@ -33,6 +33,7 @@ from bot.config import Settings
 from bot.models.incidents import Incident, Status, TimelineEntry
 from bot.plan import COMPONENTS
 from bot.services.incidents.catchup import CatchUp
+from bot.services.postmortem.facts import TRIGGERS
 from handlers.ids import VALUE, Action, Callback, Field
 
 SECTION_LIMIT = 3000
@@ -344,8 +345,69 @@ def dismiss_modal(alert_id: int, title: str) -> dict[str, Any]:
     return view.to_dict()
 
 
+def labelled_select(
+    block: str,
+    label: str,
+    choices: dict[str, str],
+    initial: str | None,
+    optional: bool = True,
+) -> InputBlock:
+    options = [Option(value=k, text=cut(v, 75)) for k, v in choices.items()]
+    chosen = next((o for o in options if o.value == initial), None)
+    return InputBlock(
+        block_id=block,
+        label=label,
+        optional=optional,
+        element=StaticSelectElement(
+            action_id=VALUE, options=options, initial_option=chosen
+        ),
+    )
+
+
+def optional_text(
+    block: str,
+    label: str,
+    initial: str | None,
+    *,
+    multiline: bool = True,
+    limit: int = 3000,
+    hint: str = "",
+) -> InputBlock:
+    return InputBlock(
+        block_id=block,
+        label=label,
+        optional=True,
+        hint=hint or None,
+        element=PlainTextInputElement(
+            action_id=VALUE,
+            multiline=multiline,
+            max_length=limit,
+            initial_value=initial or None,
+        ),
+    )
+
+
+def trigger_input(initial: str | None = None) -> InputBlock:
+    return labelled_select(
+        Field.TRIGGER,
+        "How was it noticed?",
+        {k: v.capitalize() for k, v in TRIGGERS.items()},
+        initial,
+    )
+
+
+def impact_input(initial: str | None = None) -> InputBlock:
+    return optional_text(
+        Field.IMPACT,
+        "Impact",
+        initial,
+        hint="Who was affected and how much: users, failed requests, error budget. Measured, not guessed.",
+    )
+
+
 def resolve_modal(incident: Incident) -> dict[str, Any]:
-    """The resolve form: a summary for the Resolution Notification and an optional root cause."""
+    """The resolve form: a summary for the Resolution Notification, and the post-mortem's first
+    details (root cause, how it was noticed, impact), each optional."""
     blocks: list[Block] = [
         SectionBlock(
             text=MarkdownTextObject(
@@ -368,6 +430,8 @@ def resolve_modal(incident: Incident) -> dict[str, Any]:
             optional=True,
             element=PlainTextInputElement(action_id=VALUE, max_length=500),
         ),
+        trigger_input(),
+        impact_input(),
     ]
     view = View(
         type="modal",

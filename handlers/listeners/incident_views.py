@@ -13,6 +13,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 
 from bot.plan import COMPONENT_IDS
 from bot.services import Services
+from bot.services.postmortem.facts import TRIGGERS
 from handlers.access import Allow
 from handlers.blocks.incidents import PRIVATE
 from handlers.ids import Callback
@@ -145,11 +146,19 @@ async def handle_resolve_submission(
             },
         )
         return
+    trigger = str(submitted_value(values, F.TRIGGER) or "")
+    if trigger and trigger not in TRIGGERS:
+        await ack(
+            response_action="errors", errors={F.TRIGGER: "Choose one of the list."}
+        )
+        return
     await ack()
     await services.incidents.resolve(
         number=number,
         summary=summary,
         root_cause=str(submitted_value(values, F.ROOT_CAUSE) or ""),
+        trigger=trigger,
+        impact=str(submitted_value(values, F.IMPACT) or ""),
         actor=body["user"]["id"],
         source=inbox_key,
     )

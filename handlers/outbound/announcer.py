@@ -34,6 +34,9 @@ CARD_TS = "{incident.card_ts}"
 
 
 def duration_text(delta: timedelta) -> str:
+    """The plan's `X hours Y minutes`; under a minute, the seconds (a drill, a quick fix)."""
+    if delta < timedelta(minutes=1):
+        return f"less than a minute ({max(0, int(delta.total_seconds()))} seconds)"
     minutes = max(0, int(delta.total_seconds() // 60))
     hours, minutes = divmod(minutes, 60)
     return f"{hours} hours {minutes} minutes" if hours else f"{minutes} minutes"
@@ -237,6 +240,7 @@ class SlackAnnouncer:
                 root_cause=blocks.escape(
                     root_cause or "To be determined in the post-mortem"
                 ),
+                summary=blocks.escape(incident.summary or "See the post-mortem"),
             )
             + f"\nIncident: {incident.key}"
         )

@@ -24,6 +24,7 @@ from bot.models.incidents import Incident, OutboxMessage, OutboxRow
 from bot.services.postmortem.service import PostmortemService, auto_source
 from bot.storage.postmortems import PostmortemRecord
 from handlers.blocks import incidents as blocks
+from handlers.blocks import postmortem as postmortem_blocks
 
 RESOLUTION_PURPOSE = (
     "resolution-chain"  # the announcer's message with the head hash at resolve
@@ -82,7 +83,7 @@ class SlackPostmortemPublisher:
         comment = (
             f":page_facing_up: Post-mortem draft for {incident.key} ({draft.rows} timeline entries, head hash "
             f"`{draft.head_hash}`{'' if draft.chain_ok else ', CHAIN BROKEN: run `warroom verify`'}). "
-            "Fill in the sections marked *To write*."
+            "Fill in the sections marked *To write* with the button below."
         )
         await self._call(
             lambda: self.client.files_completeUploadExternal(
@@ -107,6 +108,20 @@ class SlackPostmortemPublisher:
                 args={"channel": "{incident.channel}", "text": text},
                 channel_key=lane(incident.number),
                 dedup_key=f"inc-{incident.number}:postmortem-failed:{draft.id}",
+                incident=incident.number,
+            )
+        )
+
+    async def ask_author(
+        self, incident: Incident, draft: PostmortemRecord, missing: list[str]
+    ) -> None:
+        text, blocks = postmortem_blocks.author_prompt(incident, missing)
+        await self.outbox.enqueue(
+            OutboxMessage(
+                method="chat.postMessage",
+                args={"channel": "{incident.channel}", "text": text, "blocks": blocks},
+                channel_key=lane(incident.number),
+                dedup_key=f"inc-{incident.number}:postmortem-author:{draft.id}",
                 incident=incident.number,
             )
         )

@@ -11,13 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.models.incidents import Incident, TimelineEntry
+from bot.models.incidents import TOLD, Incident, TimelineEntry
 from bot.models.runbooks import FINISHED, StepState
 from bot.services.runbooks.service import RunbookService
 from bot.storage import Storage
-
-# Timeline kinds a latecomer reads besides the entries marked as key events.
-TOLD = ("note", "status_update")
 
 
 @dataclass(frozen=True)

@@ -252,8 +252,17 @@ class IncidentService:
         return entries[0] if entries else None
 
     async def resolve(
-        self, *, number: int, summary: str, root_cause: str, actor: str, source: str
+        self,
+        *,
+        number: int,
+        summary: str,
+        root_cause: str,
+        actor: str,
+        source: str,
+        trigger: str = "",
+        impact: str = "",
     ) -> Incident:
+        """Resolve; the root cause, trigger and impact given are the post-mortem's first details."""
         incident = await self._open(number)
         now = self.clock()
         changes: dict[str, Any] = {
@@ -273,6 +282,8 @@ class IncidentService:
             {
                 "summary": summary.strip(),
                 "root_cause": root_cause.strip(),
+                "trigger": trigger.strip(),
+                "impact": impact.strip(),
                 "from": incident.status.value,
             },
             key_event=True,

@@ -15,11 +15,33 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from bot.config import Settings
+from bot.models.followups import FollowUp
 from bot.models.incidents import Incident, from_iso
 from bot.services.postmortem.steps import StepFact, checklist_of, step_facts
 from bot.storage.snapshot import Snapshot
 
 LIFECYCLE = ("declared", "status", "severity", "role", "resolved")
+# What people write into the post-mortem (the resolve form, `/incident postmortem edit`): field ->
+# its heading. The latest value given for a field wins.
+DETAILS = {
+    "trigger": "How it was noticed",
+    "impact": "Impact",
+    "resolution": "Resolution",
+    "root_cause": "Root cause",
+    "contributing_factors": "Contributing factors",
+    "review_meeting": "Review meeting",
+}
+TRIGGERS = {
+    "alert": "an automated alert",
+    "customer": "a customer report",
+    "person": "someone on the team noticed",
+    "other": "another way",
+}
+REVIEW_STATES = ("draft", "in review", "final")
+POSTMORTEM_KINDS = ("postmortem_details", "postmortem_review", "postmortem_version")
+SLOW_DETECTION = timedelta(
+    minutes=10
+)  # impact to detection or declaration: called out when longer
 PAGE_KINDS = ("page", "page_failed", "pd_resolve")
 ACK_KINDS = ("pd_acknowledged", "acknowledged", "page_acknowledged")
 
@@ -75,6 +97,12 @@ class TargetResult:
     def rpo_met(self) -> bool | None:
         return None if self.data_loss is None else self.data_loss <= self.rpo
 
+    def restored_after(self, impact_start: datetime | None) -> bool:
+        """The restore point is after impact started: the restored data may hold the damage."""
+        return bool(
+            self.restore_point and impact_start and self.restore_point > impact_start
+        )
+
 
 @dataclass
 class Facts:
@@ -93,7 +121,14 @@ class Facts:
     steps: list[StepFact] = field(default_factory=list)
     checklist: list[dict[str, Any]] = field(default_factory=list)
     targets: list[TargetResult] = field(default_factory=list)
-    root_cause: str = ""
+    details: dict[str, str] = field(default_factory=dict)  # DETAILS given so far
+    authors: list[str] = field(
+        default_factory=list
+    )  # the commander, then who wrote details
+    reviewers: list[str] = field(default_factory=list)
+    review: str = "draft"  # REVIEW_STATES
+    version: int = 1  # this draft's number among the incident's shared drafts
+    followups: list[FollowUp] = field(default_factory=list)
     people: dict[str, str] = field(default_factory=dict)  # Slack user id -> handle
     recovered: int = (
         0  # channel messages read back from Slack after a restart or restore
@@ -123,7 +158,7 @@ def collect(snap: Snapshot, number: int, *, settings: Settings, now: datetime) -
     step_rows: list[dict[str, Any]] = []
     for row in snap.rows(
         number,
-        kinds=(*LIFECYCLE, *PAGE_KINDS, *ACK_KINDS, "alert"),
+        kinds=(*LIFECYCLE, *PAGE_KINDS, *ACK_KINDS, *POSTMORTEM_KINDS, "alert"),
         prefixes=("step", "runbook", "approval", "checklist"),
     ):
         data = json.loads(row["data"] or "{}")
@@ -131,6 +166,7 @@ def collect(snap: Snapshot, number: int, *, settings: Settings, now: datetime) -
             fired = from_iso(row["occurred_at"])
             facts.detected_at = min(facts.detected_at or fired, fired)
         _lifecycle(facts, row, data)
+        _written(facts, row, data)
         if row["kind"].startswith(("step", "runbook", "approval", "checklist")):
             step_rows.append({**row, "data": data})
     facts.participants = snap.actors(number)
@@ -138,6 +174,11 @@ def collect(snap: Snapshot, number: int, *, settings: Settings, now: datetime) -
     facts.recovered, facts.recovered_since = snap.recovered(number)
     facts.steps = step_facts(snap, number, step_rows, scenario=incident.scenario)
     facts.checklist = checklist_of(facts.steps)
+    facts.followups = snap.followups(number)
+    if incident.commander and incident.commander not in facts.authors:
+        facts.authors.insert(0, incident.commander)
+    if "trigger" not in facts.details and facts.detected_at is not None:
+        facts.details["trigger"] = "alert"
     _times(facts)
     facts.targets = _targets(facts, settings)
     return facts
@@ -153,7 +194,6 @@ def _lifecycle(facts: Facts, row: dict[str, Any], data: dict[str, Any]) -> None:
     elif kind in ("status", "resolved"):
         after = "resolved" if kind == "resolved" else str(data.get("to", ""))
         facts.statuses.append(Change(at, actor, "status", data.get("from"), after))
-        facts.root_cause = str(data.get("root_cause") or facts.root_cause)
     elif kind == "severity":
         facts.severities.append(
             Change(at, actor, "severity", data.get("from"), str(data.get("to", "")))
@@ -195,6 +235,25 @@ def _lifecycle(facts: Facts, row: dict[str, Any], data: dict[str, Any]) -> None:
         )
 
 
+def _written(facts: Facts, row: dict[str, Any], data: dict[str, Any]) -> None:
+    """What people wrote into the post-mortem: details, reviewers and status, shared versions."""
+    kind = row["kind"]
+    if kind in ("resolved", "postmortem_details"):
+        given = {k: str(v).strip() for k, v in data.items() if k in DETAILS and v}
+        facts.details.update({k: v for k, v in given.items() if v})
+        if (
+            kind == "postmortem_details"
+            and row["actor"]
+            and row["actor"] not in facts.authors
+        ):
+            facts.authors.append(row["actor"])
+    elif kind == "postmortem_review":
+        facts.reviewers = [str(u) for u in data.get("reviewers") or facts.reviewers]
+        facts.review = str(data.get("status") or facts.review)
+    elif kind == "postmortem_version":
+        facts.version = int(data.get("version") or 0) + 1
+
+
 def _times(facts: Facts) -> None:
     inc = facts.incident
     acked = inc.acknowledged_at or min((a.at for a in facts.acks), default=None)
@@ -208,7 +267,10 @@ def _times(facts: Facts) -> None:
         "resolved": inc.resolved_at,
     }
     facts.durations = {
-        "time_to_declare": _delta(facts.detected_at, inc.declared_at),
+        "time_to_detect": _delta(inc.impact_started_at, facts.detected_at),
+        "time_to_declare": _delta(
+            facts.detected_at or inc.impact_started_at, inc.declared_at
+        ),
         "time_to_acknowledge": _delta(inc.declared_at, acked),
         "time_to_mitigate": _delta(start, inc.mitigated_at),
         "time_to_resolve": _delta(start, inc.resolved_at),

@@ -14,13 +14,13 @@ from json.encoder import encode_basestring  # the C-accelerated escaper json.dum
 from typing import Any, TextIO
 
 from bot.models.incidents import to_iso
-from bot.services.postmortem.facts import Facts
+from bot.services.postmortem.facts import DETAILS, Facts
 from bot.services.postmortem.text import (
     LESSONS_PROMPTS,
     LONG_TERM,
     MEASURES,
     NOT_RECOVERED,
-    ROOT_CAUSE_PROMPT,
+    PROMPTS,
     SHORT_TERM,
     mermaid,
     seconds,
@@ -28,7 +28,7 @@ from bot.services.postmortem.text import (
 from bot.storage.chain import ChainReport, ChainVerifier
 from bot.storage.snapshot import Snapshot
 
-FORMAT = "warroom-postmortem/1"
+FORMAT = "warroom-postmortem/2"
 _FLUSH = 2000
 # One timeline row; `data` is the stored canonical JSON, kept verbatim so the row can be re-hashed.
 _ROW = (
@@ -74,6 +74,12 @@ def head(facts: Facts) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "generated_at": facts.generated_at,
+        "about": {
+            "status": facts.review,
+            "version": facts.version,
+            "authors": facts.authors,
+            "reviewers": facts.reviewers,
+        },
         "incident": {**inc.model_dump(exclude={"card_ts"}), "key": inc.key},
         "impact": {"description": inc.description, "components": inc.components},
         "status_history": [asdict(c) for c in facts.statuses],
@@ -89,6 +95,7 @@ def head(facts: Facts) -> dict[str, Any]:
                 "rpo_s": seconds(t.rpo),
                 "data_loss_s": seconds(t.data_loss),
                 "rpo_met": t.rpo_met,
+                "restored_after_impact_start": t.restored_after(inc.impact_started_at),
             }
             for t in facts.targets
         ],
@@ -109,9 +116,20 @@ def head(facts: Facts) -> dict[str, Any]:
         ],
         "verification_checklist": facts.checklist,
         "mermaid": "\n".join(mermaid(facts)),
-        "root_cause": {"given": facts.root_cause, "prompt": ROOT_CAUSE_PROMPT},
+        "details": {
+            name: {
+                "heading": heading,
+                "given": facts.details.get(name),
+                "prompt": PROMPTS[name],
+            }
+            for name, heading in DETAILS.items()
+        },
         "lessons_learned": {"prompts": list(LESSONS_PROMPTS)},
-        "action_items": {"short_term": list(SHORT_TERM), "long_term": list(LONG_TERM)},
+        "action_items": [f.model_dump(mode="json") for f in facts.followups],
+        "plan_procedures": {
+            "short_term": list(SHORT_TERM),
+            "long_term": list(LONG_TERM),
+        },
         **recovered,
     }
 

@@ -11,15 +11,19 @@ import json
 from collections.abc import Iterable
 from typing import TextIO
 
+from bot.models.followups import FollowUpKind
 from bot.models.incidents import from_iso
-from bot.services.postmortem.facts import Facts
+from bot.services.postmortem.facts import DETAILS, SLOW_DETECTION, TRIGGERS, Facts
 from bot.services.postmortem.text import (
+    CHECKLIST_HINT,
+    EDIT_HINT,
     LESSONS_PROMPTS,
     LONG_TERM,
     MD_TABLE,
     MEASURES,
     NOT_RECOVERED,
-    ROOT_CAUSE_PROMPT,
+    PROMPTS,
+    RESTORED_AFTER_IMPACT,
     SHORT_TERM,
     md,
     mermaid,
@@ -57,7 +61,9 @@ def write_markdown(out: TextIO, facts: Facts, snap: Snapshot) -> ChainReport:
         f"({facts.rows} entries, head hash `{facts.head_hash or '-'}`). Sections marked "
         "*To write* are for people.\n\n"
     )
+    _about(out, facts)
     _summary(out, facts)
+    _detection(out, facts)
     _times(out, facts)
     _people(out, facts)
     _steps(out, facts)
@@ -111,9 +117,9 @@ def _summary(out: TextIO, facts: Facts) -> None:
         f"{md(inc.summary) or '*To write:* one paragraph: what happened, who was affected, how it ended.'}\n\n"
     )
     out.write("### Impact\n\n")
-    out.write(
-        f"{md(inc.description) or '*To write:* who and what was affected, and how badly.'}\n\n"
-    )
+    _detail(out, facts, "impact")
+    if inc.description:
+        out.write(f"Described at declaration: {md(inc.description)}\n\n")
     names = {t.component: t.name for t in facts.targets}
     parts = [f"{names.get(c, c)} (`{c}`)" for c in inc.components]
     out.write(f"Affected components: {', '.join(parts) if parts else '—'}\n\n")
@@ -175,7 +181,9 @@ def _times(out: TextIO, facts: Facts) -> None:
                 verdict(t.rto_met),
                 span(t.rpo),
                 span(t.data_loss) if t.data_loss is not None else "no restore",
-                verdict(t.rpo_met),
+                "check"
+                if t.restored_after(facts.incident.impact_started_at)
+                else verdict(t.rpo_met),
                 f"{when(t.restore_point, facts.zone)} ({t.restore_step})"
                 if t.restore_point
                 else "—",
@@ -184,6 +192,13 @@ def _times(out: TextIO, facts: Facts) -> None:
         ],
         "No affected components with targets were named.",
     )
+    start = facts.incident.impact_started_at
+    for t in facts.targets:
+        if t.restored_after(start):
+            out.write(
+                f"> **Warning ({md(t.name)}):** restored to {when(t.restore_point, facts.zone)},"
+                f" impact started {when(start, facts.zone)}. {RESTORED_AFTER_IMPACT}\n\n"
+            )
     out.write(f"{MEASURES}\n\n")
 
 
@@ -305,23 +320,126 @@ def _steps(out: TextIO, facts: Facts) -> None:
         out,
         ("Phase", "Check", "Result", "By", "Note"),
         [
-            (c["phase"], c["title"], c["result"], facts.who(c["by"]), c["note"])
+            (
+                c["phase"],
+                c["title"],
+                c["result"],
+                facts.who(c["by"]),
+                c["note"],
+            )
             for c in facts.checklist
         ],
         "No checklist.",
     )
+    unrecorded = sum(1 for c in facts.checklist if c["result"] == "not recorded")
+    if unrecorded:
+        out.write(f"{unrecorded} check(s) {CHECKLIST_HINT}.\n\n")
+
+
+def _detail(out: TextIO, facts: Facts, name: str) -> None:
+    """A detail people give, or what to write there."""
+    value = facts.details.get(name)
+    out.write(f"{md(value)}\n\n" if value else f"*To write:* {PROMPTS[name]}\n\n")
+
+
+def _about(out: TextIO, facts: Facts) -> None:
+    missing = [DETAILS[k] for k in DETAILS if not facts.details.get(k)]
+    _table(
+        out,
+        ("About this post-mortem", ""),
+        [
+            ("Status", facts.review),
+            ("Version", facts.version),
+            ("Authors", ", ".join(map(facts.who, facts.authors)) or "—"),
+            (
+                "Reviewers",
+                ", ".join(map(facts.who, facts.reviewers))
+                or "*To choose:* `/incident postmortem review @a @b`",
+            ),
+            ("Review meeting", facts.details.get("review_meeting") or "*To set*"),
+            ("Still to write", ", ".join(missing) or "nothing"),
+        ],
+        "",
+    )
+    if missing:
+        out.write(f"{EDIT_HINT}\n\n")
+
+
+def _detection(out: TextIO, facts: Facts) -> None:
+    out.write("## Trigger and detection\n\n")
+    trigger = facts.details.get("trigger")
+    if trigger:
+        out.write(f"Noticed through {md(TRIGGERS.get(trigger, trigger))}.\n\n")
+    else:
+        out.write(f"*To write:* {PROMPTS['trigger']}\n\n")
+    inc, zone = facts.incident, facts.zone
+    detect, declare = (
+        facts.durations["time_to_detect"],
+        facts.durations["time_to_declare"],
+    )
+    _table(
+        out,
+        ("From impact start", f"Time ({zone_name(zone)})", "Delay"),
+        [
+            ("Impact started", when(inc.impact_started_at, zone), ""),
+            ("Detected (alert fired)", when(facts.detected_at, zone), span(detect)),
+            ("Declared", when(inc.declared_at, zone), span(declare)),
+        ],
+        "",
+    )
+    if inc.impact_started_at is None:
+        out.write(
+            "*To write:* when impact started (it was not given when declaring): every delay is measured from it.\n\n"
+        )
+    for label, delay in (("detection", detect), ("declaration", declare)):
+        if delay is not None and delay > SLOW_DETECTION:
+            out.write(
+                f"> **Slow {label}:** {span(delay)} (more than {span(SLOW_DETECTION)}). Worth a"
+                " `detect:` follow-up.\n\n"
+            )
 
 
 def _prompts(out: TextIO, facts: Facts) -> None:
+    out.write("## Resolution\n\n")
+    _detail(out, facts, "resolution")
     out.write("## Root cause\n\n")
-    if facts.root_cause:
-        out.write(f"Given at resolution: {md(facts.root_cause)}\n\n")
-    out.write(f"*To write:* {ROOT_CAUSE_PROMPT}\n\n## Lessons learned\n\n")
+    _detail(out, facts, "root_cause")
+    out.write("### Contributing factors\n\n")
+    _detail(out, facts, "contributing_factors")
+    out.write("## Lessons learned\n\n")
     out.writelines(f"- *To write:* {p}\n" for p in LESSONS_PROMPTS)
-    out.write("\n## Action items\n\n### Short-term (4-24 hours)\n\n")
-    out.writelines(f"- [ ] {item} (owner: _, due: _)\n" for item in SHORT_TERM)
-    out.write("\n### Long-term (1-7 days)\n\n")
-    out.writelines(f"- [ ] {item} (owner: _, due: _)\n" for item in LONG_TERM)
+    out.write("\n## Action items\n\n")
+    order = {k: i for i, k in enumerate(FollowUpKind)}
+    items = sorted(
+        facts.followups, key=lambda f: (order.get(f.kind, 99) if f.kind else 99, f.id)
+    )
+    _table(
+        out,
+        ("#", "Type", "Action", "Owner", "Due", "Priority", "Tracker", "State"),
+        [
+            (
+                f.id,
+                f.kind.value if f.kind else "to choose",
+                f.text,
+                facts.who(f.owner) if f.owner else "to assign",
+                f.due.isoformat() if f.due else "to set",
+                f.priority.value,
+                f"{f.tracker} {f.tracker_key}: {f.tracker_url}"
+                if f.tracker_url
+                else "not filed",
+                f.state.value,
+            )
+            for f in items
+        ],
+        "To write: add each action with `/incident followup [prevent:|mitigate:|detect:|process:]"
+        " <text> @owner YYYY-MM-DD` (or the Add follow-up button under the draft); it is listed"
+        " here with its tracker's state.",
+    )
+    out.write(
+        "The plan's post-incident procedures, to turn into follow-ups where they apply:\n\n"
+    )
+    out.writelines(f"- Within 24 hours: {item}\n" for item in SHORT_TERM)
+    out.writelines(f"- Within 7 days: {item}\n" for item in LONG_TERM)
     out.write("\n")
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.config import Settings
-from bot.errors import ConflictError, ExternalServiceError
-from bot.models.incidents import Clock, utcnow
+from bot.errors import ConflictError, ExternalServiceError, UsageError
+from bot.models.incidents import Clock, NewEntry, utcnow
 from bot.services.ports import PostmortemPublisher
-from bot.services.postmortem.facts import collect
+from bot.services.postmortem.facts import DETAILS, REVIEW_STATES, collect
 from bot.services.postmortem.json_draft import write_json
 from bot.services.postmortem.markdown_draft import write_markdown
 from bot.storage import Storage
@@ -121,6 +121,78 @@ class PostmortemService:
         for user_id, name in (await self.publisher.handles(unnamed)).items():
             await self.storage.person_seen(user_id=user_id, name=name, now=self.clock())
 
+    # -- what people write ----------------------------------------------------------------------
+    async def details(self, number: int) -> dict[str, str]:
+        """The details given so far (resolve form, details form): the latest value of each."""
+        found: dict[str, str] = {}
+        for entry in await self.storage.entries_of(
+            number, ("resolved", "postmortem_details")
+        ):
+            found.update(
+                {k: str(v) for k, v in entry.data.items() if k in DETAILS and v}
+            )
+        return found
+
+    async def write_details(
+        self, *, number: int, details: dict[str, str], actor: str, source: str
+    ) -> None:
+        """Record what `actor` wrote (on the timeline) and share the rebuilt draft."""
+        given = {
+            k: " ".join(v.split()) if k != "resolution" else v.strip()
+            for k, v in details.items()
+            if k in DETAILS
+        }
+        changed = {
+            k: v
+            for k, v in given.items()
+            if v and v != (await self.details(number)).get(k)
+        }
+        if not changed:
+            return
+        entry = NewEntry(
+            kind="postmortem_details",
+            actor=actor,
+            text="Post-mortem: "
+            + "; ".join(f"{DETAILS[k]}: {v}" for k, v in changed.items()),
+            data=changed,
+            source=f"{source}:details",
+        )
+        if await self.storage.append(number, [entry], now=self.clock()):
+            self.publish_later(
+                number=number, trigger="details", source=f"{source}:draft"
+            )
+
+    async def review(
+        self, *, number: int, status: str, reviewers: list[str], actor: str, source: str
+    ) -> list[str]:
+        """Set the draft's reviewers and status (draft, in review, final); return the reviewers.
+
+        Final needs reviewers; the author is never their own only reviewer."""
+        if status not in REVIEW_STATES:
+            raise UsageError(f"A post-mortem is one of: {', '.join(REVIEW_STATES)}.")
+        current = await self.storage.entries_of(number, ("postmortem_review",))
+        chosen = reviewers or (current[-1].data.get("reviewers", []) if current else [])
+        if status != "draft" and not chosen:
+            raise UsageError(
+                "Name its reviewers first: `/incident postmortem review @a @b`."
+            )
+        if status == "in review" and chosen == [actor]:
+            raise UsageError("Someone other than you reviews it.")
+        who = ", ".join(f"<@{u}>" for u in chosen)
+        entry = NewEntry(
+            kind="postmortem_review",
+            actor=actor,
+            text=f"Post-mortem {status}" + (f", reviewers {who}" if chosen else ""),
+            data={"status": status, "reviewers": chosen},
+            key_event=status == "final",
+            source=f"{source}:review",
+        )
+        if await self.storage.append(number, [entry], now=self.clock()):
+            self.publish_later(
+                number=number, trigger="review", source=f"{source}:draft"
+            )
+        return list(chosen)
+
     def _write(
         self, path: Path, number: int, fmt: str, now: datetime
     ) -> tuple[ChainReport, int, str]:
@@ -145,11 +217,9 @@ class PostmortemService:
     async def publish(
         self, *, number: int, trigger: str, actor: str | None, source: str
     ) -> PostmortemRecord:
-        """Build the Markdown draft and upload it to the incident channel (recorded in `postmortems`).
-
-        No timeline row is added: the draft covers the chain up to its head, and the channel's file
-        and the `postmortems` row (SHA-256, head hash) are its record.
-        """
+        """Build the Markdown draft, upload it to the incident channel (recorded in `postmortems`),
+        put the version on the timeline (number, SHA-256, the head it covers) and ask the author
+        for what is still to write."""
         # one upload per draft
         async with self._locks.setdefault(number, asyncio.Lock()):
             return await self._publish(number, trigger, actor, source)
@@ -176,6 +246,24 @@ class PostmortemService:
         await self.storage.postmortem_uploaded(
             draft.id, file_id=file_id, now=self.clock()
         )
+        shared = len(await self.storage.entries_of(number, ("postmortem_version",))) + 1
+        version = NewEntry(
+            kind="postmortem_version",
+            actor=actor,
+            text=f"Post-mortem draft v{shared} shared: {draft.filename} (SHA-256 {draft.sha256})",
+            data={
+                "version": shared,
+                "sha256": draft.sha256,
+                "head_hash": draft.head_hash,
+                "file": draft.filename,
+                "slack_file": file_id,
+                "trigger": trigger,
+            },
+            source=f"{source}:version",
+        )
+        await self.storage.append(number, [version], now=self.clock())
+        missing = [h for k, h in DETAILS.items() if k not in await self.details(number)]
+        await self.publisher.ask_author(incident, draft, missing)
         return draft.model_copy(update={"slack_file_id": file_id})
 
     async def recover(self, *, within: timedelta = RECOVER_WITHIN) -> int:

@@ -20,13 +20,31 @@ ROOT_CAUSE_PROMPT = (
     "What made this happen, and why did our safeguards not stop it? Ask 'why?' until you reach a"
     " cause you can change. Link the evidence (timeline rows, AWS request ids, graphs)."
 )
+# What the author is asked for each detail not given yet (`/incident postmortem edit` asks them).
+PROMPTS = {
+    "trigger": "how was it noticed: an alert, a customer, someone on the team?",
+    "impact": "who was affected and how much: users, failed requests, revenue, error budget spent. Measure it; do not guess.",
+    "resolution": "what was done to end it, in order, and what finally fixed it.",
+    "root_cause": ROOT_CAUSE_PROMPT,
+    "contributing_factors": "what made it worse or longer: missing alerts, unclear runbook steps, slow approvals, luck.",
+    "review_meeting": "the date the team reviews this post-mortem.",
+}
+EDIT_HINT = "`/incident postmortem edit` (or the button under the draft) fills these in; the draft is then rebuilt."
+CHECKLIST_HINT = (
+    "not recorded: mark each done in the runbook as you check it (Mark a step done… under the"
+    " runbook's overview, or Mark done on its card), with what you saw as the note"
+)
+RESTORED_AFTER_IMPACT = (
+    "The restore point is after impact started: the restored data may still hold what went wrong."
+    " Check it before trusting the data-loss figure."
+)
 LESSONS_PROMPTS = (
     "What went well in detection, response and recovery?",
     "What went badly or slower than it should have (see the approval waits and step run times)?",
     "Where did we get lucky?",
     "Did the runbook match reality? Which step was missing, wrong or unclear?",
 )
-# The plan's "Post-Incident Procedures", as action items to assign.
+# The plan's "Post-Incident Procedures": suggestions to turn into follow-ups.
 SHORT_TERM = (
     "Root cause analysis with the technical team",
     "Update monitoring to catch similar issues",
@@ -45,7 +63,8 @@ MEASURES = (
     " mitigation (the first move to monitoring). Data loss is the window between the restore point"
     " chosen in a restore step and impact start; it is never negative. Time to acknowledge runs from"
     " declaration to the first acknowledgement. Detected is when the alert the incident was declared"
-    " from fired (none: declared by hand); time to declare runs from it to the declaration."
+    " from fired (none: declared by hand). Time to detect runs from impact start to it; time to"
+    " declare from it (declared by hand: from impact start) to the declaration."
 )
 
 MD_TABLE = str.maketrans(
