@@ -420,6 +420,18 @@ class Console:
                     self.out(_indent(f"! {exc}"))
                     continue
                 return payloads.datetimepicker_value(int(moment.timestamp()))
+        if kind == "datepicker":
+            day = await self.ask(
+                f"{label} [YYYY-MM-DD; Enter: {element.get('initial_date') or 'none'}]"
+            )
+            return {
+                "type": "datepicker",
+                "selected_date": day or element.get("initial_date"),
+            }
+        if kind == "users_select":
+            return payloads.users_select_value(
+                await self.ask(f"{label} [a user id, e.g. UBOB]") or None
+            )
         initial = element.get("initial_value")
         example = (element.get("placeholder") or {}).get("text")
         shown = (

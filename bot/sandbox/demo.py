@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 from bot.models.incidents import Incident, Status
@@ -223,13 +224,68 @@ async def _script(demo: Demo, scenario: str) -> None:
         return None
 
     await demo.step(
-        "Alice resolves it; the post-mortem draft is written and uploaded",
+        "Alice resolves it, saying what the post-mortem needs first; the draft is written and uploaded",
         "/incident resolve",
         answers=(
             "Restored the database from the newest snapshot",
             "Storage filled up on the primary",
+            "alert",
+            "API errors for 9 minutes: 1,240 failed requests",
         ),
         check=resolved,
+    )
+
+    async def filed() -> str | None:
+        items = await services.storage.followups((await demo.incident()).number)
+        if not items or not items[-1].tracker_url:
+            return "the follow-up was not filed in the tracker"
+        return None
+
+    due = (services.clock() + timedelta(days=7)).date().isoformat()
+    await demo.step(
+        "Alice adds a follow-up for Bob; it is filed as an issue in the tracker (GitHub stand-in)",
+        f"/incident followup detect: Alarm when free storage is below 20% @bob {due} high",
+        check=filed,
+    )
+
+    async def done() -> str | None:
+        [item] = await services.storage.followups((await demo.incident()).number)
+        number = int(item.tracker_key or 0)
+        demo.world.github.close(number)  # Bob closes the issue on GitHub
+        await services.followups.sync()  # what the scheduled sync does
+        item = await services.storage.followup(item.id) or item
+        return (
+            None
+            if item.state.value == "done"
+            else "the closed issue did not come back done"
+        )
+
+    await demo.step(
+        "Bob closes the issue on GitHub; the bot reads it back as done", check=done
+    )
+
+    async def reshared() -> str | None:
+        number = (await demo.incident()).number
+        await services.postmortems.wait_idle(within=30)
+        versions = await services.storage.entries_of(number, ("postmortem_version",))
+        if len(versions) < 2:
+            return "the completed post-mortem was not shared again"
+        drafts = await services.storage.postmortems_of(number)
+        demo.postmortem = drafts[-1].path
+        return None
+
+    await demo.step(
+        "Alice completes the post-mortem; it is rebuilt with the action item done and shared as version 2",
+        "/incident postmortem edit",
+        answers=(
+            "alert",
+            "API errors for 9 minutes: 1,240 failed requests",
+            "Promoted the restored instance and moved the API to its endpoint",
+            "Storage filled up on the primary",
+            "No alarm on free storage",
+            "",
+        ),
+        check=reshared,
     )
 
 

@@ -1,4 +1,5 @@
-"""A whole local world in one process: the Slack workspace, moto with BodyScript's estate, and the bot.
+"""A whole local world in one process: the Slack workspace, moto with BodyScript's estate, a GitHub
+stand-in for follow-ups, and the bot.
 
 Used by `warroom demo`, `warroom console` and `warroom drill`. The bot runs exactly as in
 production (its aiohttp app, its lifecycle, a real SQLite file), pointed at the local stand-ins.
@@ -19,12 +20,15 @@ from pydantic import SecretStr
 
 from bot.config import Settings
 from bot.sandbox.console import Console
+from bot.sandbox.github import GitHubStandIn
 from bot.sandbox.slack.state import run_tag
 from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace, serve
 from bot.services import Services
 
 SANDBOX_BOT_TOKEN = "xoxb-test-sandbox-0000-warroom"
 SANDBOX_SIGNING_SECRET = "test-sandbox-signing-secret"
+SANDBOX_GITHUB_TOKEN = "ghp_test_sandbox_00000000000000000000000000"
+SANDBOX_REPO = "bodyscript/operations"
 # The sandbox's people who may approve AWS steps (Alice, who declares and requests, is not one).
 SANDBOX_APPROVERS = ["UBOB", "UCAROL", "UDAVE"]
 
@@ -36,6 +40,7 @@ class World:
     slack: RunningWorkspace
     bot_url: str
     estate: Any | None
+    github: GitHubStandIn
 
     def console(self, **kwargs: Any) -> Console:
         return Console(
@@ -108,13 +113,26 @@ async def local_world(
     try:
         # A fresh workspace on a database that may have seen others: ids must not repeat (issue 14).
         async with serve(SlackWorkspace(run=run_tag())) as slack:
+            # The follow-up tracker: a GitHub stand-in on 127.0.0.1.
+            github = GitHubStandIn(repo=SANDBOX_REPO, token=SANDBOX_GITHUB_TOKEN)
+            tracker = web.AppRunner(github.app(), access_log=None)
+            await tracker.setup()
+            await web.TCPSite(tracker, "127.0.0.1", 0).start()
+            github.base = f"http://127.0.0.1:{tracker.addresses[0][1]}"
             settings = Settings(
                 slack_bot_token=SecretStr(SANDBOX_BOT_TOKEN),
                 slack_signing_secret=SecretStr(SANDBOX_SIGNING_SECRET),
                 slack_api_url=slack.api_url,
                 database_path=directory / "warroom.db",
                 shutdown_drain_seconds=2,
-                **{"approvers": SANDBOX_APPROVERS, **overrides},
+                **{
+                    "approvers": SANDBOX_APPROVERS,
+                    "tracker": "github",
+                    "github_repo": SANDBOX_REPO,
+                    "github_token": SecretStr(SANDBOX_GITHUB_TOKEN),
+                    "github_api_url": github.base,
+                    **overrides,
+                },
             )
             services = build_services(settings, backoff_base=0.2)
             runner = web.AppRunner(
@@ -125,9 +143,10 @@ async def local_world(
             await site.start()
             url = f"http://127.0.0.1:{runner.addresses[0][1]}/slack/events"
             try:
-                yield World(settings, services, slack, url, estate)
+                yield World(settings, services, slack, url, estate, github)
             finally:
                 await runner.cleanup()
+                await tracker.cleanup()
     finally:
         environment.close()
         if moto is not None:
