@@ -1,7 +1,7 @@
 """The one composition root: builds every gateway once, the services on them, the Bolt app and the server.
 
 `build_services` wires storage, the gateways (Slack outbox, AWS, PagerDuty) and the domain services; `create_app` builds the Bolt `AsyncApp`;
-`create_web_app` mounts Slack's endpoint (HTTP mode), `/healthz`, `/readyz` and `/metrics` on one
+`create_web_app` mounts Slack's endpoint (HTTP mode), `/healthz`, `/readyz`, `/metrics` and the status page (`/status`) on one
 aiohttp app with the lifecycle as its cleanup context. The routes and the lifecycle are `bot/web.py`.
 """
 
@@ -21,6 +21,7 @@ from bot.gateways.pagerduty.gateway import PagerDutyGateway
 from bot.gateways.pagerduty.pager import LogOnlyPager, Pager
 from bot.gateways.pagerduty.transport import default_backoff
 from bot.gateways.slack.outbox import Outbox
+from bot.gateways.status_sinks import sink_for
 from bot.models.incidents import Clock, utcnow
 from bot.scenarios.schema import Kind, load_all
 from bot.services import Communications, Services
@@ -36,6 +37,7 @@ from bot.services.postmortem.service import PostmortemService
 from bot.services.runbooks.service import RunbookService
 from bot.services.scheduling.backup_checks import BackupCheckService
 from bot.services.scheduling.reminders import ReminderService
+from bot.services.statuspage import StatusPageService
 from bot.storage import Storage
 from bot.web import (
     BOLT,
@@ -46,6 +48,7 @@ from bot.web import (
     handle_metrics,
     handle_readyz,
     handle_slack,
+    handle_status,
     lifecycle,
 )
 from handlers import boltfix, register_all
@@ -155,18 +158,28 @@ def build_services(
     reminders = ReminderService(
         storage=storage, settings=settings, clock=clock, port=port, pages=pages
     )
+    status_page = StatusPageService(
+        storage=storage,
+        settings=settings,
+        clock=clock,
+        sink=sink_for(
+            settings.status_url or str(settings.database_path.parent / "status"),
+            region=settings.status_region,
+        ),
+    )
     updates = StatusUpdateService(
         storage=storage,
         clock=clock,
         incidents=incidents,
         reminders=reminders,
         port=port,
+        status_page=status_page,
     )
     checks = BackupCheckService(
         storage=storage, settings=settings, clock=clock, port=port, aws=aws
     )
     checks.register(reminders)
-    incidents.followers.extend([pages, reminders])
+    incidents.followers.extend([pages, reminders, status_page])
     scenarios = load_all()
     runbooks = RunbookService(
         storage=storage,
@@ -207,6 +220,7 @@ def build_services(
         runbooks=runbooks,
         postmortems=postmortems,
         followups=followups,
+        status_page=status_page,
         authoriser=authoriser,
         scenario_titles={k: s.title for k, s in incident_scenarios.items()},
         private_scenarios=frozenset(
@@ -253,6 +267,9 @@ def create_web_app(
         web_app.router.add_post("/pagerduty/webhook", pagerduty_webhook(services))
     if settings.sns_topics:
         web_app.router.add_post("/aws/sns", sns_endpoint(services))
+    if services.status_page.sink.directory is not None:
+        web_app.router.add_get("/status", handle_status)
+        web_app.router.add_get("/status/{name}", handle_status)
     web_app.router.add_get("/healthz", handle_healthz)
     web_app.router.add_get("/readyz", handle_readyz)
     web_app.router.add_get("/metrics", handle_metrics)

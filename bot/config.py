@@ -386,6 +386,16 @@ class Settings(BaseSettings):
         le=1440,
         description="Minutes between exports of new follow-ups, reads of their issues' state, and direct messages to owners of overdue ones (once a day each).",
     )
+    status_url: str | None = Field(
+        default=None,
+        pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?|file:///.+|/.+)$",
+        description="Where the public status page is published: `s3://bucket/prefix` (in a region other than the one runbooks repair: `WARROOM_STATUS_REGION`) or an absolute directory, served by the bot at `/status`; default: `status` next to the database.",
+    )
+    status_region: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
+        description="AWS region of the status page bucket: not the one being repaired, so the page stays up.",
+    )
     pagerduty_approvers_policy: str | None = Field(
         default=None,
         pattern=r"^[A-Z0-9]{2,20}$",

@@ -429,3 +429,23 @@ def m011_followups(db: Database) -> None:
     )
     db.table("followups").create_index(["source"], unique=True)
     db.table("followups").create_index(["incident"])
+
+
+@migrations()
+def m012_public_updates(db: Database) -> None:
+    """Status updates marked public: what the status page shows, and nothing else."""
+    db.table("public_updates").create(
+        {
+            "id": int,
+            "incident": int,
+            "status": str,
+            "text": str,
+            "at": str,
+            "actor": str,
+            "source": str,
+        },
+        pk="id",
+        not_null={"incident", "status", "text", "at"},
+    )
+    db.table("public_updates").create_index(["source"], unique=True)
+    db.table("public_updates").create_index(["incident"])

@@ -1,7 +1,7 @@
 """The aiohttp side of the composition root: Slack's endpoint, health, readiness, metrics, and the lifecycle.
 
 Owns the app keys (`SERVICES`, `BOLT`, `STATE`), the route handlers that `bot.app.create_web_app`
-mounts (`/slack/events` in HTTP mode, `/healthz`, `/readyz`, `/metrics`), and `lifecycle`, the
+mounts (`/slack/events` in HTTP mode, `/healthz`, `/readyz`, `/metrics`, `/status`), and `lifecycle`, the
 cleanup context that opens the database, takes the run lease, replays unfinished inbox rows,
 reads the open incidents' channels back from Slack, drains the outbox, backs the database up on
 schedule (with WARROOM_BACKUP_URL), and on SIGTERM stops taking work and drains before exiting. `/slack/events` is
@@ -33,6 +33,7 @@ from slack_bolt.async_app import AsyncApp
 from bot import metrics
 from bot.errors import ConfigError, DatabaseUnusable, LeaseLost, UsageError
 from bot.services import Services
+from bot.services.statuspage.render import FILES
 from bot.storage import Holder
 from handlers import boltfix
 from handlers.identity import BotIdentity
@@ -94,6 +95,26 @@ def _signed(secret: str, raw: bytes, request: web.Request) -> bool:
     base = f"v0:{timestamp}:".encode() + raw
     expected = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, signature)
+
+
+async def handle_status(request: web.Request) -> web.Response:
+    """The public status page, when it is kept locally (`WARROOM_STATUS_URL` a directory): its
+    three files and nothing else from that directory."""
+    name = request.match_info.get("name", "index.html")
+    directory = request.app[SERVICES].status_page.sink.directory
+    path = directory / name if directory is not None and name in FILES else None
+    if path is None:
+        raise web.HTTPNotFound()
+    if not path.is_file():
+        return web.Response(
+            status=503, text="The status page has not been published yet."
+        )
+    return web.Response(
+        body=path.read_bytes(),
+        content_type=FILES[name].split(";")[0],
+        charset="utf-8",
+        headers={"Cache-Control": "max-age=30"},
+    )
 
 
 async def handle_healthz(request: web.Request) -> web.Response:
@@ -191,6 +212,7 @@ async def lifecycle(web_app: web.Application) -> AsyncIterator[None]:
     await services.runbooks.recover()
     await services.postmortems.recover()  # automatic drafts a restart interrupted
     await services.followups.ensure_scheduled()
+    services.status_page.publish_later()  # the page is there from the start, even all green
     identity = IDENTITIES.get(bolt)
     if identity is not None:
         tasks.append(
@@ -231,6 +253,7 @@ async def drain(web_app: web.Application) -> None:
         return
     state["stopping"] = True
     within = services.settings.shutdown_drain_seconds
+    await services.status_page.wait_idle(within=within)
     await services.postmortems.wait_idle(within=within)
     await services.runbooks.drain(within)
     await _drain(services)

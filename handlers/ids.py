@@ -59,6 +59,7 @@ class Field(StrEnum):
     REASON = "reason"
     UPDATE_STATUS = "update_status"
     UPDATE_MESSAGE = "update_message"
+    UPDATE_PUBLIC = "update_public"
     SKIP_REASON = "skip_reason"
     TRIGGER = "trigger"
     IMPACT = "impact"

@@ -32,7 +32,11 @@ async def test_demo_database_failure_end_to_end(tmp_path):
         "Demo finished: every step succeeded.",
     ):
         assert expected in transcript, expected
-    path = transcript.rsplit("Post-mortem draft: ", 1)[1].strip()
+    path = transcript.rsplit("Post-mortem draft: ", 1)[1].splitlines()[0].strip()
+    status_page = transcript.rsplit("Status page: ", 1)[1].split(" (served", 1)[0]
+    shown = Path(status_page).read_text(encoding="utf-8")  # noqa: ASYNC240 -- a small file, after the run
+    assert "Logins and uploads work again" in shown  # the demo's public update
+    assert "Restored bodyscript-restored" not in shown  # its internal message
     draft = Path(path).read_text(encoding="utf-8")  # noqa: ASYNC240 -- a small file, after the run
     assert "restore_db_instance_from_db_snapshot" in draft
     assert "RPO" in draft

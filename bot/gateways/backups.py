@@ -60,8 +60,10 @@ class DirectoryStore:
 
     def put(self, packed: Path, manifest: Manifest) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        _write(self.directory / manifest.file, packed.read_bytes())
-        _write(self.directory / f"{manifest.name}.json", manifest.to_json().encode())
+        write_atomically(self.directory / manifest.file, packed.read_bytes())
+        write_atomically(
+            self.directory / f"{manifest.name}.json", manifest.to_json().encode()
+        )
 
     def manifests(self) -> list[Manifest]:
         if not self.directory.is_dir():
@@ -76,7 +78,7 @@ class DirectoryStore:
         shutil.copyfile(self.directory / manifest.file, into)
 
 
-def _write(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     partial = path.with_name(f".{path.name}.partial")
     with open(partial, "wb") as f:
         f.write(data)

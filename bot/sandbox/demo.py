@@ -42,6 +42,7 @@ class Demo:
         self.after = after
         self.failures: list[str] = []
         self.postmortem: Path | None = None
+        self.status_page: Path | None = None
 
     async def step(
         self,
@@ -117,6 +118,7 @@ async def run_demo(
             return 1
     out(
         f"\nDemo finished: every step succeeded.\nDatabase: {directory / 'warroom.db'}\nPost-mortem draft: {demo.postmortem}"
+        f"\nStatus page: {demo.status_page} (served at /status while the bot runs)"
     )
     return 0
 
@@ -210,6 +212,26 @@ async def _script(demo: Demo, scenario: str) -> None:
 
     await demo.step(
         "Alice marks it mitigated", "/incident status monitoring", check=monitoring
+    )
+
+    async def public() -> str | None:
+        await services.status_page.wait_idle()
+        directory = services.status_page.sink.directory
+        index = directory / "index.html" if directory else None
+        if index is None or "restored" not in index.read_text(encoding="utf-8"):
+            return "the status page does not show the public update"
+        demo.status_page = index
+        return None
+
+    await demo.step(
+        "Alice posts a status update with a public text; the status page shows it",
+        "/incident update",
+        answers=(
+            "monitoring",
+            "Restored bodyscript-restored from rds:bodyscript-0930; API pointed at it",
+            "Logins and uploads work again; we are watching the restored database.",
+        ),
+        check=public,
     )
 
     async def resolved() -> str | None:

@@ -26,6 +26,7 @@ from bot.services.postmortem.service import PostmortemService
 from bot.services.runbooks.service import RunbookService
 from bot.services.scheduling.backup_checks import BackupCheckService
 from bot.services.scheduling.reminders import ReminderService
+from bot.services.statuspage import StatusPageService
 from bot.storage import Storage
 
 
@@ -78,6 +79,7 @@ class Services:
     runbooks: RunbookService
     postmortems: PostmortemService
     followups: FollowUpService
+    status_page: StatusPageService
     authoriser: Authoriser
     scenario_titles: dict[str, str] = field(default_factory=dict)
     private_scenarios: frozenset[str] = frozenset()

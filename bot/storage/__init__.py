@@ -16,6 +16,7 @@ from bot.storage.lease import Holder, LeaseStore
 from bot.storage.paging import PagingStore
 from bot.storage.people import PeopleStore
 from bot.storage.postmortems import PostmortemStore
+from bot.storage.public_updates import PublicUpdateStore
 from bot.storage.reminders import ReminderStore
 from bot.storage.runbooks import RunbookStore
 from bot.storage.subscriptions import SubscriptionStore
@@ -26,6 +27,7 @@ from bot.storage.views import OpenedView, ViewStore
 class Storage(
     InlineStore,
     FollowUpStore,
+    PublicUpdateStore,
     IncidentStore,
     TimelineStore,
     JournalStore,

@@ -206,6 +206,21 @@ def update_modal(
             ),
         ),
     ]
+    if not incident.drill:  # a drill is never shown on the status page
+        blocks.append(
+            InputBlock(
+                block_id=F.UPDATE_PUBLIC,
+                label="Public text (status page)",
+                optional=True,
+                hint="Shown to customers on the status page, as written here and nothing else. Leave it empty to keep this update internal.",
+                element=PlainTextInputElement(
+                    action_id=VALUE,
+                    multiline=True,
+                    max_length=2000,
+                    placeholder="Some users cannot log in. We are restoring service.",
+                ),
+            )
+        )
     view = View(
         type="modal",
         callback_id=Callback.UPDATE,

@@ -17,19 +17,20 @@ from handlers.ids import Field as F
 from handlers.middleware import journaled
 
 
-def _values(body: dict[str, Any]) -> tuple[str, str]:
+def _values(body: dict[str, Any]) -> tuple[str, str, str]:
     values = body["view"]["state"]["values"]
     status = ((values.get(F.UPDATE_STATUS) or {}).get(VALUE) or {}).get(
         "selected_option"
     ) or {}
     message = ((values.get(F.UPDATE_MESSAGE) or {}).get(VALUE) or {}).get("value") or ""
-    return str(status.get("value") or ""), str(message).strip()
+    public = ((values.get(F.UPDATE_PUBLIC) or {}).get(VALUE) or {}).get("value") or ""
+    return str(status.get("value") or ""), str(message).strip(), str(public).strip()
 
 
 async def handle_update_submission(
     ack: AsyncAck, body: dict[str, Any], inbox_key: str, services: Services
 ) -> None:
-    raw_status, message = _values(body)
+    raw_status, message, public = _values(body)
     errors: dict[str, str] = {}
     if raw_status not in {s.value for s in Status if s is not Status.RESOLVED}:
         errors[F.UPDATE_STATUS] = "Choose investigating, identified or monitoring."
@@ -52,6 +53,7 @@ async def handle_update_submission(
         number=number,
         status=Status(raw_status),
         message=message,
+        public=public,
         actor=body["user"]["id"],
         source=inbox_key,
     )

@@ -15,6 +15,7 @@ from bot.models.incidents import Clock, NewEntry, Status
 from bot.services.incidents.service import IncidentService
 from bot.services.ports import CommsPort
 from bot.services.scheduling.reminders import ReminderService
+from bot.services.statuspage import StatusPageService
 from bot.storage import Storage
 
 
@@ -29,14 +30,23 @@ class StatusUpdateService:
         incidents: IncidentService,
         reminders: ReminderService,
         port: CommsPort,
+        status_page: StatusPageService,
     ) -> None:
         self.storage, self.clock, self.incidents = storage, clock, incidents
-        self.reminders, self.port = reminders, port
+        self.reminders, self.port, self.status_page = reminders, port, status_page
 
     async def post(
-        self, *, number: int, status: Status, message: str, actor: str, source: str
+        self,
+        *,
+        number: int,
+        status: Status,
+        message: str,
+        actor: str,
+        source: str,
+        public: str = "",
     ) -> datetime:
-        """Record and post one status update; return when the next one is due."""
+        """Record and post one status update; return when the next one is due. A `public` text
+        goes to the status page too (it alone: the internal message never does)."""
         incident = await self.incidents.get(number)
         if not incident.is_open:
             raise ConflictError(
@@ -49,6 +59,10 @@ class StatusUpdateService:
         if not message.strip():
             raise UsageError(
                 "Write what changed since the last update.", field="message"
+            )
+        if public and incident.drill:
+            raise UsageError(
+                "A drill is never shown on the public status page.", field="public"
             )
         if status is not incident.status:
             incident = await self.incidents.set_status(
@@ -75,4 +89,12 @@ class StatusUpdateService:
             key=source,
             subscribers=await self.storage.subscribers(number),
         )
+        if public:
+            await self.status_page.post(
+                incident=incident,
+                status=status,
+                text=public,
+                actor=actor,
+                source=source,
+            )
         return next_update
