@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.gateways.aws.gateway import AwsGateway
 from bot.gateways.aws.sns import SnsVerifier
 from bot.gateways.github import GitHubTracker
+from bot.gateways.jira import JiraTracker
 from bot.gateways.pagerduty.gateway import PagerDutyGateway
 from bot.gateways.pagerduty.pager import LogOnlyPager, Pager
 from bot.gateways.pagerduty.transport import default_backoff
@@ -99,6 +100,19 @@ def build_tracker(settings: Settings) -> Tracker | None:
             repo=settings.github_repo,
             token=settings.github_token.get_secret_value(),
             api_url=settings.github_api_url,
+        )
+    if (
+        settings.tracker == "jira"
+        and settings.jira_url
+        and settings.jira_project
+        and settings.jira_token
+    ):
+        return JiraTracker(
+            url=settings.jira_url,
+            project=settings.jira_project,
+            token=settings.jira_token.get_secret_value(),
+            email=settings.jira_email,
+            issue_type=settings.jira_issue_type,
         )
     return None
 

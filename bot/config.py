@@ -362,9 +362,33 @@ class Settings(BaseSettings):
         default=None,
         description="PEM file of CA certificates to trust when fetching SNS signing certificates (tests); default: the system's.",
     )
-    tracker: Literal["none", "github"] = Field(
+    tracker: Literal["none", "github", "jira"] = Field(
         default="none",
-        description="Where follow-ups become issues: `github` (with `WARROOM_GITHUB_REPO` and `WARROOM_GITHUB_TOKEN`), or `none` (kept in the bot only).",
+        description="Where follow-ups become issues: `github` (with `WARROOM_GITHUB_REPO` and `WARROOM_GITHUB_TOKEN`), `jira` (with `WARROOM_JIRA_URL`, `WARROOM_JIRA_PROJECT` and `WARROOM_JIRA_TOKEN`), or `none` (kept in the bot only).",
+    )
+    jira_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Your Jira's address, e.g. `https://acme.atlassian.net`.",
+    )
+    jira_project: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z][A-Z0-9_]{1,19}$",
+        description="Key of the Jira project follow-ups are filed in, e.g. `OPS`.",
+    )
+    jira_email: str | None = Field(
+        default=None,
+        description="With Jira Cloud: the email of the account `WARROOM_JIRA_TOKEN` (an API token) belongs to; unset for a Jira Server/Data Center personal access token.",
+    )
+    jira_token: SecretStr | None = Field(
+        default=None,
+        description="Jira API token (Cloud, with `WARROOM_JIRA_EMAIL`) or personal access token (Server/Data Center).",
+    )
+    jira_issue_type: str = Field(
+        default="Task",
+        min_length=1,
+        max_length=60,
+        description="Issue type follow-ups are filed as.",
     )
     github_repo: str | None = Field(
         default=None,
@@ -487,6 +511,12 @@ class Settings(BaseSettings):
             problems.append("WARROOM_SEVERITIES: at least one severity is needed")
         if "commander" not in self.roles:
             problems.append("WARROOM_ROLES: must include 'commander'")
+        if self.tracker == "jira":
+            for name in ("jira_url", "jira_project", "jira_token"):
+                if getattr(self, name) is None:
+                    problems.append(
+                        f"WARROOM_{name.upper()}: required with WARROOM_TRACKER=jira"
+                    )
         if self.tracker == "github":
             if self.github_repo is None:
                 problems.append(

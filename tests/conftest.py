@@ -9,7 +9,7 @@ pytest_plugins = [
     "tests.plugins.aws",
     "tests.plugins.pagerduty",
     "tests.plugins.sns",
-    "tests.plugins.github",
+    "tests.plugins.trackers",
     "tests.plugins.bot",
     "tests.runbook_support",
 ]

@@ -17,7 +17,7 @@ from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
 from handlers.ids import Field
 from tests.flows import command_in, declare, eventually
 from tests.plugins.bot import RunningBot, make_settings, run_bot
-from tests.plugins.github import REPO, TOKEN
+from tests.plugins.trackers import REPO, TOKEN
 from tests.runbook_support import MovableClock, ephemeral_texts
 from tests.test_subscriptions import direct_messages, settled
 
