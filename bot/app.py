@@ -211,6 +211,7 @@ def build_services(
         storage=storage, settings=settings, clock=clock, publisher=publisher
     )
     publisher.bind(postmortems)
+    postmortems.register(reminders)
     followups = FollowUpService(
         storage=storage,
         settings=settings,

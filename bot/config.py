@@ -254,6 +254,12 @@ class Settings(BaseSettings):
         default="UTC",
         description="The time zone the plan's notifications write times in (an IANA name such as `Europe/Berlin`); cards and lists use Slack's date tokens, which show each reader's own time.",
     )
+    postmortem_remind_hours: float = Field(
+        default=24,
+        gt=0,
+        le=720,
+        description="Hours after a shared post-mortem draft still missing details (trigger, impact, resolution, root cause, contributing factors, review meeting) before the commander is reminded by direct message; at most three reminders.",
+    )
     archive_after_days: float | None = Field(
         default=None,
         ge=0,

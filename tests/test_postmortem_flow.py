@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from typing import Any
 
 from bot.models.incidents import Incident
 from bot.sandbox import payloads
 from bot.sandbox.slack.workspace import SlackWorkspace
 from handlers.ids import Action, Callback, Field
-from tests.flows import command_in, declare, eventually
+from tests.flows import command_in, declare, eventually, resolve
 from tests.plugins.bot import RunningBot
 
 
@@ -218,3 +219,53 @@ async def _said(slack: SlackWorkspace, text: str) -> bool:
     answers = [str(b.get("text", "")) for _, b in slack.response_posts]
     answers += [e.text for e in slack.ephemerals_for("UALICE")]
     return any(text in a for a in answers)
+
+
+async def test_the_commander_is_reminded_of_missing_details_until_they_are_given(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    slack = slack_workspace
+    incident = await declare(bot, slack)
+    await resolve(bot, slack, incident)
+    await eventually(lambda: _versions(bot, incident.number, 1))
+    reminder = await eventually(
+        lambda: bot.services.storage.reminder_get("postmortem:1")
+    )
+    reminders = bot.services.comms.reminders
+    assert await reminders.tick(reminder.due_at - timedelta(minutes=1)) == 0
+    assert await reminders.tick(reminder.due_at) == 1
+    await eventually(lambda: _dm(slack, "UALICE", "still needs"))
+    [dm] = await _dm(slack, "UALICE", "still needs")
+    assert "How it was noticed, Impact, Resolution" in dm
+
+    await bot.services.postmortems.write_details(
+        number=incident.number,
+        details={
+            "trigger": "person",
+            "impact": "All logins failed for 4 minutes",
+            "resolution": "Failed over",
+            "contributing_factors": "None found",
+            "review_meeting": "2027-01-04",
+        },
+        actor="UALICE",
+        source="test:details",
+    )
+    later = await bot.services.storage.reminder_get("postmortem:1")
+    assert later is not None
+    await reminders.tick(
+        later.due_at
+    )  # nothing missing: no second reminder, and it ends
+    assert len(await _dm(slack, "UALICE", "still needs")) == 1
+    ended = await bot.services.storage.reminder_get("postmortem:1")
+    assert ended is not None
+    assert ended.status == "done"
+
+
+async def _dm(slack: SlackWorkspace, user: str, text: str) -> list[str]:
+    return [
+        m.text
+        for channel in slack.channels.values()
+        if channel.is_im and channel.members[0] == user
+        for m in slack.messages(channel.id)
+        if text in m.text
+    ]

@@ -230,6 +230,12 @@ class PostmortemPublisher(Protocol):
         follow-up."""
         ...
 
+    async def remind_author(
+        self, incident: Incident, missing: list[str], *, key: str
+    ) -> None:
+        """Remind the commander by direct message of what the post-mortem still lacks."""
+        ...
+
 
 # -- follow-ups ------------------------------------------------------------------------------------
 class Tracker(Protocol):

@@ -126,6 +126,20 @@ class SlackPostmortemPublisher:
             )
         )
 
+    async def remind_author(
+        self, incident: Incident, missing: list[str], *, key: str
+    ) -> None:
+        text, blocks = postmortem_blocks.author_prompt(incident, missing)
+        await self.outbox.enqueue(
+            OutboxMessage(
+                method="chat.postMessage",
+                args={"channel": incident.commander, "text": text, "blocks": blocks},
+                channel_key=f"dm:{incident.commander}",
+                dedup_key=f"inc-{incident.number}:{key}",
+                incident=incident.number,
+            )
+        )
+
     async def _send_bytes(self, url: str, draft: PostmortemRecord) -> None:
         timeout = aiohttp.ClientTimeout(total=300)
         async with aiohttp.ClientSession(timeout=timeout) as session:

@@ -24,13 +24,17 @@ from bot.services.ports import PostmortemPublisher
 from bot.services.postmortem.facts import DETAILS, REVIEW_STATES, collect
 from bot.services.postmortem.json_draft import write_json
 from bot.services.postmortem.markdown_draft import write_markdown
+from bot.services.scheduling.reminders import Fired, ReminderService
 from bot.storage import Storage
 from bot.storage.chain import ChainReport
 from bot.storage.postmortems import PostmortemRecord
+from bot.storage.reminders import Reminder
 from bot.storage.snapshot import Snapshot
 
 log = logging.getLogger(__name__)
 RECOVER_WITHIN = timedelta(hours=24)
+REMINDER = "postmortem"  # the reminder kind (and key prefix) of missing details
+REMINDERS = 3
 MAX_LOOKUPS = 50  # people looked up in Slack per draft
 
 
@@ -132,6 +136,29 @@ class PostmortemService:
                 {k: str(v) for k, v in entry.data.items() if k in DETAILS and v}
             )
         return found
+
+    async def missing(self, number: int) -> list[str]:
+        """The headings of the details nobody has given yet."""
+        given = await self.details(number)
+        return [heading for key, heading in DETAILS.items() if key not in given]
+
+    def register(self, reminders: ReminderService) -> None:
+        reminders.register(REMINDER, self._remind)
+
+    async def _remind(self, reminder: Reminder, now: datetime) -> Fired:
+        """Remind the commander of what the post-mortem still lacks (REMINDERS times at most)."""
+        incident = await self.storage.get_incident(reminder.incident or 0)
+        missing = await self.missing(reminder.incident or 0) if incident else []
+        if incident is None or not missing or self.publisher is None:
+            return None, reminder.stage
+        await self.publisher.remind_author(
+            incident, missing, key=f"{reminder.key}:{reminder.stage}"
+        )
+        if reminder.stage + 1 >= REMINDERS:
+            return None, reminder.stage + 1
+        return now + timedelta(
+            hours=self.settings.postmortem_remind_hours
+        ), reminder.stage + 1
 
     async def write_details(
         self, *, number: int, details: dict[str, str], actor: str, source: str
@@ -262,8 +289,18 @@ class PostmortemService:
             source=f"{source}:version",
         )
         await self.storage.append(number, [version], now=self.clock())
-        missing = [h for k, h in DETAILS.items() if k not in await self.details(number)]
+        missing = await self.missing(number)
         await self.publisher.ask_author(incident, draft, missing)
+        if missing:  # the commander is reminded later if they stay missing
+            now = self.clock()
+            await self.storage.reminder_set(
+                key=f"{REMINDER}:{number}",
+                kind=REMINDER,
+                incident=number,
+                due_at=now + timedelta(hours=self.settings.postmortem_remind_hours),
+                now=now,
+                only_if_new=True,
+            )
         return draft.model_copy(update={"slack_file_id": file_id})
 
     async def recover(self, *, within: timedelta = RECOVER_WITHIN) -> int:
