@@ -23,6 +23,7 @@ from bot.gateways.pagerduty.pager import LogOnlyPager, Pager
 from bot.gateways.pagerduty.transport import default_backoff
 from bot.gateways.slack.outbox import Outbox
 from bot.gateways.status_sinks import sink_for
+from bot.gateways.statuspage_io import AtlassianStatuspage
 from bot.models.incidents import Clock, utcnow
 from bot.scenarios.schema import Kind, load_all
 from bot.services import Communications, Services
@@ -180,6 +181,13 @@ def build_services(
             settings.status_url or str(settings.database_path.parent / "status"),
             region=settings.status_region,
         ),
+        mirror=AtlassianStatuspage(
+            api_url=settings.statuspage_api_url,
+            page_id=settings.statuspage_page_id,
+            api_key=settings.statuspage_api_key.get_secret_value(),
+        )
+        if settings.statuspage_api_key and settings.statuspage_page_id
+        else None,
     )
     updates = StatusUpdateService(
         storage=storage,

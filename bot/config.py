@@ -132,6 +132,7 @@ class Settings(BaseSettings):
         "page_targets",
         "alert_scenarios",
         "sns_topics",
+        "statuspage_components",
         mode="before",
     )
     @classmethod
@@ -426,6 +427,24 @@ class Settings(BaseSettings):
         pattern=r"^[a-z]{2}(-[a-z]+)+-\d$",
         description="AWS region of the status page bucket: not the one being repaired, so the page stays up.",
     )
+    statuspage_api_key: SecretStr | None = Field(
+        default=None,
+        description="Atlassian Statuspage API key: mirrors every public update to that page too (with `WARROOM_STATUSPAGE_PAGE_ID`).",
+    )
+    statuspage_page_id: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]{4,40}$",
+        description="Id of the Atlassian Statuspage page public updates are mirrored to.",
+    )
+    statuspage_api_url: str = Field(
+        default="https://api.statuspage.io",
+        pattern=r"^https?://",
+        description="Atlassian Statuspage's REST API (the tests' stand-in).",
+    )
+    statuspage_components: dict[str, str] = Field(
+        default_factory=dict,
+        description="JSON object: the plan's component id (`database`, `api`, ...) -> the Statuspage component id its state is mirrored to; components not listed are not touched there.",
+    )
     pagerduty_approvers_policy: str | None = Field(
         default=None,
         pattern=r"^[A-Z0-9]{2,20}$",
@@ -517,6 +536,10 @@ class Settings(BaseSettings):
             problems.append("WARROOM_SEVERITIES: at least one severity is needed")
         if "commander" not in self.roles:
             problems.append("WARROOM_ROLES: must include 'commander'")
+        if self.statuspage_api_key is not None and self.statuspage_page_id is None:
+            problems.append(
+                "WARROOM_STATUSPAGE_PAGE_ID: required with WARROOM_STATUSPAGE_API_KEY"
+            )
         if self.tracker == "jira":
             for name in ("jira_url", "jira_project", "jira_token"):
                 if getattr(self, name) is None:

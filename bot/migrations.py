@@ -449,3 +449,13 @@ def m012_public_updates(db: Database) -> None:
     )
     db.table("public_updates").create_index(["source"], unique=True)
     db.table("public_updates").create_index(["incident"])
+
+
+@migrations()
+def m013_statuspage_mirror(db: Database) -> None:
+    """Each incident's copy on Atlassian Statuspage, and the last public update mirrored there."""
+    db.table("statuspage_mirror").create(
+        {"incident": int, "remote_id": str, "last_update": int},
+        pk="incident",
+        not_null={"remote_id", "last_update"},
+    )

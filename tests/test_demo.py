@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.sandbox.demo import run_demo
+from tests.browser import CHROMIUM, chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,6 +38,14 @@ async def test_demo_database_failure_end_to_end(tmp_path):
     shown = Path(status_page).read_text(encoding="utf-8")  # noqa: ASYNC240 -- a small file, after the run
     assert "Logins and uploads work again" in shown  # the demo's public update
     assert "Restored bodyscript-restored" not in shown  # its internal message
+    if (
+        CHROMIUM is not None
+    ):  # as a visitor sees it (tests/test_status_page_browser.py skips without)
+        dom = await chromium(
+            tmp_path / "profile", "--dump-dom", Path(status_page).as_uri()
+        )
+        assert "Logins and uploads work again" in dom
+        assert 'data-status="resolved"' in dom
     draft = Path(path).read_text(encoding="utf-8")  # noqa: ASYNC240 -- a small file, after the run
     assert "restore_db_instance_from_db_snapshot" in draft
     assert "RPO" in draft

@@ -388,3 +388,50 @@ def test_stats_text_says_how_to_read_its_columns():
     assert lines[-1].startswith(
         "RTO met: affected components mitigated within their RTO"
     )
+
+
+def test_a_restore_point_after_impact_start_is_flagged_not_called_met():
+    from io import StringIO
+
+    from bot.services.postmortem.facts import Facts, TargetResult
+    from bot.services.postmortem.markdown_draft import _times
+
+    start = datetime(2026, 1, 5, 9, 48, tzinfo=UTC)
+    incident = Incident(
+        number=1,
+        title="Corrupted orders",
+        severity="SEV1",
+        commander="UALICE",
+        channel_name="inc-1",
+        declared_by="UALICE",
+        declared_at=start + timedelta(minutes=12),
+        impact_started_at=start,
+    )
+    late = TargetResult(
+        "database",
+        "Database",
+        timedelta(minutes=30),
+        timedelta(minutes=40),
+        timedelta(minutes=15),
+        timedelta(0),  # restored to after impact start: "no data lost" would be a lie
+        start + timedelta(minutes=5),
+        "Restore from snapshot",
+    )
+    facts = Facts(
+        incident, start, 0, None, {}, {"time_to_detect": None}, targets=[late]
+    )
+    out = StringIO()
+    _times(out, facts)
+    text = out.getvalue()
+    assert "| 0s | check |" in text
+    assert (
+        "**Warning (Database):** restored to 2026-01-05 09:53:00, impact started 2026-01-05 09:48:00"
+        in text
+    )
+    early = TargetResult(
+        *[*vars(late).values()][:6], start - timedelta(minutes=5), "Restore"
+    )
+    facts.targets = [early]
+    out = StringIO()
+    _times(out, facts)
+    assert "Warning" not in out.getvalue()

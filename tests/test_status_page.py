@@ -5,6 +5,7 @@ states, the incident's public updates newest first, and nothing written inside t
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -16,10 +17,12 @@ import pytest
 from bot.gateways.status_sinks import sink_for
 from bot.models.incidents import Incident
 from bot.sandbox import payloads
-from bot.sandbox.slack.workspace import SlackWorkspace
+from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
+from bot.sandbox.statuspage import StatuspageStandIn
 from handlers.ids import Callback, Field
 from tests.flows import command_in, declare, eventually, open_view, resolve
-from tests.plugins.bot import RunningBot
+from tests.plugins.bot import RunningBot, make_settings, run_bot
+from tests.plugins.trackers import STATUSPAGE_KEY, STATUSPAGE_PAGE
 
 INTERNAL = "replica-7 in subnet-0a1b broke after Bob's deploy"
 SECRET_NOTE = "INTERNAL ONLY: customer list leaked?"
@@ -161,3 +164,54 @@ def test_a_wrong_status_url_is_refused(url: str):
 
     with pytest.raises(UsageError):
         sink_for(url)
+
+
+@pytest.fixture
+async def mirrored(
+    tmp_path: Path,
+    slack_server: RunningWorkspace,
+    statuspage: tuple[StatuspageStandIn, str],
+) -> AsyncIterator[RunningBot]:
+    url = statuspage[1]
+    settings = make_settings(
+        tmp_path / "warroom.db",
+        slack_server,
+        statuspage_api_key=STATUSPAGE_KEY,
+        statuspage_page_id=STATUSPAGE_PAGE,
+        statuspage_api_url=url,
+        statuspage_components={"database": "cmpdb0001", "api": "cmpapi001"},
+    )
+    async with run_bot(settings, slack_server) as running:
+        yield running
+
+
+async def test_public_updates_are_mirrored_to_statuspage_in_order_once(
+    mirrored: RunningBot,
+    slack_workspace: SlackWorkspace,
+    statuspage: tuple[StatuspageStandIn, str],
+):
+    bot, (page, _) = mirrored, statuspage
+    components = {Field.COMPONENTS: payloads.multi_static_select_value(["database"])}
+    incident = await declare(bot, slack_workspace, **components)
+    await post_update(bot, slack_workspace, incident, "investigating", "Logins fail.")
+    await bot.services.status_page.wait_idle()
+    page.fail_next = 1  # Statuspage is down for the next update
+    await post_update(bot, slack_workspace, incident, "identified", "Cause found.")
+    await bot.services.status_page.wait_idle()
+    await resolve(bot, slack_workspace, incident)  # the next publish catches up
+    await eventually(lambda: _mirrored(page, 3))
+    [remote] = page.incidents.values()
+    assert remote["name"] == "Service disruption: Database"
+    assert [u["body"] for u in reversed(remote["incident_updates"])] == [
+        "Logins fail.",
+        "Cause found.",
+        "This incident has been resolved. Thank you for your patience.",
+    ]
+    assert remote["status"] == "resolved"
+    assert page.components == {"cmpdb0001": "operational"}
+    await bot.services.status_page.publish()  # nothing new: nothing sent twice
+    assert len(remote["incident_updates"]) == 3
+
+
+async def _mirrored(page: StatuspageStandIn, n: int) -> bool:
+    return any(len(i["incident_updates"]) >= n for i in page.incidents.values())

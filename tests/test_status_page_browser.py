@@ -7,54 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 from pathlib import Path
-
-import pytest
 
 from bot.sandbox import payloads
 from bot.sandbox.slack.workspace import SlackWorkspace
 from handlers.ids import Field
+from tests.browser import chromium, needs_chromium
 from tests.flows import command_in, declare, eventually
 from tests.plugins.bot import RunningBot
 from tests.test_status_page import INTERNAL, SECRET_NOTE, post_update, published
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTEFACTS = Path(
     os.environ.get("WARROOM_ARTEFACTS", Path(__file__).parent.parent / "artefacts")
 )
-# Without the background-networking flags Chromium tries to reach Google's hosts at every start.
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-)
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None,
-    reason="Chromium is not installed (Debian: apt-get install chromium); the status page's other tests still run",
-)
-
-
-async def chromium(profile: Path, *args: str) -> str:
-    assert CHROMIUM is not None
-    process = await asyncio.create_subprocess_exec(
-        CHROMIUM,
-        *FLAGS,
-        f"--user-data-dir={profile}",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=180)
-    assert process.returncode == 0, err.decode(errors="replace")[-2000:]
-    return out.decode()
+pytestmark = needs_chromium
 
 
 async def test_a_visitor_sees_the_incident_in_chromium(

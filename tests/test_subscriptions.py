@@ -5,6 +5,7 @@ direct message, once each, whatever Slack replays; the commander alone subscribe
 from __future__ import annotations
 
 import json
+import time
 
 from bot.models.incidents import Incident
 from bot.sandbox import payloads
@@ -115,8 +116,13 @@ async def test_a_replayed_update_sends_no_second_direct_message(
         view_id=view_id,
         private_metadata=json.dumps({"incident": incident.number}),
     )
+    sent_at = int(
+        time.time()
+    )  # one request: the same timestamp and signature both times
     for retry in (None, 1):  # the same request again, as Slack retries it
-        response = await bot.sender.send(body, content_type=FORM, retry_num=retry)
+        response = await bot.sender.send(
+            body, content_type=FORM, retry_num=retry, timestamp=sent_at
+        )
         assert response.status == 200
     await eventually(lambda: settled(bot))
     assert len(direct_messages(slack, "UBOB")) == 1

@@ -39,6 +39,7 @@ class PublicComponent(BaseModel):
 
 
 class PublicIncident(BaseModel):
+    number: int
     key: str  # the public id, e.g. INC-4
     name: str  # made from the components it affects, never the internal title
     status: str

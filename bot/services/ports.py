@@ -11,6 +11,7 @@ not own. Each is implemented once by the Slack adapter (`handlers/outbound/`), o
     ApprovalEscalations paging approvers about a waiting approval     bot/services/scheduling/reminders.py
     PostmortemPublisher sharing the draft                             handlers/outbound/postmortem_publisher.py
     FollowUpPort        follow-ups told in the channel, overdue DMs   handlers/outbound/followups.py
+    StatusMirror        Atlassian Statuspage, the status page's copy  bot/gateways/statuspage_io.py
     Tracker             the team's issue tracker                      bot/gateways/github.py
 
 Every posting method takes an idempotency `key` (or derives one), so a repeat (a replay, a retried
@@ -272,3 +273,18 @@ class FollowUpPort(Protocol):
     async def overdue(self, owner: str, items: Sequence[FollowUp], *, key: str) -> None:
         """Remind `owner` by direct message of their overdue follow-ups."""
         ...
+
+
+# -- the public status page ------------------------------------------------------------------------
+class StatusMirror(Protocol):
+    """A hosted status page the bot's own page is copied to (bot/gateways/statuspage_io.py)."""
+
+    async def create(
+        self, *, name: str, status: str, body: str, components: dict[str, str]
+    ) -> str:
+        """Open an incident there with its first update; return its id."""
+        ...
+
+    async def update(
+        self, remote_id: str, *, status: str, body: str, components: dict[str, str]
+    ) -> None: ...

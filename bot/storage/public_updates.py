@@ -1,5 +1,6 @@
 """Storage section: public status updates (the status page's only source), each written with its
-`public_update` timeline row in one transaction. The text is stored redacted, as the timeline's is."""
+`public_update` timeline row in one transaction, and how far each incident is mirrored to
+Atlassian Statuspage. The text is stored redacted, as the timeline's is."""
 
 from __future__ import annotations
 
@@ -65,6 +66,24 @@ class PublicUpdateStore(TimelineStore):
             lambda: list(self.db.query(sql + " order by id", params))
         )
         return [_update(r) for r in rows]
+
+    async def mirror_of(self, incident: int) -> tuple[str, int] | None:
+        """(Statuspage incident id, last public update mirrored) of an incident, if mirrored."""
+        row = await self._call(
+            self._one, "select * from statuspage_mirror where incident = ?", [incident]
+        )
+        return (str(row["remote_id"]), int(row["last_update"])) if row else None
+
+    async def mirror_set(
+        self, incident: int, *, remote_id: str, last_update: int
+    ) -> None:
+        await self._call(
+            self.db.execute,
+            "insert into statuspage_mirror (incident, remote_id, last_update) values (?, ?, ?)"
+            " on conflict (incident) do update set remote_id = excluded.remote_id,"
+            " last_update = excluded.last_update",
+            [incident, remote_id, last_update],
+        )
 
     async def has_public_updates(self, incident: int) -> bool:
         row = await self._call(

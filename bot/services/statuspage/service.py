@@ -4,8 +4,9 @@ Owns what the public sees: only text written for it (the public text of `/incide
 fixed line when an incident with public updates is resolved), the components the plan names and
 their states (from each current incident's severity and status), current incidents and the last
 90 days' history. Drills never appear. Publishing runs in the background, one at a time, through
-the `StatusSink` (a directory the bot serves, or S3 in another region); a failed publish is logged
-and the next update publishes everything again. Must not: know about Slack or HTTP.
+the `StatusSink` (a directory the bot serves, or S3 in another region), then to the optional
+`StatusMirror` (Atlassian Statuspage: each incident's public updates not yet there, in order); a
+failed publish is logged and the next one publishes everything again. Must not: know about Slack or HTTP.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bot.models.statuspage import (
     StatusPage,
 )
 from bot.plan import COMPONENTS, SERVICE_NAME
+from bot.services.ports import StatusMirror
 from bot.services.statuspage.render import FILES, render
 from bot.storage import Storage
 
@@ -39,14 +41,16 @@ IMPACTS = {"High": ComponentState.MAJOR, "Medium": ComponentState.PARTIAL}
 
 class StatusPageService:
     def __init__(
-        self, *, storage: Storage, settings: Settings, clock: Clock, sink: StatusSink
+        self,
+        *,
+        storage: Storage,
+        settings: Settings,
+        clock: Clock,
+        sink: StatusSink,
+        mirror: StatusMirror | None = None,
     ) -> None:
-        self.storage, self.settings, self.clock, self.sink = (
-            storage,
-            settings,
-            clock,
-            sink,
-        )
+        self.storage, self.settings, self.clock = storage, settings, clock
+        self.sink, self.mirror = sink, mirror
         self._lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self.last_error: str | None = None
@@ -152,6 +156,7 @@ class StatusPageService:
         if status == Status.MONITORING.value:
             impact = ComponentState.DEGRADED
         return PublicIncident(
+            number=incident.number,
             key=incident.key,
             name=f"Service disruption: {', '.join(affected)}"
             if affected
@@ -169,14 +174,56 @@ class StatusPageService:
     async def publish(self) -> None:
         """Render the page and put it where `WARROOM_STATUS_URL` says (one publish at a time)."""
         async with self._lock:
-            files = render(await self.page())
+            page = await self.page()
             try:
-                await asyncio.to_thread(self.sink.put, files, FILES)
+                await asyncio.to_thread(self.sink.put, render(page), FILES)
+                self.last_error = None
             except (BotError, OSError) as exc:
                 self.last_error = str(exc)
                 log.warning("status page not published to %s: %s", self.sink.where, exc)
-                return
-            self.last_error = None
+            if self.mirror is not None:
+                for incident in [*page.current, *page.history]:
+                    try:
+                        await self._mirror(self.mirror, incident)
+                    except BotError as exc:  # the next publish catches up
+                        log.warning(
+                            "%s not mirrored to Statuspage: %s",
+                            incident.key,
+                            exc.message,
+                        )
+
+    async def _mirror(self, mirror: StatusMirror, incident: PublicIncident) -> None:
+        """Copy the incident's public updates not yet on the hosted page there, oldest first."""
+        number = incident.number
+        known = await self.storage.mirror_of(number)
+        remote_id, last = known if known else (None, 0)
+        ids = self.settings.statuspage_components
+        for update in reversed(incident.updates):  # oldest first
+            if update.id <= last:
+                continue
+            state = (
+                ComponentState.OPERATIONAL
+                if update.status == Status.RESOLVED.value
+                else incident.impact
+            )
+            components = {ids[c]: state.value for c in incident.components if c in ids}
+            if remote_id is None:
+                remote_id = await mirror.create(
+                    name=incident.name,
+                    status=update.status,
+                    body=update.text,
+                    components=components,
+                )
+            else:
+                await mirror.update(
+                    remote_id,
+                    status=update.status,
+                    body=update.text,
+                    components=components,
+                )
+            await self.storage.mirror_set(
+                number, remote_id=remote_id, last_update=update.id
+            )
 
     def publish_later(self) -> None:
         task = asyncio.create_task(self.publish(), name="status-page")
