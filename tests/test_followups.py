@@ -235,3 +235,30 @@ async def test_a_private_incidents_title_stays_out_of_github(
     [issue] = github.issues.values()
     assert incident.title not in issue["body"]
     assert "INC-1" in issue["body"]
+
+
+async def test_outside_a_channel_the_list_leaves_out_private_incidents_followups(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    public = await declare(bot, slack_workspace)
+    private = await declare(
+        bot,
+        slack_workspace,
+        title="Keys leaked in a log",
+        **{Field.PRIVATE: payloads.checkboxes_value(["private"])},
+    )
+    await command_in(bot, public, "followup Add a disk alarm")
+    await command_in(bot, private, "followup Rotate the leaked signing key")
+    await eventually(lambda: _count_all(bot, 2))
+    response = await bot.sender.command(
+        "followups", user_id="UALICE", channel_id="CGENERAL"
+    )
+    assert response.status == 200
+    [listing] = await eventually(lambda: _shown(slack_workspace, "Open follow-ups"))
+    assert "Add a disk alarm" in listing
+    assert "Rotate the leaked signing key" not in listing
+    assert "1 of private incidents not shown" in listing
+
+
+async def _count_all(bot: RunningBot, n: int) -> bool:
+    return len(await bot.services.storage.followups()) == n

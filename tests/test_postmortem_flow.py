@@ -166,6 +166,11 @@ async def test_the_postmortem_is_completed_reviewed_and_reshared_version_by_vers
     )
     assert "| 1 | detect | Alarm on free disk below 20% |" in third
     assert "| 2099-01-31 | high | not filed | open |" in third
+    for reviewer in ("UBOB", "UCAROL"):  # each reviewer is asked, once
+        [asked] = await eventually(
+            lambda r=reviewer: _dm(slack, r, "asks you to review")
+        )
+        assert "the post-mortem of INC-1" in asked
     kinds = [e.kind for e in await bot.services.storage.timeline(incident.number)]
     assert kinds.count("postmortem_details") == 1
     assert kinds.count("postmortem_review") == 1

@@ -231,6 +231,12 @@ class PostmortemPublisher(Protocol):
         follow-up."""
         ...
 
+    async def ask_review(
+        self, incident: Incident, reviewers: list[str], *, by: str, key: str
+    ) -> None:
+        """Ask each reviewer by direct message to review the post-mortem."""
+        ...
+
     async def remind_author(
         self, incident: Incident, missing: list[str], *, key: str
     ) -> None:

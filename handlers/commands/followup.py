@@ -113,8 +113,12 @@ async def handle_followups_command(args: NoArgs, ctx: CommandContext) -> None:
         items = await service.listing(ctx.incident.number)
         title = f"*Follow-ups of {ctx.incident.key}*"
     else:
-        items = [i for i in await service.listing() if i.state.value == "open"]
-        title = "*Open follow-ups*"
+        items, hidden = await service.open_everywhere()
+        title = "*Open follow-ups*" + (
+            f" ({hidden} of private incidents not shown: ask in their channels)"
+            if hidden
+            else ""
+        )
     today = ctx.services.clock().date()
     lines = [
         ("" if ctx.incident else f"INC-{i.incident} ")

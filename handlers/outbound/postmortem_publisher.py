@@ -25,6 +25,7 @@ from bot.services.postmortem.service import PostmortemService, auto_source
 from bot.storage.postmortems import PostmortemRecord
 from handlers.blocks import incidents as blocks
 from handlers.blocks import postmortem as postmortem_blocks
+from handlers.outbound.announcer import direct_messages
 
 RESOLUTION_PURPOSE = (
     "resolution-chain"  # the announcer's message with the head hash at resolve
@@ -124,6 +125,18 @@ class SlackPostmortemPublisher:
                 dedup_key=f"inc-{incident.number}:postmortem-author:{draft.id}",
                 incident=incident.number,
             )
+        )
+
+    async def ask_review(
+        self, incident: Incident, reviewers: list[str], *, by: str, key: str
+    ) -> None:
+        text = (
+            f":mag: {blocks.user(by)} asks you to review the post-mortem of {incident.key}: the"
+            f" newest draft is the last file in <#{incident.channel_id}>. Say what is wrong or"
+            " missing there; `/incident postmortem final` closes the review."
+        )
+        await self.outbox.enqueue(
+            *direct_messages(incident, reviewers, text, f"review:{key}")
         )
 
     async def remind_author(

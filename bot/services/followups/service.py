@@ -102,8 +102,24 @@ class FollowUpService:
         )
         return changed
 
-    async def listing(self, number: int | None = None) -> list[FollowUp]:
+    async def listing(self, number: int) -> list[FollowUp]:
+        """An incident's follow-ups, open and done."""
         return await self.storage.followups(number)
+
+    async def open_everywhere(self) -> tuple[list[FollowUp], int]:
+        """Every open follow-up, outside any one incident's channel: those of private incidents
+        are left out (their text stays with their channel); how many were left out."""
+        shown, hidden = [], 0
+        private: dict[int, bool] = {}
+        for item in await self.storage.followups(open_only=True):
+            if item.incident not in private:
+                incident = await self.storage.get_incident(item.incident)
+                private[item.incident] = incident is None or incident.private
+            if private[item.incident]:
+                hidden += 1
+            else:
+                shown.append(item)
+        return shown, hidden
 
     # -- the tracker -----------------------------------------------------------------------------
     async def _file(self, incident: Incident, item: FollowUp) -> FollowUp:

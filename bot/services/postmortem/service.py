@@ -169,11 +169,8 @@ class PostmortemService:
             for k, v in details.items()
             if k in DETAILS
         }
-        changed = {
-            k: v
-            for k, v in given.items()
-            if v and v != (await self.details(number)).get(k)
-        }
+        before = await self.details(number)
+        changed = {k: v for k, v in given.items() if v and v != before.get(k)}
         if not changed:
             return
         entry = NewEntry(
@@ -218,6 +215,12 @@ class PostmortemService:
             self.publish_later(
                 number=number, trigger="review", source=f"{source}:draft"
             )
+            if status == "in review" and self.publisher is not None:
+                incident = await self.storage.get_incident(number)
+                if incident is not None:
+                    await self.publisher.ask_review(
+                        incident, chosen, by=actor, key=f"{source}:review"
+                    )
         return list(chosen)
 
     def _write(
