@@ -55,6 +55,7 @@ from bot.web import (
 )
 from handlers import boltfix, register_all
 from handlers.identity import BotIdentity
+from handlers.listeners.github_webhook import github_webhook
 from handlers.listeners.pagerduty_webhook import pagerduty_webhook
 from handlers.listeners.sns import sns_endpoint
 from handlers.middleware import SettlingApp
@@ -288,6 +289,8 @@ def create_web_app(
         web_app.router.add_post("/slack/events", handle_slack)
     if not socket_mode and settings.pagerduty_webhook_secret is not None:
         web_app.router.add_post("/pagerduty/webhook", pagerduty_webhook(services))
+    if settings.github_webhook_secret is not None:
+        web_app.router.add_post("/github/webhook", github_webhook(services))
     if settings.sns_topics:
         web_app.router.add_post("/aws/sns", sns_endpoint(services))
     if services.status_page.sink.directory is not None:

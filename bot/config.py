@@ -411,6 +411,10 @@ class Settings(BaseSettings):
         pattern=r"^https?://",
         description="GitHub's REST API (GitHub Enterprise Server: `https://<host>/api/v3`).",
     )
+    github_webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret of a GitHub webhook (`issues` events, JSON) on `WARROOM_GITHUB_REPO`; enables `POST /github/webhook`, so a closed or reopened issue shows at once instead of at the next sync.",
+    )
     followup_sync_minutes: int = Field(
         default=15,
         ge=1,

@@ -4,13 +4,17 @@ overdue owners are told once a day, and bad input changes nothing."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from bot.models.followups import FollowUpKind, FollowUpState, Priority
+from bot.models.followups import FollowUp, FollowUpKind, FollowUpState, Priority
 from bot.sandbox import payloads
 from bot.sandbox.github import GitHubStandIn
 from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
@@ -20,6 +24,8 @@ from tests.plugins.bot import RunningBot, make_settings, run_bot
 from tests.plugins.trackers import REPO, TOKEN
 from tests.runbook_support import MovableClock, ephemeral_texts
 from tests.test_subscriptions import direct_messages, settled
+
+WEBHOOK_SECRET = "test-github-webhook-secret"
 
 
 @pytest.fixture
@@ -262,3 +268,78 @@ async def test_outside_a_channel_the_list_leaves_out_private_incidents_followups
 
 async def _count_all(bot: RunningBot, n: int) -> bool:
     return len(await bot.services.storage.followups()) == n
+
+
+def _signed(body: bytes, secret: str = WEBHOOK_SECRET) -> dict[str, str]:
+    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return {
+        "X-Hub-Signature-256": f"sha256={digest}",
+        "X-GitHub-Event": "issues",
+        "Content-Type": "application/json",
+    }
+
+
+@pytest.fixture
+async def hooked(
+    tmp_path: Path, slack_server: RunningWorkspace, github: GitHubStandIn
+) -> AsyncIterator[RunningBot]:
+    """The GitHub-tracked bot with the issues webhook on."""
+    settings = make_settings(
+        tmp_path / "warroom.db",
+        slack_server,
+        tracker="github",
+        github_repo=REPO,
+        github_token=TOKEN,
+        github_api_url=github.base,
+        github_webhook_secret=WEBHOOK_SECRET,
+    )
+    async with run_bot(settings, slack_server) as running:
+        yield running
+
+
+async def test_a_signed_github_webhook_marks_the_followup_done_at_once(
+    hooked: RunningBot, slack_workspace: SlackWorkspace, github: GitHubStandIn
+):
+    bot = hooked
+    incident = await declare(bot, slack_workspace)
+    await command_in(bot, incident, "followup Alarm on replica lag")
+    [item] = await eventually(lambda: _all_filed(bot, incident.number))
+    event = {
+        "action": "closed",
+        "issue": {
+            "number": 1,
+            "html_url": github.issues[1]["html_url"],
+            "state": "closed",
+        },
+        "repository": {"full_name": REPO},
+    }
+    body = json.dumps(event).encode()
+    url = f"{bot.base_url}/github/webhook"
+    async with aiohttp.ClientSession() as session:
+        forged = {**_signed(body, "not-the-secret")}
+        async with session.post(url, data=body, headers=forged) as response:
+            assert response.status == 401
+        assert (
+            await bot.services.storage.followup(item.id)
+        ).state is FollowUpState.OPEN  # type: ignore[union-attr]
+        other = json.dumps(
+            {**event, "repository": {"full_name": "acme/other"}}
+        ).encode()
+        async with session.post(url, data=other, headers=_signed(other)) as response:
+            assert (response.status, (await response.json())["outcome"]) == (
+                200,
+                "ignored",
+            )
+        for _ in range(2):  # a redelivery changes nothing more
+            async with session.post(url, data=body, headers=_signed(body)) as response:
+                assert response.status == 200
+    done = await bot.services.storage.followup(item.id)
+    assert done is not None
+    assert done.state is FollowUpState.DONE
+    kinds = [e.kind for e in await bot.services.storage.timeline(incident.number)]
+    assert kinds.count("followup_done") == 1
+
+
+async def _all_filed(bot: RunningBot, number: int) -> list[FollowUp] | None:
+    items = await bot.services.storage.followups(number)
+    return items if items and all(i.tracker_key for i in items) else None

@@ -2,11 +2,16 @@
 
 Owns the two calls follow-ups need: create an issue that links back to the incident, and read
 whether it is closed. githubkit's response models check every answer (the stand-in's included).
+`issue_event` checks and reads GitHub's signed `issues` webhook (an issue closed or reopened).
 Its own retries are bounded (server errors, `RETRIES` tries in all; a rate limit waits for the next sync), and every library
 failure leaves here as an `ExternalServiceError` naming the status, never the token.
 """
 
 from __future__ import annotations
+
+import hashlib
+import hmac
+import json
 
 from githubkit import GitHub
 from githubkit.exception import GitHubException, RequestFailed
@@ -85,6 +90,33 @@ class GitHubTracker:
 
     async def aclose(self) -> None:
         """githubkit opens a client per call unless one is entered: nothing stays open."""
+
+
+SIGNATURE_HEADER = "X-Hub-Signature-256"
+
+
+def issue_event(
+    body: bytes, *, signature: str | None, secret: str, repo: str
+) -> TrackerIssue | None:
+    """An `issues` webhook delivery of `repo` that closed or reopened an issue, if its
+    `X-Hub-Signature-256` (HMAC-SHA256 of the body) is right; raises ValueError when it is not."""
+    expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    if not signature or not hmac.compare_digest(expected, signature):
+        raise ValueError("invalid signature")
+    try:
+        event = json.loads(body)
+        action, issue = event["action"], event["issue"]
+        name = event["repository"]["full_name"]
+        found = TrackerIssue(
+            key=str(int(issue["number"])),
+            url=str(issue["html_url"]),
+            done=action == "closed",
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+    if name != repo or action not in ("closed", "reopened"):
+        return None
+    return found
 
 
 def _failed(what: str, exc: GitHubException) -> ExternalServiceError:

@@ -92,6 +92,15 @@ class FollowUpStore(TimelineStore):
         )
         return followup_of(row) if row else None
 
+    async def followup_filed_as(self, tracker: str, key: str) -> FollowUp | None:
+        """The follow-up filed in `tracker` as issue `key`, if any."""
+        row = await self._call(
+            self._one,
+            "select * from followups where tracker = ? and tracker_key = ?",
+            [tracker, key],
+        )
+        return followup_of(row) if row else None
+
     async def followups(
         self, incident: int | None = None, *, open_only: bool = False
     ) -> list[FollowUp]:

@@ -15,7 +15,14 @@ from datetime import date, datetime, timedelta
 
 from bot.config import Settings
 from bot.errors import ConflictError, ExternalServiceError, NotFound, UsageError
-from bot.models.followups import FollowUp, FollowUpKind, FollowUpState, Priority
+from bot.gateways.github import issue_event
+from bot.models.followups import (
+    FollowUp,
+    FollowUpKind,
+    FollowUpState,
+    Priority,
+    TrackerIssue,
+)
 from bot.models.incidents import Clock, Incident
 from bot.services.ports import FollowUpPort, Tracker
 from bot.services.scheduling.reminders import Fired, ReminderService
@@ -157,20 +164,37 @@ class FollowUpService:
                     log.warning("follow-up #%s: %s", item.id, exc.message)
         await self.remind_overdue()
 
-    async def _sync_one(self, item: FollowUp) -> None:
-        assert self.tracker is not None
-        if not item.tracker_key:
-            if item.state is FollowUpState.OPEN:
-                await self._file(await self._incident(item.incident), item)
-            return
-        if item.tracker != self.tracker.name:
-            return  # filed in a tracker no longer configured
-        issue = await self.tracker.state(item.tracker_key)
+    async def github_webhook(self, body: bytes, *, signature: str | None) -> str:
+        """A GitHub `issues` delivery: "forged" (nothing read), "ignored" (another repository,
+        another action, no follow-up) or "applied"."""
+        secret, repo = self.settings.github_webhook_secret, self.settings.github_repo
+        if secret is None or repo is None:
+            return "ignored"
+        try:
+            issue = issue_event(
+                body, signature=signature, secret=secret.get_secret_value(), repo=repo
+            )
+        except ValueError:
+            return "forged"
+        if issue is None or await self.issue_changed("github", issue) is None:
+            return "ignored"
+        return "applied"
+
+    async def issue_changed(self, tracker: str, issue: TrackerIssue) -> FollowUp | None:
+        """The tracker says an issue was closed or reopened (a signed webhook): the follow-up filed
+        as it follows at once (the sync would find it later); None when no follow-up is that issue."""
+        item = await self.storage.followup_filed_as(tracker, issue.key)
+        if item is None:
+            return None
+        await self._apply(item, tracker, issue)
+        return await self.storage.followup(item.id)
+
+    async def _apply(self, item: FollowUp, tracker: str, issue: TrackerIssue) -> None:
         changed = await self.storage.followup_state(
             item.id,
             done=issue.done,
             actor=None,
-            via=f"{self.tracker.name} {issue.key}",
+            via=f"{tracker} {issue.key}",
             now=self.clock(),
         )
         if changed is not None:
@@ -181,6 +205,18 @@ class FollowUpService:
                 word,
                 key=f"followup:{item.id}:{word}:{self.clock():%s}",
             )
+
+    async def _sync_one(self, item: FollowUp) -> None:
+        assert self.tracker is not None
+        if not item.tracker_key:
+            if item.state is FollowUpState.OPEN:
+                await self._file(await self._incident(item.incident), item)
+            return
+        if item.tracker != self.tracker.name:
+            return  # filed in a tracker no longer configured
+        await self._apply(
+            item, self.tracker.name, await self.tracker.state(item.tracker_key)
+        )
 
     async def remind_overdue(self) -> int:
         """Direct-message each owner of overdue follow-ups once a day; return how many were told."""
