@@ -16,9 +16,9 @@ from bot.errors import UsageError
 from bot.models.followups import FollowUpKind, Priority
 from handlers.access import Allow
 from handlers.commands._registry import CommandContext, NoArgs, subcommand
+from handlers.commands.assign import MENTION
 from handlers.outbound.followups import followup_line
 
-MENTION = re.compile(r"^<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>$")
 KIND = re.compile(r"^(prevent|mitigate|detect|process):\s*", re.IGNORECASE)
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 PRIORITIES = frozenset(p.value for p in Priority)

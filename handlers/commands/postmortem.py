@@ -4,16 +4,14 @@ in review; `postmortem final` (or `draft`) sets its status. Each change rebuilds
 
 from __future__ import annotations
 
-import re
-
 from pydantic import BaseModel, Field
 
 from bot.errors import UsageError
 from handlers.access import Allow
 from handlers.blocks import postmortem as blocks
 from handlers.commands._registry import CommandContext, subcommand
+from handlers.commands.assign import MENTION
 
-MENTION = re.compile(r"<@([UW][A-Z0-9]{2,20})(?:\|[^>]*)?>")
 USAGE = "postmortem [edit | review @reviewer ... | final | draft]"
 
 
@@ -40,9 +38,10 @@ async def handle_postmortem_command(args: PostmortemArgs, ctx: CommandContext) -
         )
         return
     if action in ("review", "final", "draft"):
-        reviewers = MENTION.findall(rest)
-        if MENTION.sub("", rest).strip():
+        mentions = [MENTION.match(word) for word in rest.split()]
+        if not all(mentions):
             raise UsageError(f"Name reviewers as mentions.\nUsage: `/incident {USAGE}`")
+        reviewers = [m.group(1) for m in mentions if m]
         chosen = await service.review(
             number=incident.number,
             status="in review" if action == "review" else action,
