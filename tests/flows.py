@@ -147,8 +147,10 @@ async def resolve(
     *,
     summary: str = "Failed over",
     root_cause: str = "Disk full",
+    **extra: dict[str, Any],
 ) -> None:
-    """Resolve through the form `/incident resolve` opens, as the commander would."""
+    """Resolve through the form `/incident resolve` opens, as the commander would (`extra`: more
+    of the form's values by block id)."""
     view_id = await open_view(bot, slack, "resolve", channel_id=incident.channel_id)
     response = await bot.sender.submit_view(
         callback_id=Callback.RESOLVE,
@@ -157,6 +159,7 @@ async def resolve(
         values={
             Field.SUMMARY: {"value": payloads.plain_text_value(summary)},
             Field.ROOT_CAUSE: {"value": payloads.plain_text_value(root_cause)},
+            **{k: {"value": v} for k, v in extra.items()},
         },
     )
     assert response.status == 200

@@ -14,7 +14,7 @@ from bot.models.incidents import Incident
 from bot.sandbox import payloads
 from bot.sandbox.slack.workspace import SlackWorkspace
 from handlers.ids import Action, Callback, Field
-from tests.flows import command_in, declare, eventually, resolve
+from tests.flows import command_in, declare, eventually, open_view, resolve
 from tests.plugins.bot import RunningBot
 
 
@@ -58,25 +58,17 @@ async def test_the_postmortem_is_completed_reviewed_and_reshared_version_by_vers
 ):
     slack = slack_workspace
     incident = await declare(bot, slack)
-    view_id = await _open(bot, slack, incident, "resolve")
-    response = await bot.sender.submit_view(
-        callback_id=Callback.RESOLVE,
-        view_id=view_id,
-        private_metadata=slack.views[view_id].payload["private_metadata"],
-        values={
-            Field.SUMMARY: {
-                "value": payloads.plain_text_value("Failed over to the replica")
-            },
-            Field.ROOT_CAUSE: {
-                "value": payloads.plain_text_value("Disk full on primary")
-            },
-            Field.TRIGGER: {"value": payloads.static_select_value("customer")},
-            Field.IMPACT: {
-                "value": payloads.plain_text_value("4,200 failed checkouts")
-            },
+    await resolve(
+        bot,
+        slack,
+        incident,
+        summary="Failed over to the replica",
+        root_cause="Disk full on primary",
+        **{
+            Field.TRIGGER: payloads.static_select_value("customer"),
+            Field.IMPACT: payloads.plain_text_value("4,200 failed checkouts"),
         },
     )
-    assert (response.status, response.text) == (200, "")
     [v1] = await eventually(lambda: _versions(bot, incident.number, 1))
     first = _draft(slack, v1)
     assert "Noticed through a customer report." in first
@@ -176,22 +168,13 @@ async def test_the_postmortem_is_completed_reviewed_and_reshared_version_by_vers
     assert kinds.count("postmortem_review") == 1
 
 
-async def _open(
-    bot: RunningBot, slack: SlackWorkspace, incident: Incident, text: str
-) -> str:
-    before = len(slack.calls_to("views.open"))
-    await command_in(bot, incident, text)
-    await slack.wait_for(
-        "views.open", lambda c: len(slack.calls_to("views.open")) > before
-    )
-    return str(slack.calls_to("views.open")[-1].response["view"]["id"])  # type: ignore[index]
-
-
 async def test_a_wrong_detail_is_shown_on_the_form_and_changes_nothing(
     bot: RunningBot, slack_workspace: SlackWorkspace
 ):
     incident = await declare(bot, slack_workspace)
-    await _open(bot, slack_workspace, incident, "postmortem edit")
+    await open_view(
+        bot, slack_workspace, "postmortem edit", channel_id=incident.channel_id
+    )
     rows = len(await bot.services.storage.timeline(incident.number))
     response = await _submit(
         bot,

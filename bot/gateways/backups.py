@@ -33,8 +33,9 @@ class BackupStore(Protocol):
     def fetch(self, manifest: Manifest, into: Path) -> None: ...
 
 
-def store_for(url: str, *, region: str | None = None) -> BackupStore:
-    """The store `WARROOM_BACKUP_URL` names: `s3://bucket/prefix` or a directory."""
+def location(url: str, *, region: str | None, what: str) -> tuple[Any, str, str] | Path:
+    """Where a URL setting points: (an S3 client for `region`, bucket, prefix) for
+    `s3://bucket/prefix`, or a directory (`/path` or `file:///path`)."""
     parsed = urlparse(url)
     if parsed.scheme == "s3":
         if not parsed.netloc:
@@ -44,10 +45,16 @@ def store_for(url: str, *, region: str | None = None) -> BackupStore:
             region_name=region,
             config=Config(retries={"max_attempts": 5, "mode": "standard"}),
         )
-        return S3Store(client, parsed.netloc, parsed.path.strip("/"))
+        return client, parsed.netloc, parsed.path.strip("/")
     if parsed.scheme in ("", "file"):
-        return DirectoryStore(Path(parsed.path if parsed.scheme else url))
-    raise UsageError(f"{url!r}: a backup URL is s3://bucket/prefix or a directory.")
+        return Path(parsed.path if parsed.scheme else url)
+    raise UsageError(f"{url!r}: a {what} URL is s3://bucket/prefix or a directory.")
+
+
+def store_for(url: str, *, region: str | None = None) -> BackupStore:
+    """The store `WARROOM_BACKUP_URL` names: `s3://bucket/prefix` or a directory."""
+    where = location(url, region=region, what="backup")
+    return DirectoryStore(where) if isinstance(where, Path) else S3Store(*where)
 
 
 @dataclass

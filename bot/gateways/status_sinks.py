@@ -11,14 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlparse
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bot.errors import ExternalServiceError, UsageError
-from bot.gateways.backups import write_atomically
+from bot.errors import ExternalServiceError
+from bot.gateways.backups import location, write_atomically
 
 
 class StatusSink(Protocol):
@@ -34,21 +31,9 @@ class StatusSink(Protocol):
 
 
 def sink_for(url: str, *, region: str | None = None) -> StatusSink:
-    parsed = urlparse(url)
-    if parsed.scheme == "s3":
-        if not parsed.netloc:
-            raise UsageError(f"{url!r} names no bucket: use s3://bucket/prefix.")
-        client = boto3.client(
-            "s3",
-            region_name=region,
-            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
-        )
-        return S3Sink(client, parsed.netloc, parsed.path.strip("/"))
-    if parsed.scheme in ("", "file"):
-        return DirectorySink(Path(parsed.path if parsed.scheme else url))
-    raise UsageError(
-        f"{url!r}: a status page URL is s3://bucket/prefix or a directory."
-    )
+    """The sink `WARROOM_STATUS_URL` names: `s3://bucket/prefix` or a directory."""
+    where = location(url, region=region, what="status page")
+    return DirectorySink(where) if isinstance(where, Path) else S3Sink(*where)
 
 
 @dataclass
