@@ -145,6 +145,7 @@ async def handle_readyz(request: web.Request) -> web.Response:
     }
     body["pagerduty"] = services.comms.pager_state()
     body["backup_age_s"] = _backup_age(state)
+    body["status_page"] = "failing" if services.status_page.last_error else "ok"
     return web.json_response(body, status=200 if ready else 503)
 
 

@@ -257,3 +257,36 @@ async def _dm(slack: SlackWorkspace, user: str, text: str) -> list[str]:
         for m in slack.messages(channel.id)
         if text in m.text
     ]
+
+
+async def test_a_wrong_followup_form_is_shown_on_the_form_and_adds_nothing(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    slack = slack_workspace
+    incident = await declare(bot, slack)
+    await bot.sender.action(
+        action_id=Action.FOLLOWUP_ADD,
+        value=str(incident.number),
+        channel_id=incident.channel_id,
+    )
+    await slack.wait_for(
+        "views.open", lambda c: "Follow-up" in json.dumps(c.args.get("view"))
+    )
+    response = await _submit(
+        bot,
+        slack,
+        Callback.FOLLOWUP,
+        {
+            Field.FOLLOWUP_TEXT: payloads.plain_text_value("x"),
+            Field.FOLLOWUP_KIND: payloads.static_select_value("blame"),
+            Field.FOLLOWUP_DUE: {"type": "datepicker", "selected_date": "2001-01-01"},
+            Field.FOLLOWUP_PRIORITY: payloads.static_select_value("urgent"),
+        },
+    )
+    assert json.loads(response.text)["errors"] == {
+        Field.FOLLOWUP_TEXT: "Say what is to be done.",
+        Field.FOLLOWUP_KIND: "Choose one of the list.",
+        Field.FOLLOWUP_DUE: "That day has passed.",
+        Field.FOLLOWUP_PRIORITY: "Choose one of the list.",
+    }
+    assert await bot.services.storage.followups(incident.number) == []

@@ -215,3 +215,46 @@ async def test_public_updates_are_mirrored_to_statuspage_in_order_once(
 
 async def _mirrored(page: StatuspageStandIn, n: int) -> bool:
     return any(len(i["incident_updates"]) >= n for i in page.incidents.values())
+
+
+async def test_a_secret_in_the_public_text_is_redacted_before_it_is_published(
+    bot: RunningBot, slack_workspace: SlackWorkspace
+):
+    incident = await declare(bot, slack_workspace)
+    leaked = "AKIAIOSFODNN7EXAMPLE"
+    await post_update(
+        bot, slack_workspace, incident, "identified", f"Rotating key {leaked} now."
+    )
+    page = await eventually(lambda: published(bot, "Rotating key"))
+    assert leaked not in page
+    for name in ("/status.json", "/feed.atom"):
+        assert leaked not in await fetch(bot, name)
+
+
+async def test_a_failed_publish_is_reported_by_readyz_and_the_next_one_recovers(
+    tmp_path: Path, slack_server: RunningWorkspace, slack_workspace: SlackWorkspace
+):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the status directory should be")
+    settings = make_settings(
+        tmp_path / "warroom.db", slack_server, status_url=str(blocked / "status")
+    )
+    async with run_bot(settings, slack_server) as bot:
+        incident = await declare(bot, slack_workspace)
+        await post_update(
+            bot, slack_workspace, incident, "identified", "Working on it."
+        )
+        await bot.services.status_page.wait_idle()
+        assert await _readyz(bot) == (200, "failing")
+        blocked.unlink()  # the disk is writable again
+        await bot.services.status_page.publish()
+        assert await _readyz(bot) == (200, "ok")
+        assert "Working on it." in (blocked / "status" / "index.html").read_text()
+
+
+async def _readyz(bot: RunningBot) -> tuple[int, str]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{bot.base_url}/readyz") as response,
+    ):
+        return response.status, (await response.json())["status_page"]

@@ -1,6 +1,6 @@
 """Storage section: public status updates (the status page's only source), each written with its
 `public_update` timeline row in one transaction, and how far each incident is mirrored to
-Atlassian Statuspage. The text is stored redacted, as the timeline's is."""
+Atlassian Statuspage. The text is stored redacted as free text (secrets and access key ids: it is public)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.models.incidents import NewEntry, from_iso, to_iso
 from bot.models.statuspage import PublicUpdate
-from bot.redaction import redact_secrets
+from bot.redaction import redact_text
 from bot.storage.timeline import TimelineStore
 
 
@@ -33,7 +33,7 @@ class PublicUpdateStore(TimelineStore):
         def write() -> bool:
             if self._one("select 1 from public_updates where source = ?", [source]):
                 return False
-            shown = redact_secrets(text)
+            shown = redact_text(text)  # public: identifiers (access key ids) go too
             self.db.execute(
                 "insert into public_updates (incident, status, text, at, actor, source)"
                 " values (?, ?, ?, ?, ?, ?)",
