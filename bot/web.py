@@ -18,6 +18,7 @@ import hmac
 import logging
 import os
 import signal
+import sqlite3
 import tempfile
 import time
 import weakref
@@ -184,11 +185,22 @@ async def lifecycle(web_app: web.Application) -> AsyncIterator[None]:
     except DatabaseUnusable:
         await services.storage.close()  # its writer thread; the file was never written
         raise
-    other = await services.storage.take_lease(
-        Holder.this_process(),
-        now=services.clock(),
-        stale_after_s=settings.lease_seconds,
-    )
+    try:
+        other = await services.storage.take_lease(
+            Holder.this_process(),
+            now=services.clock(),
+            stale_after_s=settings.lease_seconds,
+        )
+    # "database is locked" after the busy timeout: a writer stopped inside its transaction
+    except sqlite3.OperationalError as exc:
+        await services.storage.close()
+        raise ConfigError(
+            [
+                f"{settings.database_path} is locked by another process ({exc}): a warroom"
+                " stopped inside a write (paused, or frozen) keeps the lock until it runs again;"
+                " stop it for good, then start this one"
+            ]
+        ) from None
     if other is not None:
         await services.storage.close()
         raise ConfigError(

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager, closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ from bot.sandbox.slack.workspace import RunningWorkspace, SlackWorkspace
 from bot.storage import Holder, Storage
 from handlers.ids import Callback
 from tests.drafts import incident_draft
-from tests.flows import declare_values
+from tests.flows import declare_values, eventually
 from tests.plugins.slack import FAKE_SIGNING_SECRET
 from tests.test_process import bot_env, free_port, warroom_process
 
@@ -123,6 +124,9 @@ async def test_lease_split_brain_a_frozen_bot_that_wakes_after_a_takeover_serves
         )
         pinned = await slack_workspace.wait_for("pins.add", lambda c: True)
         channel = pinned.args["channel"]
+        # Frozen once the declaration's work is done: a process stopped inside a write keeps
+        # SQLite's lock, and no other process can write (take the lease) until it runs again.
+        await eventually(lambda: _idle(database))
         first.send_signal(signal.SIGSTOP)  # frozen past the lease time
 
         async with (
@@ -167,6 +171,16 @@ async def _status(request: Awaitable[SentResponse]) -> int:
         return 0
 
 
+async def _idle(database: Path) -> bool:
+    """No request or Slack call left to work in `database` (read without taking any lock)."""
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        pending = db.execute(
+            "select (select count(*) from inbox where status = 'pending')"
+            " + (select count(*) from outbox where status = 'pending')"
+        ).fetchone()[0]
+    return pending == 0
+
+
 @asynccontextmanager
 async def _taken_over(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.Process]:
     """Start a second bot on the same database, again while the frozen one's lease is fresh."""
@@ -177,3 +191,23 @@ async def _taken_over(env: dict[str, str]) -> AsyncIterator[asyncio.subprocess.P
                 return
         await asyncio.sleep(0.5)
     raise AssertionError("the second bot never took the lease over")
+
+
+async def test_a_database_locked_by_a_stopped_writer_is_refused_with_a_clear_reason(
+    tmp_path, slack_server: RunningWorkspace
+):
+    database = tmp_path / "w.db"
+    env = bot_env(database, slack_server, free_port())
+    async with warroom_process(env) as first:  # create the file, then stop cleanly
+        assert first.returncode is None
+        first.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(first.wait(), timeout=60)
+    with closing(sqlite3.connect(database, isolation_level=None)) as holder:
+        holder.execute("begin immediate")  # a writer stopped inside its transaction
+        async with warroom_process(env) as second:
+            output, _ = await asyncio.wait_for(second.communicate(), timeout=60)
+        holder.execute("rollback")
+    text = output.decode()
+    assert second.returncode == 2, text
+    assert "is locked by another process" in text
+    assert "Traceback" not in text
