@@ -4,7 +4,6 @@ form, and the prompt under a shared draft. No I/O; user text escaped and cut her
 from __future__ import annotations
 
 import json
-from datetime import date
 from typing import Any
 
 from slack_sdk.models.blocks import (
@@ -158,8 +157,3 @@ def author_prompt(
     )
     blocks = [SectionBlock(text=MarkdownTextObject(text=cut(text, 3000))), buttons]
     return text, [b.to_dict() for b in blocks]
-
-
-def due_date(value: Any) -> date | None:
-    """A datepicker's `YYYY-MM-DD`, or None; anything else is a ValueError."""
-    return date.fromisoformat(value) if value else None

@@ -4,6 +4,7 @@ meeting) and Add follow-up. Values are checked before the ack; a wrong one is sh
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -28,6 +29,11 @@ DETAIL_FIELDS = {
     "contributing_factors": Field.CONTRIBUTING,
     "review_meeting": Field.REVIEW_MEETING,
 }
+
+
+def due_date(value: Any) -> date | None:
+    """A datepicker's `YYYY-MM-DD`, or None; anything else is a ValueError."""
+    return date.fromisoformat(value) if value else None
 
 
 def _number(body: dict[str, Any]) -> int:
@@ -94,7 +100,7 @@ async def handle_details_submission(
         errors[Field.TRIGGER] = "Choose one of the list."
     if given["review_meeting"]:
         try:
-            blocks.due_date(given["review_meeting"])
+            due_date(given["review_meeting"])
         except ValueError:
             errors[Field.REVIEW_MEETING] = "Pick a date."
     number = _form_incident(view)
@@ -126,7 +132,7 @@ async def handle_followup_submission(
     if priority not in {p.value for p in Priority}:
         errors[Field.FOLLOWUP_PRIORITY] = "Choose one of the list."
     try:
-        due = blocks.due_date(submitted_value(values, Field.FOLLOWUP_DUE))
+        due = due_date(submitted_value(values, Field.FOLLOWUP_DUE))
     except (TypeError, ValueError):
         due, errors[Field.FOLLOWUP_DUE] = None, "Pick a date."
     if due is not None and due < services.clock().date():
