@@ -57,6 +57,13 @@ async def test_a_post_sent_before_a_kill_is_not_posted_again(
         SlackSender(url, FAKE_SIGNING_SECRET, slack=slack_server) as slack,
     ):
         await declare_disk_full(slack, slack_workspace)
+        # The declaration's work done: its channel made (so no pending outbox row is not yet
+        # enqueued), then every post sent.
+        await until(
+            database,
+            "select count(*) from incidents where channel_id is not null",
+            [(1,)],
+        )
         await until(
             database, "select count(*) from outbox where status = 'pending'", [(0,)]
         )
