@@ -7,6 +7,7 @@ text is stored redacted (bot.redaction), as the timeline's is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -121,27 +122,23 @@ class FollowUpStore(TimelineStore):
         """Record the tracker's issue for a follow-up not exported before (None: it was)."""
 
         def write() -> dict[str, Any] | None:
-            self.db.execute(
+            return self._changed(
                 "update followups set tracker = ?, tracker_key = ?, tracker_url = ?"
                 " where id = ? and tracker_key is null",
                 [tracker, key, url, followup_id],
+                followup_id,
+                lambda row: NewEntry(
+                    kind="followup_exported",
+                    text=f"Follow-up #{followup_id} is {tracker} issue {key}: {url}",
+                    data={
+                        "followup": followup_id,
+                        "tracker": tracker,
+                        "key": key,
+                        "url": url,
+                    },
+                ),
+                now,
             )
-            if not self.db.execute("select changes()").fetchone()[0]:
-                return None
-            row = self._one("select * from followups where id = ?", [followup_id])
-            assert row is not None
-            entry = NewEntry(
-                kind="followup_exported",
-                text=f"Follow-up #{followup_id} is {tracker} issue {key}: {url}",
-                data={
-                    "followup": followup_id,
-                    "tracker": tracker,
-                    "key": key,
-                    "url": url,
-                },
-            )
-            self._append_rows(row["incident"], [entry], now)
-            return row
 
         row = await self._call_batched(write)
         return None if row is None else followup_of(row)
@@ -157,28 +154,42 @@ class FollowUpStore(TimelineStore):
     ) -> FollowUp | None:
         """Mark a follow-up done or open again, with a timeline row; None when it already was."""
         state = FollowUpState.DONE if done else FollowUpState.OPEN
+        word = "done" if done else "reopened"
 
         def write() -> dict[str, Any] | None:
-            self.db.execute(
+            return self._changed(
                 "update followups set state = ?, done_at = ? where id = ? and state != ?",
                 [state.value, to_iso(now) if done else None, followup_id, state.value],
+                followup_id,
+                lambda row: NewEntry(
+                    kind=f"followup_{word}",
+                    actor=actor,
+                    text=f"Follow-up #{followup_id} {word} ({via}): {row['text']}",
+                    data={"followup": followup_id, "via": via},
+                ),
+                now,
             )
-            if not self.db.execute("select changes()").fetchone()[0]:
-                return None
-            row = self._one("select * from followups where id = ?", [followup_id])
-            assert row is not None
-            word = "done" if done else "reopened"
-            entry = NewEntry(
-                kind=f"followup_{word}",
-                actor=actor,
-                text=f"Follow-up #{followup_id} {word} ({via}): {row['text']}",
-                data={"followup": followup_id, "via": via},
-            )
-            self._append_rows(row["incident"], [entry], now)
-            return row
 
         row = await self._call_batched(write)
         return None if row is None else followup_of(row)
+
+    def _changed(
+        self,
+        sql: str,
+        params: list[Any],
+        followup_id: int,
+        entry_of: Callable[[dict[str, Any]], NewEntry],
+        now: datetime,
+    ) -> dict[str, Any] | None:
+        """Run one conditional update of a follow-up; if it changed the row, append its timeline
+        entry (inside the caller's transaction) and return the row, else None."""
+        self.db.execute(sql, params)
+        if not self.db.execute("select changes()").fetchone()[0]:
+            return None
+        row = self._one("select * from followups where id = ?", [followup_id])
+        assert row is not None
+        self._append_rows(row["incident"], [entry_of(row)], now)
+        return row
 
     async def followups_reminded(self, ids: list[int], *, today: date) -> None:
         if ids:

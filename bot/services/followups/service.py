@@ -97,17 +97,9 @@ class FollowUpService:
                 f"Follow-up #{item.id} is tracked in {item.tracker} ({item.tracker_url}): "
                 "close or reopen it there; warroom follows its state."
             )
-        changed = await self.storage.followup_state(
-            item.id, done=done, actor=actor, via="by hand", now=self.clock()
+        return (
+            await self._set_state(item, done=done, actor=actor, via="by hand") or item
         )
-        if changed is None:
-            return item
-        incident = await self._incident(item.incident)
-        word = "done" if done else "reopened"
-        await self.port.followup_changed(
-            incident, changed, word, key=f"followup:{item.id}:{word}:{self.clock():%s}"
-        )
-        return changed
 
     async def listing(self, number: int) -> list[FollowUp]:
         """An incident's follow-ups, open and done."""
@@ -186,25 +178,28 @@ class FollowUpService:
         item = await self.storage.followup_filed_as(tracker, issue.key)
         if item is None:
             return None
-        await self._apply(item, tracker, issue)
-        return await self.storage.followup(item.id)
+        changed = await self._set_state(
+            item, done=issue.done, actor=None, via=f"{tracker} {issue.key}"
+        )
+        return changed or item
 
-    async def _apply(self, item: FollowUp, tracker: str, issue: TrackerIssue) -> None:
+    async def _set_state(
+        self, item: FollowUp, *, done: bool, actor: str | None, via: str
+    ) -> FollowUp | None:
+        """Mark `item` done or open again (on the timeline) and say so in its channel; None when
+        it already was."""
         changed = await self.storage.followup_state(
-            item.id,
-            done=issue.done,
-            actor=None,
-            via=f"{tracker} {issue.key}",
-            now=self.clock(),
+            item.id, done=done, actor=actor, via=via, now=self.clock()
         )
         if changed is not None:
-            word = "done" if issue.done else "reopened"
+            word = "done" if done else "reopened"
             await self.port.followup_changed(
                 await self._incident(item.incident),
                 changed,
                 word,
                 key=f"followup:{item.id}:{word}:{self.clock():%s}",
             )
+        return changed
 
     async def _sync_one(self, item: FollowUp) -> None:
         assert self.tracker is not None
@@ -214,8 +209,9 @@ class FollowUpService:
             return
         if item.tracker != self.tracker.name:
             return  # filed in a tracker no longer configured
-        await self._apply(
-            item, self.tracker.name, await self.tracker.state(item.tracker_key)
+        issue = await self.tracker.state(item.tracker_key)
+        await self._set_state(
+            item, done=issue.done, actor=None, via=f"{self.tracker.name} {issue.key}"
         )
 
     async def remind_overdue(self) -> int:
