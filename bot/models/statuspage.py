@@ -23,6 +23,12 @@ class ComponentState(StrEnum):
     def label(self) -> str:
         return self.value.replace("_", " ").capitalize()
 
+    @classmethod
+    def worst(cls, *states: ComponentState) -> ComponentState:
+        """The most severe of `states` (operational when there are none)."""
+        order = list(cls)
+        return max(states, key=order.index, default=cls.OPERATIONAL)
+
 
 class PublicUpdate(BaseModel):
     id: int
@@ -59,9 +65,4 @@ class StatusPage(BaseModel):
 
     @property
     def overall(self) -> ComponentState:
-        order = list(ComponentState)
-        return max(
-            (c.state for c in self.components),
-            key=order.index,
-            default=ComponentState.OPERATIONAL,
-        )
+        return ComponentState.worst(*(c.state for c in self.components))

@@ -60,10 +60,8 @@ class StatusUpdateService:
             raise UsageError(
                 "Write what changed since the last update.", field="message"
             )
-        if public and incident.drill:
-            raise UsageError(
-                "A drill is never shown on the public status page.", field="public"
-            )
+        if public:  # refused before anything is posted
+            self.status_page.check(incident, public)
         if status is not incident.status:
             incident = await self.incidents.set_status(
                 number=number, status=status, actor=actor, source=f"{source}:status"

@@ -55,16 +55,8 @@ class StatusPageService:
         self._tasks: set[asyncio.Task[None]] = set()
         self.last_error: str | None = None
 
-    async def post(
-        self,
-        *,
-        incident: Incident,
-        status: Status,
-        text: str,
-        actor: str | None,
-        source: str,
-    ) -> None:
-        """Record a public update of `incident` and publish the page again (in the background)."""
+    def check(self, incident: Incident, text: str) -> str:
+        """The public text as it will be shown; a UsageError when `incident` may not show it."""
         text = text.strip()
         if incident.drill:
             raise UsageError(
@@ -76,6 +68,19 @@ class StatusPageService:
             raise UsageError(
                 f"The public text is at most {MAX_TEXT} characters.", field="public"
             )
+        return text
+
+    async def post(
+        self,
+        *,
+        incident: Incident,
+        status: Status,
+        text: str,
+        actor: str | None,
+        source: str,
+    ) -> None:
+        """Record a public update of `incident` and publish the page again (in the background)."""
+        text = self.check(incident, text)
         added = await self.storage.public_update_add(
             incident=incident.number,
             status=status.value,
@@ -127,12 +132,11 @@ class StatusPageService:
                 public
             )
         states = {c.id: ComponentState.OPERATIONAL for c in COMPONENTS}
-        order = list(ComponentState)
         for public in current:
             for component in public.components:
                 if component in states:
-                    states[component] = max(
-                        states[component], public.impact, key=order.index
+                    states[component] = ComponentState.worst(
+                        states[component], public.impact
                     )
         return StatusPage(
             service=SERVICE_NAME,
