@@ -26,7 +26,7 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import PermissionDenied
+from bot.errors import PermissionDenied, UsageError
 from bot.redaction import redact_posted
 from bot.services import Services
 from handlers.ids import VALUE
@@ -124,6 +124,24 @@ def submitted_value(values: dict[str, Any], block: str) -> Any:
         except (ValueError, OverflowError, OSError, TypeError):
             return "not a date"  # validation turns it into a field error
     return element.get("value")
+
+
+def button_id(body: dict[str, Any], what: str = "button") -> int:
+    """The number a button carries as its value (an incident, an alert); a UsageError naming
+    `what` when a click carries none."""
+    try:
+        return int(body["actions"][0]["value"])
+    except (KeyError, IndexError, TypeError, ValueError):
+        raise UsageError(f"That {what} is not valid.") from None
+
+
+def carried_id(view: dict[str, Any], key: str) -> int | None:
+    """The number a form carries in its private_metadata under `key` (`incident`, `alert`);
+    None when it carries none: the form is no longer valid."""
+    try:
+        return int(carried_metadata(view)[key])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def carried_metadata(view: dict[str, Any]) -> dict[str, Any]:

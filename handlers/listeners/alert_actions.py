@@ -10,21 +10,13 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import UsageError
 from bot.services import Services
 from handlers.access import Allow
 from handlers.blocks import incidents as blocks
 from handlers.ids import Action, Callback, Field
 from handlers.listeners.scenario_choices import scenario_choices
 from handlers.middleware import journaled
-from handlers.views import carried_metadata, open_view, submitted_value
-
-
-def _alert_id(body: dict[str, Any]) -> int:
-    try:
-        return int(body["actions"][0]["value"])
-    except (KeyError, IndexError, TypeError, ValueError):
-        raise UsageError("That alert button is not valid.") from None
+from handlers.views import button_id, carried_id, open_view, submitted_value
 
 
 async def handle_alert_declare_action(
@@ -36,7 +28,9 @@ async def handle_alert_declare_action(
 ) -> None:
     """An alert's Declare button: the declare form, filled in from the alert."""
     await ack()
-    alert, scenario, severity = await services.alerts.for_declare(_alert_id(body))
+    alert, scenario, severity = await services.alerts.for_declare(
+        button_id(body, "alert button")
+    )
     view = blocks.declare_modal(
         services.settings,
         title=alert.title,
@@ -65,7 +59,7 @@ async def handle_alert_dismiss_action(
 ) -> None:
     """An alert's Dismiss button: the form asking why."""
     await ack()
-    alert = await services.alerts.get(_alert_id(body))
+    alert = await services.alerts.get(button_id(body, "alert button"))
     await open_view(
         client,
         services,
@@ -85,9 +79,8 @@ async def handle_alert_dismiss_submission(
     if len(" ".join(reason.split())) < 3:
         await ack(response_action="errors", errors={Field.REASON: "Say why."})
         return
-    try:
-        alert_id = int(carried_metadata(view)["alert"])
-    except (ValueError, KeyError, TypeError):
+    alert_id = carried_id(view, "alert")
+    if alert_id is None:
         await ack(
             response_action="errors",
             errors={Field.REASON: "This form is no longer valid; press Dismiss again."},

@@ -18,7 +18,7 @@ from handlers.blocks import incidents as blocks
 from handlers.ids import Action
 from handlers.listeners.scenario_choices import scenario_choices
 from handlers.middleware import journaled
-from handlers.views import open_view
+from handlers.views import button_id, open_view
 
 
 async def handle_card_status_action(
@@ -51,7 +51,7 @@ async def handle_card_resolve_action(
     services: Services,
 ) -> None:
     await ack()
-    incident = await services.incidents.get(int(body["actions"][0]["value"]))
+    incident = await services.incidents.get(button_id(body))
     await open_view(
         client,
         services,
@@ -66,9 +66,7 @@ async def handle_card_timeline_action(
     ack: AsyncAck, body: dict[str, Any], respond: AsyncRespond, services: Services
 ) -> None:
     await ack()
-    entries = await services.incidents.timeline(
-        number=int(body["actions"][0]["value"]), last=15
-    )
+    entries = await services.incidents.timeline(number=button_id(body), last=15)
     text = blocks.timeline_text(entries)
     # The click's response_url reaches the person who clicked, member of the channel or not.
     await respond(
@@ -88,7 +86,7 @@ async def handle_announcement_subscribe_action(
 ) -> None:
     """The announcement's Subscribe button: the clicker gets the updates by direct message."""
     await ack()
-    number, user = int(body["actions"][0]["value"]), body["user"]["id"]
+    number, user = button_id(body), body["user"]["id"]
     incident = await services.incidents.get(number)
     if incident.private:  # its announcement has no button: a forged click
         raise UsageError(f"{incident.key} is private: subscribe from its channel.")

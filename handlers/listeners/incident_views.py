@@ -3,7 +3,6 @@ to the modal as field errors (`response_action: errors`) and nothing is stored."
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +18,7 @@ from handlers.blocks.incidents import PRIVATE
 from handlers.ids import Callback
 from handlers.ids import Field as F
 from handlers.middleware import journaled
-from handlers.views import carried_metadata, submitted_value
+from handlers.views import carried_id, carried_metadata, submitted_value
 
 
 class DeclareForm(BaseModel):
@@ -134,11 +133,8 @@ async def handle_resolve_submission(
             errors={F.SUMMARY: "Write a short summary of what happened."},
         )
         return
-    try:
-        number = int(
-            json.loads(body["view"].get("private_metadata") or "{}")["incident"]
-        )
-    except (ValueError, KeyError, TypeError):
+    number = carried_id(body["view"], "incident")
+    if number is None:
         await ack(
             response_action="errors",
             errors={

@@ -11,7 +11,6 @@ from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.errors import UsageError
 from bot.models.followups import FollowUpKind, Priority
 from bot.services import Services
 from bot.services.postmortem.facts import TRIGGERS
@@ -19,7 +18,7 @@ from handlers.access import Allow
 from handlers.blocks import postmortem as blocks
 from handlers.ids import Action, Callback, Field
 from handlers.middleware import journaled
-from handlers.views import carried_metadata, open_view, submitted_value
+from handlers.views import button_id, carried_id, open_view, submitted_value
 
 DETAIL_FIELDS = {
     "trigger": Field.TRIGGER,
@@ -36,13 +35,6 @@ def due_date(value: Any) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-def _number(body: dict[str, Any]) -> int:
-    try:
-        return int(body["actions"][0]["value"])
-    except (KeyError, IndexError, TypeError, ValueError):
-        raise UsageError("That button is not valid.") from None
-
-
 async def handle_postmortem_edit_action(
     ack: AsyncAck,
     body: dict[str, Any],
@@ -51,7 +43,7 @@ async def handle_postmortem_edit_action(
     services: Services,
 ) -> None:
     await ack()
-    incident = await services.incidents.get(_number(body))
+    incident = await services.incidents.get(button_id(body))
     details = await services.postmortems.details(incident.number)
     await open_view(
         client,
@@ -71,7 +63,7 @@ async def handle_followup_add_action(
     services: Services,
 ) -> None:
     await ack()
-    incident = await services.incidents.get(_number(body))
+    incident = await services.incidents.get(button_id(body))
     await open_view(
         client,
         services,
@@ -80,13 +72,6 @@ async def handle_followup_add_action(
         user_id=body["user"]["id"],
         source=inbox_key,
     )
-
-
-def _form_incident(view: dict[str, Any]) -> int | None:
-    try:
-        return int(carried_metadata(view)["incident"])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 async def handle_details_submission(
@@ -103,7 +88,7 @@ async def handle_details_submission(
             due_date(given["review_meeting"])
         except ValueError:
             errors[Field.REVIEW_MEETING] = "Pick a date."
-    number = _form_incident(view)
+    number = carried_id(view, "incident")
     if number is None:
         errors[Field.IMPACT] = "This form is no longer valid; open it again."
     if errors:
@@ -137,7 +122,7 @@ async def handle_followup_submission(
         due, errors[Field.FOLLOWUP_DUE] = None, "Pick a date."
     if due is not None and due < services.clock().date():
         errors[Field.FOLLOWUP_DUE] = "That day has passed."
-    number = _form_incident(view)
+    number = carried_id(view, "incident")
     if number is None:
         errors[Field.FOLLOWUP_TEXT] = "This form is no longer valid; open it again."
     if errors:

@@ -3,7 +3,6 @@ modal), then one call to the status-update service."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -12,19 +11,19 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from bot.models.incidents import Status
 from bot.services import Services
 from handlers.access import Allow
-from handlers.ids import VALUE, Callback
+from handlers.ids import Callback
 from handlers.ids import Field as F
 from handlers.middleware import journaled
+from handlers.views import carried_id, submitted_value
 
 
 def _values(body: dict[str, Any]) -> tuple[str, str, str]:
     values = body["view"]["state"]["values"]
-    status = ((values.get(F.UPDATE_STATUS) or {}).get(VALUE) or {}).get(
-        "selected_option"
-    ) or {}
-    message = ((values.get(F.UPDATE_MESSAGE) or {}).get(VALUE) or {}).get("value") or ""
-    public = ((values.get(F.UPDATE_PUBLIC) or {}).get(VALUE) or {}).get("value") or ""
-    return str(status.get("value") or ""), str(message).strip(), str(public).strip()
+    status, message, public = (
+        str(submitted_value(values, block) or "").strip()
+        for block in (F.UPDATE_STATUS, F.UPDATE_MESSAGE, F.UPDATE_PUBLIC)
+    )
+    return status, message, public
 
 
 async def handle_update_submission(
@@ -36,19 +35,16 @@ async def handle_update_submission(
         errors[F.UPDATE_STATUS] = "Choose investigating, identified or monitoring."
     if len(message) < 3:
         errors[F.UPDATE_MESSAGE] = "Write what changed since the last update."
-    try:
-        number = int(
-            json.loads(body["view"].get("private_metadata") or "{}")["incident"]
-        )
-    except (ValueError, KeyError, TypeError):
+    number = carried_id(body["view"], "incident")
+    if number is None:
         errors[F.UPDATE_MESSAGE] = (
             "This form is no longer valid; run /incident update again."
         )
-        number = 0
     if errors:
         await ack(response_action="errors", errors=errors)
         return
     await ack()
+    assert number is not None
     await services.comms.updates.post(
         number=number,
         status=Status(raw_status),
