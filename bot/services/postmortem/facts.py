@@ -37,6 +37,7 @@ TRIGGERS = {
     "person": "someone on the team noticed",
     "other": "another way",
 }
+DETAIL_KINDS = ("resolved", "postmortem_details")  # the timeline rows that give DETAILS
 REVIEW_STATES = ("draft", "in review", "final")
 POSTMORTEM_KINDS = ("postmortem_details", "postmortem_review", "postmortem_version")
 SLOW_DETECTION = timedelta(
@@ -235,12 +236,17 @@ def _lifecycle(facts: Facts, row: dict[str, Any], data: dict[str, Any]) -> None:
         )
 
 
+def given_details(data: dict[str, Any]) -> dict[str, str]:
+    """The DETAILS a timeline row of a DETAIL_KINDS kind gives (blank ones are not given)."""
+    given = {k: str(v).strip() for k, v in data.items() if k in DETAILS and v}
+    return {k: v for k, v in given.items() if v}
+
+
 def _written(facts: Facts, row: dict[str, Any], data: dict[str, Any]) -> None:
     """What people wrote into the post-mortem: details, reviewers and status, shared versions."""
     kind = row["kind"]
-    if kind in ("resolved", "postmortem_details"):
-        given = {k: str(v).strip() for k, v in data.items() if k in DETAILS and v}
-        facts.details.update({k: v for k, v in given.items() if v})
+    if kind in DETAIL_KINDS:
+        facts.details.update(given_details(data))
         if (
             kind == "postmortem_details"
             and row["actor"]

@@ -21,7 +21,13 @@ from bot.config import Settings
 from bot.errors import ConflictError, ExternalServiceError, UsageError
 from bot.models.incidents import Clock, NewEntry, utcnow
 from bot.services.ports import PostmortemPublisher
-from bot.services.postmortem.facts import DETAILS, REVIEW_STATES, collect
+from bot.services.postmortem.facts import (
+    DETAIL_KINDS,
+    DETAILS,
+    REVIEW_STATES,
+    collect,
+    given_details,
+)
 from bot.services.postmortem.json_draft import write_json
 from bot.services.postmortem.markdown_draft import write_markdown
 from bot.services.scheduling.reminders import Fired, ReminderService
@@ -129,12 +135,8 @@ class PostmortemService:
     async def details(self, number: int) -> dict[str, str]:
         """The details given so far (resolve form, details form): the latest value of each."""
         found: dict[str, str] = {}
-        for entry in await self.storage.entries_of(
-            number, ("resolved", "postmortem_details")
-        ):
-            found.update(
-                {k: str(v) for k, v in entry.data.items() if k in DETAILS and v}
-            )
+        for entry in await self.storage.entries_of(number, DETAIL_KINDS):
+            found.update(given_details(entry.data))
         return found
 
     async def missing(self, number: int) -> list[str]:
