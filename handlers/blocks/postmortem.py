@@ -1,5 +1,5 @@
 """Pure Block Kit builders for after the incident: the post-mortem details form, the follow-up
-form, and the prompt under a shared draft. No I/O; user text escaped and cut here."""
+form, the prompt under a shared draft, and a follow-up as one line. No I/O; user text escaped and cut here."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
-from bot.models.followups import FollowUpKind, Priority
+from bot.models.followups import FollowUp, FollowUpKind, Priority
 from bot.models.incidents import Incident
 from handlers.blocks.incidents import (
     cut,
@@ -157,3 +157,20 @@ def author_prompt(
     )
     blocks = [SectionBlock(text=MarkdownTextObject(text=cut(text, 3000))), buttons]
     return text, [b.to_dict() for b in blocks]
+
+
+def followup_line(item: FollowUp) -> str:
+    """One follow-up as a Slack line (escaped)."""
+    kind = item.kind.value if item.kind else "untyped"
+    owner = f" · {user(item.owner)}" if item.owner else " · no owner"
+    due = f" · due {item.due.isoformat()}" if item.due else ""
+    tracked = (
+        f" · <{escape(item.tracker_url)}|{escape(item.tracker or '')} {escape(item.tracker_key or '')}>"
+        if item.tracker_url
+        else ""
+    )
+    state = ":white_check_mark: " if item.state.value == "done" else ""
+    return (
+        f"{state}*#{item.id}* {escape(cut(item.text, 300))} "
+        f"_({kind}, {item.priority.value}{owner}{due}{tracked})_"
+    )

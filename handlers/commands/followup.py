@@ -15,9 +15,9 @@ from pydantic import BaseModel, Field
 from bot.errors import UsageError
 from bot.models.followups import FollowUpKind, Priority
 from handlers.access import Allow
+from handlers.blocks.postmortem import followup_line
 from handlers.commands._registry import CommandContext, NoArgs, subcommand
 from handlers.commands.assign import MENTION
-from handlers.outbound.followups import followup_line
 
 KIND = re.compile(r"^(prevent|mitigate|detect|process):\s*", re.IGNORECASE)
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")

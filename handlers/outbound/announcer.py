@@ -61,14 +61,19 @@ def invitations(incident: int, users: Sequence[str]) -> list[OutboxMessage]:
 
 
 def direct_messages(
-    incident: Incident, users: Sequence[str], text: str, key: str
+    incident: Incident,
+    users: Sequence[str],
+    text: str,
+    key: str,
+    blocks: list[dict[str, Any]] | None = None,
 ) -> list[OutboxMessage]:
-    """`text` to each of `users` by direct message (`chat.postMessage` to a user id), once per
-    `key` and user; each user's messages keep their order."""
+    """`text` (and `blocks`, if any) to each of `users` by direct message (`chat.postMessage` to
+    a user id), once per `key` and user; each user's messages keep their order."""
+    extra = {"blocks": blocks} if blocks else {}
     return [
         OutboxMessage(
             method="chat.postMessage",
-            args={"channel": user, "text": text},
+            args={"channel": user, "text": text, **extra},
             channel_key=f"dm:{user}",
             dedup_key=f"inc-{incident.number}:{key}:dm:{user}",
             incident=incident.number,

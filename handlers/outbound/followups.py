@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from bot.gateways.slack.outbox import CHANNEL, Outbox, lane
 from bot.models.followups import FollowUp
 from bot.models.incidents import Incident, OutboxMessage
-from handlers.blocks.incidents import cut, escape, user
+from handlers.blocks.postmortem import followup_line
 
 ICONS = {
     "added": ":pushpin:",
@@ -17,23 +17,6 @@ ICONS = {
     "done": ":white_check_mark:",
     "reopened": ":leftwards_arrow_with_hook:",
 }
-
-
-def followup_line(item: FollowUp) -> str:
-    """One follow-up as a Slack line (escaped)."""
-    kind = item.kind.value if item.kind else "untyped"
-    owner = f" · {user(item.owner)}" if item.owner else " · no owner"
-    due = f" · due {item.due.isoformat()}" if item.due else ""
-    tracked = (
-        f" · <{escape(item.tracker_url)}|{escape(item.tracker or '')} {escape(item.tracker_key or '')}>"
-        if item.tracker_url
-        else ""
-    )
-    state = ":white_check_mark: " if item.state.value == "done" else ""
-    return (
-        f"{state}*#{item.id}* {escape(cut(item.text, 300))} "
-        f"_({kind}, {item.priority.value}{owner}{due}{tracked})_"
-    )
 
 
 class SlackFollowUpPort:

@@ -19,7 +19,7 @@ from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.errors import ExternalServiceError
-from bot.gateways.slack.outbox import Outbox, SlackCallFailed, lane
+from bot.gateways.slack.outbox import CHANNEL, Outbox, SlackCallFailed, lane
 from bot.models.incidents import Incident, OutboxMessage, OutboxRow
 from bot.services.postmortem.service import PostmortemService, auto_source
 from bot.storage.postmortems import PostmortemRecord
@@ -106,7 +106,7 @@ class SlackPostmortemPublisher:
         await self.outbox.enqueue(
             OutboxMessage(
                 method="chat.postMessage",
-                args={"channel": "{incident.channel}", "text": text},
+                args={"channel": CHANNEL, "text": text},
                 channel_key=lane(incident.number),
                 dedup_key=f"inc-{incident.number}:postmortem-failed:{draft.id}",
                 incident=incident.number,
@@ -120,7 +120,7 @@ class SlackPostmortemPublisher:
         await self.outbox.enqueue(
             OutboxMessage(
                 method="chat.postMessage",
-                args={"channel": "{incident.channel}", "text": text, "blocks": blocks},
+                args={"channel": CHANNEL, "text": text, "blocks": blocks},
                 channel_key=lane(incident.number),
                 dedup_key=f"inc-{incident.number}:postmortem-author:{draft.id}",
                 incident=incident.number,
@@ -144,13 +144,7 @@ class SlackPostmortemPublisher:
     ) -> None:
         text, blocks = postmortem_blocks.author_prompt(incident, missing)
         await self.outbox.enqueue(
-            OutboxMessage(
-                method="chat.postMessage",
-                args={"channel": incident.commander, "text": text, "blocks": blocks},
-                channel_key=f"dm:{incident.commander}",
-                dedup_key=f"inc-{incident.number}:{key}",
-                incident=incident.number,
-            )
+            *direct_messages(incident, [incident.commander], text, key, blocks)
         )
 
     async def _send_bytes(self, url: str, draft: PostmortemRecord) -> None:
