@@ -369,10 +369,11 @@ def optional_text(
     label: str,
     initial: str | None,
     *,
-    multiline: bool = True,
     limit: int = 3000,
     hint: str = "",
+    placeholder: str | None = None,
 ) -> InputBlock:
+    """An optional multi-line text input, filled with `initial` if given."""
     return InputBlock(
         block_id=block,
         label=label,
@@ -380,9 +381,10 @@ def optional_text(
         hint=hint or None,
         element=PlainTextInputElement(
             action_id=VALUE,
-            multiline=multiline,
+            multiline=True,
             max_length=limit,
             initial_value=initial or None,
+            placeholder=placeholder,
         ),
     )
 

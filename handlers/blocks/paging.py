@@ -30,7 +30,14 @@ from bot.config import Settings
 from bot.gateways.pagerduty.pager import OnCall
 from bot.models.incidents import Incident, Status
 from bot.plan import SERVICE_NAME
-from handlers.blocks.incidents import SECTION_LIMIT, cut, escape, stamp, user
+from handlers.blocks.incidents import (
+    SECTION_LIMIT,
+    cut,
+    escape,
+    optional_text,
+    stamp,
+    user,
+)
 from handlers.ids import VALUE, Action, Callback
 from handlers.ids import Field as F
 
@@ -208,17 +215,13 @@ def update_modal(
     ]
     if not incident.drill:  # a drill is never shown on the status page
         blocks.append(
-            InputBlock(
-                block_id=F.UPDATE_PUBLIC,
-                label="Public text (status page)",
-                optional=True,
+            optional_text(
+                F.UPDATE_PUBLIC,
+                "Public text (status page)",
+                None,
+                limit=2000,
                 hint="Shown to customers on the status page, as written here and nothing else. Leave it empty to keep this update internal.",
-                element=PlainTextInputElement(
-                    action_id=VALUE,
-                    multiline=True,
-                    max_length=2000,
-                    placeholder="Some users cannot log in. We are restoring service.",
-                ),
+                placeholder="Some users cannot log in. We are restoring service.",
             )
         )
     view = View(
