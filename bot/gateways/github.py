@@ -19,7 +19,6 @@ from githubkit.retry import RetryChainDecision, RetryServerError
 
 from bot.errors import ExternalServiceError
 from bot.models.followups import FollowUp, TrackerIssue
-from bot.models.incidents import Incident
 
 RETRIES = 3
 LABELS = ("incident-follow-up",)
@@ -42,14 +41,18 @@ class GitHubTracker:
         )
 
     async def create(
-        self, item: FollowUp, incident: Incident, link: str
+        self,
+        item: FollowUp,
+        *,
+        incident_key: str,
+        incident_title: str | None,
+        link: str,
     ) -> TrackerIssue:
         labels = [*LABELS, f"{item.kind.value}" if item.kind else "untyped"]
         body = "\n".join(
             [
-                # a private incident's title stays in Slack
-                f"Follow-up #{item.id} of **{incident.key}**"
-                + ("" if incident.private else f": {incident.title}"),
+                f"Follow-up #{item.id} of **{incident_key}**"
+                + (f": {incident_title}" if incident_title else ""),
                 "",
                 item.text,
                 "",
@@ -65,7 +68,7 @@ class GitHubTracker:
             response = await self._github.rest.issues.async_create(
                 self.owner,
                 self.repo,
-                title=f"[{incident.key}] {item.text}"[:256],
+                title=f"[{incident_key}] {item.text}"[:256],
                 body=body,
                 labels=[*labels, f"priority:{item.priority.value}"],
             )

@@ -17,7 +17,6 @@ from requests.exceptions import RequestException
 
 from bot.errors import ExternalServiceError
 from bot.models.followups import FollowUp, TrackerIssue
-from bot.models.incidents import Incident
 
 RETRIES = (
     1  # the client's own retries of a failed call; the next sync tries again anyway
@@ -50,17 +49,20 @@ class JiraTracker:
         )
 
     async def create(
-        self, item: FollowUp, incident: Incident, link: str
+        self,
+        item: FollowUp,
+        *,
+        incident_key: str,
+        incident_title: str | None,
+        link: str,
     ) -> TrackerIssue:
-        heading = f"Follow-up #{item.id} of *{incident.key}*" + (
-            ""
-            if incident.private
-            else f": {incident.title}"  # a private title stays in Slack
+        heading = f"Follow-up #{item.id} of *{incident_key}*" + (
+            f": {incident_title}" if incident_title else ""
         )
         fields = {
             "project": {"key": self.project},
             "issuetype": {"name": self.issue_type},
-            "summary": f"[{incident.key}] {item.text}"[:255],
+            "summary": f"[{incident_key}] {item.text}"[:255],
             "description": "\n".join(
                 [
                     heading,

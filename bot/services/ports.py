@@ -251,9 +251,15 @@ class Tracker(Protocol):
     name: str
 
     async def create(
-        self, item: FollowUp, incident: Incident, link: str
+        self,
+        item: FollowUp,
+        *,
+        incident_key: str,
+        incident_title: str | None,
+        link: str,
     ) -> TrackerIssue:
-        """File the follow-up as an issue that links back to the incident (`link`)."""
+        """File the follow-up as an issue of `incident_key` that links back to it (`link`);
+        `incident_title` is None for a private incident, whose title stays in Slack."""
         ...
 
     async def state(self, key: str) -> TrackerIssue:

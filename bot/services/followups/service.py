@@ -1,6 +1,7 @@
 """Follow-ups: add them, file them in the tracker, learn when they are done, remind overdue owners.
 
-Owns the follow-up list's rules: who may close one by hand, when one is filed (at once when a
+Owns the follow-up list's rules: what a tracker is told (a private incident's title stays in
+Slack), who may close one by hand, when one is filed (at once when a
 tracker is configured, and again on each sync until the tracker takes it), and the periodic sync
 (a reminder row of kind `followups` while any is open, so a restart keeps the schedule): new follow-ups filed, every
 filed one's state read back from the tracker (closed there: done here, reopened: open), and each
@@ -127,7 +128,10 @@ class FollowUpService:
             return item
         try:
             issue = await self.tracker.create(
-                item, incident, self.port.incident_link(incident)
+                item,
+                incident_key=incident.key,
+                incident_title=None if incident.private else incident.title,
+                link=self.port.incident_link(incident),
             )
         except ExternalServiceError as exc:
             log.warning("follow-up #%s not filed yet: %s", item.id, exc.message)
