@@ -105,6 +105,25 @@ async def check_submission(services: Services, body: dict[str, Any]) -> None:
     raise PermissionDenied(REFUSAL)
 
 
+async def open_for_click(
+    client: AsyncWebClient,
+    services: Services,
+    body: dict[str, Any],
+    *,
+    view: dict[str, Any],
+    source: str,
+) -> None:
+    """Open `view` for the person whose button click `body` is (`open_view` with its trigger)."""
+    await open_view(
+        client,
+        services,
+        view=view,
+        trigger_id=body["trigger_id"],
+        user_id=body["user"]["id"],
+        source=source,
+    )
+
+
 def submitted_value(values: dict[str, Any], block: str) -> Any:
     """The submitted value of an input block, whatever its element type."""
     element = (values.get(block) or {}).get(VALUE) or {}

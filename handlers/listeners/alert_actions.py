@@ -16,7 +16,7 @@ from handlers.blocks import incidents as blocks
 from handlers.ids import Action, Callback, Field
 from handlers.listeners.scenario_choices import scenario_choices
 from handlers.middleware import journaled
-from handlers.views import button_id, carried_id, open_view, submitted_value
+from handlers.views import button_id, carried_id, open_for_click, submitted_value
 
 
 async def handle_alert_declare_action(
@@ -40,14 +40,7 @@ async def handle_alert_declare_action(
         impact_started=alert.first_at,
         alert=alert.id,
     )
-    await open_view(
-        client,
-        services,
-        view=view,
-        trigger_id=body["trigger_id"],
-        user_id=body["user"]["id"],
-        source=inbox_key,
-    )
+    await open_for_click(client, services, body, view=view, source=inbox_key)
 
 
 async def handle_alert_dismiss_action(
@@ -60,12 +53,11 @@ async def handle_alert_dismiss_action(
     """An alert's Dismiss button: the form asking why."""
     await ack()
     alert = await services.alerts.get(button_id(body, "alert button"))
-    await open_view(
+    await open_for_click(
         client,
         services,
+        body,
         view=blocks.dismiss_modal(alert.id, alert.title),
-        trigger_id=body["trigger_id"],
-        user_id=body["user"]["id"],
         source=inbox_key,
     )
 

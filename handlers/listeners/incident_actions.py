@@ -18,7 +18,7 @@ from handlers.blocks import incidents as blocks
 from handlers.ids import Action
 from handlers.listeners.scenario_choices import scenario_choices
 from handlers.middleware import journaled
-from handlers.views import button_id, open_view
+from handlers.views import button_id, open_for_click
 
 
 async def handle_card_status_action(
@@ -52,13 +52,8 @@ async def handle_card_resolve_action(
 ) -> None:
     await ack()
     incident = await services.incidents.get(button_id(body))
-    await open_view(
-        client,
-        services,
-        view=blocks.resolve_modal(incident),
-        trigger_id=body["trigger_id"],
-        user_id=body["user"]["id"],
-        source=inbox_key,
+    await open_for_click(
+        client, services, body, view=blocks.resolve_modal(incident), source=inbox_key
     )
 
 
@@ -114,14 +109,7 @@ async def handle_home_declare_action(
 ) -> None:
     await ack()
     view = blocks.declare_modal(services.settings, scenarios=scenario_choices(services))
-    await open_view(
-        client,
-        services,
-        view=view,
-        trigger_id=body["trigger_id"],
-        user_id=body["user"]["id"],
-        source=inbox_key,
-    )
+    await open_for_click(client, services, body, view=view, source=inbox_key)
 
 
 async def handle_link_action(ack: AsyncAck) -> None:

@@ -18,7 +18,7 @@ from handlers.access import Allow
 from handlers.blocks import postmortem as blocks
 from handlers.ids import Action, Callback, Field
 from handlers.middleware import journaled
-from handlers.views import button_id, carried_id, open_view, submitted_value
+from handlers.views import button_id, carried_id, open_for_click, submitted_value
 
 DETAIL_FIELDS = {
     "trigger": Field.TRIGGER,
@@ -45,12 +45,11 @@ async def handle_postmortem_edit_action(
     await ack()
     incident = await services.incidents.get(button_id(body))
     details = await services.postmortems.details(incident.number)
-    await open_view(
+    await open_for_click(
         client,
         services,
+        body,
         view=blocks.details_modal(incident, details),
-        trigger_id=body["trigger_id"],
-        user_id=body["user"]["id"],
         source=inbox_key,
     )
 
@@ -64,13 +63,8 @@ async def handle_followup_add_action(
 ) -> None:
     await ack()
     incident = await services.incidents.get(button_id(body))
-    await open_view(
-        client,
-        services,
-        view=blocks.followup_modal(incident),
-        trigger_id=body["trigger_id"],
-        user_id=body["user"]["id"],
-        source=inbox_key,
+    await open_for_click(
+        client, services, body, view=blocks.followup_modal(incident), source=inbox_key
     )
 
 

@@ -16,7 +16,7 @@ from handlers.blocks import incidents as blocks
 from handlers.blocks import paging as paging_blocks
 from handlers.ids import Action
 from handlers.middleware import journaled
-from handlers.views import open_view
+from handlers.views import open_for_click
 
 
 def _button(body: dict[str, Any]) -> paging_blocks.ReminderButton:
@@ -66,14 +66,7 @@ async def handle_reminder_update_action(
     view = paging_blocks.update_modal(
         incident, now=services.clock(), minutes=minutes, zone=services.settings.zone
     )
-    await open_view(
-        client,
-        services,
-        view=view,
-        trigger_id=body["trigger_id"],
-        user_id=body["user"]["id"],
-        source=inbox_key,
-    )
+    await open_for_click(client, services, body, view=view, source=inbox_key)
 
 
 def register(app: AsyncApp) -> None:

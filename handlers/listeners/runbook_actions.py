@@ -23,7 +23,7 @@ from handlers.blocks import runbooks as runbook_blocks
 from handlers.blocks.runbooks import StepRef
 from handlers.ids import Action
 from handlers.middleware import journaled
-from handlers.views import open_view
+from handlers.views import open_for_click
 
 
 async def _ref(services: Services, body: dict[str, Any]) -> StepRef:
@@ -94,12 +94,11 @@ async def open_inputs(
         if spec.default_from and name not in values:
             _, step, key = spec.default_from.split(".", 2)
             values[name] = captures.get(step, {}).get(key)
-    await open_view(
+    await open_for_click(
         client,
         services,
+        body,
         view=runbook_blocks.inputs_modal(view.scenario, names, values, ref),
-        trigger_id=body["trigger_id"],
-        user_id=body["user"]["id"],
         source=inbox_key,
     )
 
@@ -197,12 +196,11 @@ async def handle_runbook_modal_action(
         return
     item = (await services.runbooks.view(ref.rb)).step(ref.step)
     ref = ref.model_copy(update={"attempt": item.next_attempt})
-    await open_view(
+    await open_for_click(
         client,
         services,
+        body,
         view=runbook_blocks.skip_modal(item.step.title, ref),
-        trigger_id=body["trigger_id"],
-        user_id=body["user"]["id"],
         source=inbox_key,
     )
 
