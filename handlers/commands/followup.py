@@ -86,8 +86,6 @@ async def handle_followup_command(args: FollowUpArgs, ctx: CommandContext) -> No
         )
         return
     parsed = parse(args.text)
-    if parsed.due is not None and parsed.due < ctx.services.clock().date():
-        raise UsageError(f"The due date {parsed.due.isoformat()} has passed.")
     await service.add(
         number=incident.number,
         text=parsed.text,

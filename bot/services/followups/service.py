@@ -66,6 +66,8 @@ class FollowUpService:
             raise UsageError("Say what is to be done: `/incident followup <text>`.")
         if len(text) > MAX_TEXT:
             raise UsageError(f"A follow-up is at most {MAX_TEXT} characters.")
+        if due is not None and due < self.clock().date():
+            raise UsageError(f"The due date {due.isoformat()} has passed.")
         incident = await self._incident(number)
         item, new = await self.storage.followup_add(
             incident=number,
